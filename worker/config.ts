@@ -1,0 +1,67 @@
+import { z } from 'zod';
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off', ''])
+  .transform((v) => ['true', '1', 'yes', 'on'].includes(v));
+const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
+const url = z.url({ protocol: /^(https?|wss?|postgres(ql)?)$/ });
+const list = z.string().transform((s) =>
+  s
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean),
+);
+
+const Schema = z
+  .object({
+    DATABASE_URL: url,
+    /** Set only locally: the Neon driver then speaks to this WebSocket→TCP proxy (host:port/path) without TLS. */
+    NEON_WS_PROXY: z.string().min(1).optional(),
+    AUTH_JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+    AUTH_JWKS_URL: url.optional(),
+    AUTH_ISSUER: z.string().min(1).optional(),
+    AUTH_AUDIENCE: z.string().min(1).optional(),
+    DEV_AUTH: bool.default(false),
+    AGENTCORE_URL: url,
+    AGENTCORE_TOKEN: z.string().default(''),
+    AGENTCORE_PROTOCOL: z.enum(['ui-stream', 'openai']).default('ui-stream'),
+    AGENTCORE_MODEL: z.string().default('gpt-4o-mini'),
+    AGENTCORE_HISTORY_LIMIT: int(50, 1),
+    AGENTCORE_FIRST_CHUNK_TIMEOUT_MS: int(30_000, 1),
+    AGENTCORE_IDLE_TIMEOUT_MS: int(60_000, 1),
+    ALLOWED_ORIGINS: list.default([]),
+    RATE_LIMIT_USER_PER_MINUTE: int(20, 1),
+    RATE_LIMIT_USER_BURST: int(5, 1),
+    RATE_LIMIT_CONVERSATION_PER_MINUTE: int(20, 1),
+    RATE_LIMIT_CONVERSATION_BURST: int(5, 1),
+    MAX_SOCKETS_PER_CONVERSATION: int(64, 1),
+    WS_TICKET_TTL_SECONDS: int(60, 1).pipe(z.number().max(60)),
+    LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  })
+  .refine((c) => c.AUTH_JWT_SECRET || c.AUTH_JWKS_URL, {
+    message: 'set AUTH_JWT_SECRET (HS256) or AUTH_JWKS_URL (RS256/ES256)',
+    path: ['AUTH_JWT_SECRET'],
+  });
+
+export type Config = z.infer<typeof Schema>;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+const cache = new WeakMap<object, Config>();
+
+/** Parses the Worker's env once into a typed Config; a missing or bad setting fails naming it. */
+export function loadConfig(env: object): Config {
+  const hit = cache.get(env);
+  if (hit) return hit;
+  const raw: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(env)) if (typeof v === 'string') raw[k] = v;
+  const parsed = Schema.safeParse(raw);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `${i.path.join('.') || 'config'}: ${i.message}`);
+    throw new ConfigError(`invalid configuration: ${lines.join('; ')}`);
+  }
+  cache.set(env, parsed.data);
+  return parsed.data;
+}

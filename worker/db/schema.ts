@@ -1,0 +1,48 @@
+import { sql } from 'drizzle-orm';
+import { check, index, integer, jsonb, pgTable, text, timestamp, unique, uuid } from 'drizzle-orm/pg-core';
+
+const ts = (name: string) => timestamp(name, { withTimezone: true, mode: 'string' });
+
+export const conversationStates = pgTable(
+  'conversation_states',
+  {
+    id: uuid('id').primaryKey(),
+    userId: text('user_id').notNull(),
+    title: text('title').notNull(),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    updatedAt: ts('updated_at').notNull().defaultNow(),
+    lastMessageAt: ts('last_message_at').notNull(),
+    messageCount: integer('message_count').notNull().default(0),
+    metadata: jsonb('metadata').$type<Record<string, unknown>>().notNull().default({}),
+  },
+  (t) => [index('conversation_states_user_last_message_idx').on(t.userId, t.lastMessageAt.desc(), t.id.desc())],
+);
+
+export const conversationMessages = pgTable(
+  'conversation_messages',
+  {
+    id: uuid('id').primaryKey(),
+    conversationId: uuid('conversation_id')
+      .notNull()
+      .references(() => conversationStates.id, { onDelete: 'cascade' }),
+    seq: integer('seq').notNull(),
+    role: text('role', { enum: ['user', 'assistant'] }).notNull(),
+    content: text('content').notNull(),
+    parts: jsonb('parts').$type<unknown[]>().notNull().default([]),
+    status: text('status', { enum: ['complete', 'streaming', 'stopped', 'error'] }).notNull(),
+    replyTo: uuid('reply_to'),
+    clientMessageId: text('client_message_id'),
+    metadata: jsonb('metadata').$type<Record<string, unknown>>().notNull().default({}),
+    createdAt: ts('created_at').notNull().defaultNow(),
+  },
+  (t) => [
+    unique('conversation_messages_conversation_seq_key').on(t.conversationId, t.seq),
+    unique('conversation_messages_conversation_client_message_id_key').on(t.conversationId, t.clientMessageId),
+    check('conversation_messages_seq_positive', sql`${t.seq} >= 1`),
+    check('conversation_messages_role_check', sql`${t.role} in ('user', 'assistant')`),
+    check('conversation_messages_status_check', sql`${t.status} in ('complete', 'streaming', 'stopped', 'error')`),
+  ],
+);
+
+export type ConversationStateRow = typeof conversationStates.$inferSelect;
+export type ConversationMessageRow = typeof conversationMessages.$inferSelect;

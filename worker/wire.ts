@@ -1,0 +1,179 @@
+/**
+ * The wire protocol: REST bodies, WebSocket frames and stream chunks (SPEC §3–§5).
+ * The single source of these shapes for the worker, the web client and the tests.
+ */
+import { z } from 'zod';
+
+export const MAX_CONTENT_CODE_POINTS = 32_000;
+export const MAX_TITLE_CODE_POINTS = 200;
+export const MAX_BODY_BYTES = 256 * 1024;
+export const MAX_FRAME_BYTES = 256 * 1024;
+
+export function codePointLength(text: string): number {
+  let n = 0;
+  for (const _ of text) n++;
+  return n;
+}
+
+export const Id = z.uuid({ message: 'must be a UUID' });
+
+/** Content: 1..32,000 code points, not only white space. Too long is a 413, so it is checked apart. */
+export const Content = z
+  .string()
+  .refine((s) => s.trim().length > 0, { message: 'must not be empty or only white space' });
+
+export const Title = z
+  .string()
+  .transform((s) => s.trim())
+  .refine((s) => s.length > 0, { message: 'must not be empty' })
+  .refine((s) => codePointLength(s) <= MAX_TITLE_CODE_POINTS, {
+    message: `must be at most ${MAX_TITLE_CODE_POINTS} characters`,
+  });
+
+export const ClientMessageId = z.string().min(1).max(200);
+
+export const CreateConversationBody = z.strictObject({ title: Title.optional() });
+export const RenameConversationBody = z.strictObject({ title: Title });
+export const SendMessageBody = z.strictObject({
+  conversation_id: Id.optional(),
+  content: Content,
+  client_message_id: ClientMessageId.optional(),
+});
+export const WsTicketBody = z.strictObject({ conversation_id: Id });
+
+const intParam = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, { message: 'must be a whole number' })
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
+
+export const ListConversationsQuery = z.strictObject({
+  limit: intParam(1, 100).default(20),
+  cursor: z.string().min(1).max(200).optional(),
+});
+
+export const MessagesQuery = z
+  .strictObject({
+    limit: intParam(1, 200).default(50),
+    before_seq: intParam(1, 2 ** 31 - 1).optional(),
+    after_seq: intParam(0, 2 ** 31 - 1).optional(),
+  })
+  .refine((q) => q.before_seq === undefined || q.after_seq === undefined, {
+    message: 'before_seq and after_seq cannot be used together',
+  });
+
+export const MessageRole = z.enum(['user', 'assistant']);
+export const MessageStatus = z.enum(['complete', 'streaming', 'stopped', 'error']);
+
+export const Conversation = z.object({
+  id: Id,
+  title: z.string(),
+  created_at: z.string(),
+  updated_at: z.string(),
+  last_message_at: z.string(),
+  message_count: z.number().int(),
+  streaming: z.boolean(),
+});
+export type Conversation = z.infer<typeof Conversation>;
+
+/** A UIMessage part as the `ai` package assembles it; checked loosely here, strictly by the ai schemas. */
+export const MessagePart = z.looseObject({ type: z.string() });
+export type MessagePart = z.infer<typeof MessagePart>;
+
+export const Message = z.object({
+  id: Id,
+  conversation_id: Id,
+  seq: z.number().int(),
+  role: MessageRole,
+  content: z.string(),
+  parts: z.array(MessagePart),
+  status: MessageStatus,
+  reply_to: Id.nullable(),
+  client_message_id: z.string().nullable(),
+  created_at: z.string(),
+  metadata: z.record(z.string(), z.unknown()),
+});
+export type Message = z.infer<typeof Message>;
+
+export const ConversationList = z.object({
+  conversations: z.array(Conversation),
+  next_cursor: z.string().nullable(),
+});
+export const MessagePage = z.object({ messages: z.array(Message), has_more: z.boolean() });
+export const SendResult = z.object({ conversation: Conversation, message: Message, reply: Message });
+export const WsTicket = z.object({ ticket: z.string(), expires_in: z.number().int() });
+
+export const ErrorCode = z.enum([
+  'invalid_request',
+  'invalid_frame',
+  'unauthorized',
+  'forbidden',
+  'not_found',
+  'reply_in_progress',
+  'idempotency_mismatch',
+  'payload_too_large',
+  'rate_limited',
+  'too_many_connections',
+  'unavailable',
+  'internal',
+]);
+export type ErrorCode = z.infer<typeof ErrorCode>;
+export const ErrorEnvelope = z.object({
+  error: z.object({ code: ErrorCode, message: z.string() }),
+});
+
+/** A UI message stream chunk (SPEC §5); its full schema is the `ai` package's. */
+export const Chunk = z.looseObject({ type: z.string() });
+export type Chunk = z.infer<typeof Chunk>;
+
+export const StreamingState = z.object({ message_id: Id, next_index: z.number().int() }).nullable();
+
+export const ServerFrame = z.discriminatedUnion('type', [
+  z.object({
+    type: z.literal('ready'),
+    conversation: Conversation,
+    last_seq: z.number().int(),
+    streaming: StreamingState,
+  }),
+  z.object({ type: z.literal('message'), message: Message }),
+  z.object({
+    type: z.literal('chunk'),
+    message_id: Id,
+    index: z.number().int(),
+    chunk: Chunk,
+  }),
+  z.object({
+    type: z.literal('error'),
+    code: ErrorCode,
+    message: z.string(),
+    client_message_id: z.string().optional(),
+    retry_after: z.number().int().optional(),
+  }),
+  z.object({ type: z.literal('conversation'), conversation: Conversation }),
+  z.object({ type: z.literal('deleted') }),
+  z.object({ type: z.literal('pong') }),
+]);
+export type ServerFrame = z.infer<typeof ServerFrame>;
+
+export const ClientFrame = z.discriminatedUnion('type', [
+  z.strictObject({
+    type: z.literal('send'),
+    content: Content,
+    client_message_id: ClientMessageId,
+  }),
+  z.strictObject({ type: z.literal('stop') }),
+  z.strictObject({
+    type: z.literal('resume'),
+    message_id: Id,
+    from_index: z.number().int().min(0),
+  }),
+  z.strictObject({ type: z.literal('ping') }),
+]);
+export type ClientFrame = z.infer<typeof ClientFrame>;
+
+/** The exact ping and pong texts, for the hibernation auto-response (byte for byte). */
+export const PING_FRAME = '{"type":"ping"}';
+export const PONG_FRAME = '{"type":"pong"}';
+
+export const API_BASE = '/api/v1/chat';
