@@ -1,7 +1,55 @@
 import { Hono } from 'hono';
+import { type AuthVariables, devLogin } from './auth';
+import { chat } from './chat';
+import { ConfigError } from './config';
+import { ApiError, toApiError } from './errors';
+import { health } from './health';
+import { log } from './log';
+import { API_BASE } from './wire';
 
 export { ConversationRoom } from './room/conversation-room';
 export { UserQuota } from './room/user-quota';
 
-const app = new Hono<{ Bindings: Env }>();
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+const app = new Hono<{ Bindings: Env; Variables: AuthVariables & { requestId: string } }>();
+
+/** Every response carries a request id, and every request is one JSON log line. */
+app.use('*', async (c, next) => {
+  const incoming = c.req.header('x-request-id');
+  const requestId = incoming && REQUEST_ID.test(incoming) ? incoming : crypto.randomUUID();
+  c.set('requestId', requestId);
+  const started = Date.now();
+  await next();
+  c.res.headers.set('x-request-id', requestId);
+  if (c.res.status !== 101) {
+    log(c.res.status >= 500 ? 'error' : 'info', 'request', {
+      request_id: requestId,
+      method: c.req.method,
+      path: c.req.path,
+      status: c.res.status,
+      duration_ms: Date.now() - started,
+    });
+  }
+});
+
+app.route('/', health);
+app.route('/api/v1/dev', devLogin);
+app.route(API_BASE, chat);
+
+app.notFound(() => new ApiError('not_found', 'no such route').toResponse());
+
+app.onError((err, c) => {
+  const requestId = c.get('requestId');
+  if (err instanceof ConfigError) {
+    log('error', err.message, { request_id: requestId });
+    return new ApiError('unavailable', err.message).toResponse();
+  }
+  const apiError = toApiError(err);
+  if (apiError.code === 'internal') {
+    log('error', 'unhandled error', { request_id: requestId, error: String(err), stack: (err as Error)?.stack });
+  }
+  return apiError.toResponse();
+});
+
 export default app;

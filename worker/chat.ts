@@ -1,0 +1,147 @@
+import { Hono } from 'hono';
+import { type AuthVariables, authenticate, requireAuth } from './auth';
+import { loadConfig } from './config';
+import { listConversations } from './db/conversations';
+import { ApiError } from './errors';
+import { derivedConversationId, jsonBody, parse, query } from './http';
+import type { RoomResult } from './room/conversation-room';
+import {
+  CreateConversationBody,
+  Id,
+  ListConversationsQuery,
+  MessagesQuery,
+  RenameConversationBody,
+  SendMessageBody,
+  WsTicketBody,
+} from './wire';
+
+type App = { Bindings: Env; Variables: AuthVariables };
+
+function room(env: Env, conversationId: string) {
+  return env.ROOMS.get(env.ROOMS.idFromName(conversationId));
+}
+
+function unwrap<T>(result: RoomResult<T>): T {
+  if (result.ok) return result.value;
+  throw new ApiError(result.error.code, result.error.message, { retryAfter: result.error.retryAfter });
+}
+
+function pathId(raw: string | undefined): string {
+  return parse(Id, raw, 'conversation id');
+}
+
+/** Passes a request the room answers itself (SSE, WebSocket upgrade) on, with who is asking. */
+function forward(
+  env: Env,
+  conversationId: string,
+  path: string,
+  init: RequestInit,
+  userId?: string,
+): Promise<Response> {
+  const headers = new Headers(init.headers);
+  if (userId) headers.set('x-user-id', userId);
+  return room(env, conversationId).fetch(`https://room${path}`, { ...init, headers });
+}
+
+const wantsEventStream = (accept: string | undefined) => /\btext\/event-stream\b/i.test(accept ?? '');
+
+export const chat = new Hono<App>();
+
+/**
+ * The WebSocket route authenticates itself: a browser cannot set headers on an upgrade, so a single-use
+ * ticket may stand in for the Bearer token. Refusals happen here, before the upgrade.
+ */
+chat.get('/conversations/:id/ws', async (c) => {
+  const id = pathId(c.req.param('id'));
+  const config = loadConfig(c.env);
+  const origin = c.req.header('origin');
+  if (origin && origin !== new URL(c.req.url).origin && !config.ALLOWED_ORIGINS.includes(origin)) {
+    throw new ApiError('forbidden', `origin ${origin} is not allowed`);
+  }
+  if (c.req.header('upgrade')?.toLowerCase() !== 'websocket') {
+    throw new ApiError('invalid_request', 'expected a WebSocket upgrade');
+  }
+  const ticket = c.req.query('ticket');
+  const headers = new Headers({ upgrade: 'websocket' });
+  let userId: string | undefined;
+  if (c.req.header('authorization') || !ticket) {
+    userId = (await authenticate(config, c.req.header('authorization'))).userId;
+  }
+  const path = !userId && ticket ? `/ws?ticket=${encodeURIComponent(ticket)}` : '/ws';
+  return forward(c.env, id, path, { headers }, userId);
+});
+
+chat.use('*', requireAuth);
+
+chat.post('/conversations', async (c) => {
+  const body = await jsonBody(c, CreateConversationBody);
+  const id = crypto.randomUUID();
+  const conversation = unwrap(await room(c.env, id).create(c.get('userId'), id, body.title));
+  return c.json(conversation, 201);
+});
+
+chat.get('/conversations', async (c) => {
+  const q = query(c, ListConversationsQuery);
+  return c.json(await listConversations(loadConfig(c.env), c.get('userId'), q.limit, q.cursor));
+});
+
+chat.get('/conversations/:id', async (c) => {
+  const id = pathId(c.req.param('id'));
+  return c.json(unwrap(await room(c.env, id).get(c.get('userId'))));
+});
+
+chat.patch('/conversations/:id', async (c) => {
+  const id = pathId(c.req.param('id'));
+  const body = await jsonBody(c, RenameConversationBody);
+  return c.json(unwrap(await room(c.env, id).rename(c.get('userId'), body.title)));
+});
+
+chat.delete('/conversations/:id', async (c) => {
+  const id = pathId(c.req.param('id'));
+  unwrap(await room(c.env, id).remove(c.get('userId')));
+  return c.body(null, 204);
+});
+
+chat.get('/conversations/:id/messages', async (c) => {
+  const id = pathId(c.req.param('id'));
+  const q = query(c, MessagesQuery);
+  return c.json(unwrap(await room(c.env, id).history(c.get('userId'), q)));
+});
+
+chat.get('/conversations/:id/stream', async (c) => {
+  const id = pathId(c.req.param('id'));
+  const headers: Record<string, string> = {};
+  const lastEventId = c.req.header('last-event-id');
+  if (lastEventId) headers['last-event-id'] = lastEventId;
+  return forward(c.env, id, '/stream', { headers }, c.get('userId'));
+});
+
+chat.post('/conversations/:id/stop', async (c) => {
+  const id = pathId(c.req.param('id'));
+  return c.json(unwrap(await room(c.env, id).stop(c.get('userId'))));
+});
+
+chat.post('/messages', async (c) => {
+  const body = await jsonBody(c, SendMessageBody);
+  const userId = c.get('userId');
+  const create = body.conversation_id === undefined;
+  const conversationId =
+    body.conversation_id ??
+    (body.client_message_id ? await derivedConversationId(userId, body.client_message_id) : crypto.randomUUID());
+  const input = { conversationId, content: body.content, clientMessageId: body.client_message_id, create };
+  if (wantsEventStream(c.req.header('accept'))) {
+    return forward(
+      c.env,
+      conversationId,
+      '/send',
+      { method: 'POST', body: JSON.stringify(input), headers: { 'content-type': 'application/json' } },
+      userId,
+    );
+  }
+  return c.json(unwrap(await room(c.env, conversationId).send(userId, input)));
+});
+
+chat.post('/ws-ticket', async (c) => {
+  const body = await jsonBody(c, WsTicketBody);
+  return c.json(unwrap(await room(c.env, body.conversation_id).ticket(c.get('userId'))));
+});

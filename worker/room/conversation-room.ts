@@ -1,0 +1,796 @@
+import { DurableObject } from 'cloudflare:workers';
+import type { UIMessage } from 'ai';
+import { AgentError, streamAgent } from '../agentcore/bridge';
+import { type Config, loadConfig } from '../config';
+import { ApiError, toApiError } from '../errors';
+import { log } from '../log';
+import {
+  type Chunk,
+  ClientFrame,
+  type Conversation,
+  codePointLength,
+  type ErrorCode,
+  MAX_CONTENT_CODE_POINTS,
+  MAX_FRAME_BYTES,
+  type Message,
+  PING_FRAME,
+  PONG_FRAME,
+  type ServerFrame,
+} from '../wire';
+import { Outbox } from './outbox';
+import { type Bucket, take } from './rate-limit';
+import { plainText, ReplyStream } from './reply-stream';
+import { liveResponse, replayResponse, resumeIndex, SSE_HEADERS, startChunk } from './sse';
+import { type ConversationRecord, RoomStore, toWireConversation } from './store';
+import { titleFromContent } from './title';
+
+/** What the Worker edge asks of the room after it has authenticated and validated the request. */
+export interface SendInput {
+  conversationId: string;
+  content: string;
+  clientMessageId?: string | undefined;
+  /** Create the conversation if it does not exist yet (POST /messages with no conversation_id). */
+  create?: boolean | undefined;
+}
+
+export interface PageQuery {
+  limit: number;
+  before_seq?: number | undefined;
+  after_seq?: number | undefined;
+}
+
+/** What crosses the RPC boundary: an ApiError loses its class there, so it travels as data. */
+export type RoomResult<T> =
+  | { ok: true; value: T }
+  | { ok: false; error: { code: ErrorCode; message: string; retryAfter?: number | undefined } };
+
+async function guard<T>(fn: () => T | Promise<T>): Promise<RoomResult<T>> {
+  try {
+    return { ok: true, value: await fn() };
+  } catch (err) {
+    const e = toApiError(err);
+    if (e.code === 'internal') log('error', 'room call failed', { error: String(err), stack: (err as Error)?.stack });
+    return { ok: false, error: { code: e.code, message: e.message, retryAfter: e.retryAfter } };
+  }
+}
+
+interface SocketAttachment {
+  userId: string;
+  connectedAt: number;
+}
+
+const SOCKET_SWEEP_MS = 60_000;
+/** A client pings every 20 s; three missed pings and it is gone. */
+const SOCKET_SILENCE_MS = 75_000;
+
+/**
+ * One conversation: its only writer. It checks ownership, numbers messages, commits them to its own
+ * storage before anything else, runs the agent, fans chunks out to every socket and stream, and flushes
+ * to Postgres through the outbox.
+ */
+export class ConversationRoom extends DurableObject<Env> {
+  private store: RoomStore;
+  private readonly outbox: Outbox;
+  private stream: ReplyStream | null = null;
+  /** Set while a send is between its checks and its commit, so a second one waits or is refused. */
+  private starting: Promise<unknown> | null = null;
+  private readonly pendingByClientId = new Map<string, Promise<unknown>>();
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.store = new RoomStore(ctx.storage.sql);
+    this.outbox = new Outbox(
+      () => this.store,
+      () => this.config,
+    );
+    ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING_FRAME, PONG_FRAME));
+    ctx.blockConcurrencyWhile(() => this.recover());
+  }
+
+  private get config(): Config {
+    return loadConfig(this.env);
+  }
+
+  // ---------------------------------------------------------------- conversation
+
+  create(userId: string, id: string, title: string | undefined): Promise<RoomResult<Conversation>> {
+    return guard(() => this.createConversation(userId, id, title));
+  }
+
+  get(userId: string): Promise<RoomResult<Conversation>> {
+    return guard(() => this.wire(this.owned(userId)));
+  }
+
+  rename(userId: string, title: string): Promise<RoomResult<Conversation>> {
+    return guard(() => this.renameConversation(userId, title));
+  }
+
+  remove(userId: string): Promise<RoomResult<null>> {
+    return guard(() => this.removeConversation(userId));
+  }
+
+  history(userId: string, q: PageQuery): Promise<RoomResult<{ messages: Message[]; has_more: boolean }>> {
+    return guard(() => this.page(userId, q));
+  }
+
+  stop(userId: string): Promise<RoomResult<{ stopped: boolean }>> {
+    return guard(() => this.stopReply(userId));
+  }
+
+  ticket(userId: string): Promise<RoomResult<{ ticket: string; expires_in: number }>> {
+    return guard(() => this.newTicket(userId));
+  }
+
+  /** JSON send: answers when the reply has ended. */
+  send(
+    userId: string,
+    input: SendInput,
+  ): Promise<RoomResult<{ conversation: Conversation; message: Message; reply: Message }>> {
+    return guard(() => this.sendAndWait(userId, input));
+  }
+
+  private async createConversation(userId: string, id: string, title: string | undefined): Promise<Conversation> {
+    const existing = this.store.conversation();
+    if (existing) {
+      if (existing.userId !== userId) throw notFound();
+      return this.wire(existing);
+    }
+    const now = new Date().toISOString();
+    const record: ConversationRecord = {
+      id,
+      userId,
+      title: title ?? 'New chat',
+      titleSource: title ? 'user' : 'default',
+      createdAt: now,
+      updatedAt: now,
+      lastMessageAt: now,
+      messageCount: 0,
+      metadata: {},
+    };
+    this.store.put('deleted', '');
+    this.store.saveConversation(record);
+    this.store.enqueue(null);
+    await this.flushNow();
+    return this.wire(record);
+  }
+
+  private renameConversation(userId: string, title: string): Conversation {
+    const c = this.owned(userId);
+    const next = { ...c, title, titleSource: 'user' as const, updatedAt: new Date().toISOString() };
+    this.store.saveConversation(next);
+    this.store.enqueue(null);
+    const conversation = this.wire(next);
+    this.broadcast({ type: 'conversation', conversation });
+    this.kickOutbox();
+    return conversation;
+  }
+
+  private async removeConversation(userId: string): Promise<null> {
+    const c = this.owned(userId);
+    this.stream?.abort.abort(new DeletedError());
+    const frame = JSON.stringify({ type: 'deleted' } satisfies ServerFrame);
+    for (const ws of this.ctx.getWebSockets()) {
+      try {
+        ws.send(frame);
+        ws.close(4404, 'conversation deleted');
+      } catch {
+        // Already closing: nothing more to tell it.
+      }
+    }
+    this.store.wipeConversation();
+    this.store.put('deleted', '1');
+    this.store.put('pg_delete', c.id);
+    const result = await this.outbox.flush();
+    if (result.ok) {
+      await this.ctx.storage.deleteAlarm();
+      await this.ctx.storage.deleteAll();
+      this.store = new RoomStore(this.ctx.storage.sql);
+    } else {
+      await this.scheduleAlarm(result.retryInMs);
+    }
+    return null;
+  }
+
+  private page(userId: string, q: PageQuery) {
+    const c = this.owned(userId);
+    const page = this.store.page(c.id, q);
+    return { ...page, messages: page.messages.map((m) => this.withLiveText(m)) };
+  }
+
+  private async stopReply(userId: string): Promise<{ stopped: boolean }> {
+    this.owned(userId);
+    const stream = this.stream;
+    if (!stream || stream.isEnded) return { stopped: false };
+    const done = this.replyDone.get(stream.messageId);
+    stream.abort.abort(new StopError());
+    await done;
+    return { stopped: true };
+  }
+
+  private newTicket(userId: string): { ticket: string; expires_in: number } {
+    this.owned(userId);
+    const ttl = this.config.WS_TICKET_TTL_SECONDS;
+    const bytes = crypto.getRandomValues(new Uint8Array(32));
+    const ticket = btoa(String.fromCharCode(...bytes))
+      .replaceAll('+', '-')
+      .replaceAll('/', '_')
+      .replace(/=+$/, '');
+    this.store.addTicket(ticket, userId, Date.now() + ttl * 1000);
+    return { ticket, expires_in: ttl };
+  }
+
+  // ---------------------------------------------------------------- sending
+
+  private async sendAndWait(userId: string, input: SendInput) {
+    const { user, reply } = await this.accept(userId, input);
+    const final = reply.status === 'streaming' ? await this.replyDone.get(reply.id) : reply;
+    const c = this.owned(userId);
+    return { conversation: this.wire(c), message: user, reply: final ?? this.store.message(c.id, reply.id) ?? reply };
+  }
+
+  /** Internal HTTP for what RPC cannot carry well: SSE responses and WebSocket upgrades. */
+  override async fetch(request: Request): Promise<Response> {
+    try {
+      const url = new URL(request.url);
+      const userId = request.headers.get('x-user-id');
+      if (url.pathname === '/ws') return this.upgrade(request, userId, url.searchParams.get('ticket'));
+      if (!userId) throw new ApiError('unauthorized', 'missing user');
+      if (url.pathname === '/send') return await this.sendStreaming(userId, (await request.json()) as SendInput);
+      if (url.pathname === '/stream') return this.attach(userId, request.headers.get('last-event-id'));
+      throw notFound();
+    } catch (err) {
+      return toApiError(err).toResponse();
+    }
+  }
+
+  private async sendStreaming(userId: string, input: SendInput): Promise<Response> {
+    const { user, reply } = await this.accept(userId, input);
+    if (this.stream?.messageId === reply.id) return liveResponse(this.stream, 0);
+    return replayResponse(this.store.message(user.conversation_id, reply.id) ?? reply, user.id);
+  }
+
+  private attach(userId: string, lastEventId: string | null): Response {
+    this.owned(userId);
+    const stream = this.stream;
+    if (!stream || stream.isEnded) return new Response(null, { status: 204, headers: SSE_HEADERS });
+    return liveResponse(stream, resumeIndex(lastEventId, stream.messageId));
+  }
+
+  private readonly replyDone = new Map<string, Promise<Message | null>>();
+
+  /**
+   * Checks and commits a send: ownership, idempotency, one reply at a time, rate limits; then the user
+   * message and the reply's first row, and starts the agent. A retry with the same client_message_id
+   * returns what the first one made and calls nothing.
+   */
+  private async accept(userId: string, input: SendInput): Promise<{ user: Message; reply: Message }> {
+    const key = input.clientMessageId;
+    const pending = key ? this.pendingByClientId.get(key) : undefined;
+    if (pending) await pending.catch(() => undefined);
+    let c = this.store.conversation();
+    if (c && c.userId !== userId) throw notFound();
+    if (c && key) {
+      const earlier = this.store.messageByClientId(c.id, key);
+      if (earlier) return this.repeat(c, earlier, input.content);
+    }
+    if (!c && !input.create) throw notFound();
+    if (this.starting || (this.stream && !this.stream.isEnded)) {
+      throw new ApiError('reply_in_progress', 'a reply is still streaming in this conversation; stop it or wait');
+    }
+    const checks = this.admit(userId);
+    this.starting = checks;
+    if (key) this.pendingByClientId.set(key, checks);
+    try {
+      await checks;
+    } finally {
+      this.starting = null;
+      if (key) this.pendingByClientId.delete(key);
+    }
+    c = this.store.conversation() ?? this.newConversation(userId, input);
+    return this.commit(c, input);
+  }
+
+  private repeat(c: ConversationRecord, earlier: Message, content: string): { user: Message; reply: Message } {
+    if (earlier.content !== content) {
+      throw new ApiError('idempotency_mismatch', 'this client_message_id was already used with other content');
+    }
+    const reply = this.store.replyTo(c.id, earlier.id);
+    if (!reply) throw new ApiError('internal', 'reply missing');
+    return { user: earlier, reply: this.withLiveText(reply) };
+  }
+
+  /** The conversation's bucket, then the user's across conversations; a refusal gives the token back. */
+  private async admit(userId: string): Promise<void> {
+    const config = this.config;
+    const policy = {
+      perMinute: config.RATE_LIMIT_CONVERSATION_PER_MINUTE,
+      burst: config.RATE_LIMIT_CONVERSATION_BURST,
+    };
+    const saved = this.store.get('bucket');
+    const before = saved ? (JSON.parse(saved) as Bucket) : null;
+    const mine = take(before, policy, Date.now());
+    if (!mine.ok) throw rateLimited(mine.retryAfter);
+    this.store.put('bucket', JSON.stringify(mine.bucket));
+    const quota = this.env.QUOTAS.get(this.env.QUOTAS.idFromName(userId));
+    const wait = await quota.take();
+    if (wait !== null) {
+      const now = this.store.get('bucket');
+      if (now) {
+        const b = JSON.parse(now) as Bucket;
+        this.store.put('bucket', JSON.stringify({ ...b, tokens: Math.min(policy.burst, b.tokens + 1) }));
+      }
+      throw rateLimited(wait);
+    }
+  }
+
+  private newConversation(userId: string, input: SendInput): ConversationRecord {
+    const now = new Date().toISOString();
+    return {
+      id: input.conversationId,
+      userId,
+      title: 'New chat',
+      titleSource: 'default',
+      createdAt: now,
+      updatedAt: now,
+      lastMessageAt: now,
+      messageCount: 0,
+      metadata: {},
+    };
+  }
+
+  private commit(c: ConversationRecord, input: SendInput): { user: Message; reply: Message } {
+    const now = new Date().toISOString();
+    const seq = this.store.lastSeq();
+    const user: Message = {
+      id: crypto.randomUUID(),
+      conversation_id: c.id,
+      seq: seq + 1,
+      role: 'user',
+      content: input.content,
+      parts: [{ type: 'text', text: input.content }],
+      status: 'complete',
+      reply_to: null,
+      client_message_id: input.clientMessageId ?? null,
+      created_at: now,
+      metadata: {},
+    };
+    const reply: Message = {
+      id: crypto.randomUUID(),
+      conversation_id: c.id,
+      seq: seq + 2,
+      role: 'assistant',
+      content: '',
+      parts: [],
+      status: 'streaming',
+      reply_to: user.id,
+      client_message_id: null,
+      created_at: now,
+      metadata: {},
+    };
+    const autoTitle = c.titleSource === 'default' ? titleFromContent(input.content) : null;
+    const next: ConversationRecord = {
+      ...c,
+      title: autoTitle ?? c.title,
+      titleSource: autoTitle ? 'auto' : c.titleSource,
+      updatedAt: now,
+      lastMessageAt: now,
+      messageCount: c.messageCount + 2,
+      metadata: { ...c.metadata, streaming: true },
+    };
+    this.ctx.storage.transactionSync(() => {
+      this.store.saveConversation(next);
+      this.store.saveMessage(user);
+      this.store.saveMessage(reply);
+      this.store.enqueue(user.id);
+      this.store.enqueue(reply.id);
+    });
+    const stream = new ReplyStream(reply.id);
+    this.stream = stream;
+    for (const ws of this.ctx.getWebSockets()) this.follow(ws, stream, 0);
+    this.broadcast({ type: 'message', message: user });
+    this.broadcast({ type: 'message', message: reply });
+    stream.push(startChunk(reply.id, c.id, user.id));
+    this.store.appendChunk(reply.id, 0, stream.chunks[0]?.chunk ?? { type: 'start' });
+    const done = this.run(next, user, reply, stream);
+    this.replyDone.set(reply.id, done);
+    this.ctx.waitUntil(done);
+    this.kickOutbox();
+    return { user, reply };
+  }
+
+  /** Runs the agent for one reply and ends it as complete, stopped or error; never throws. */
+  private async run(
+    c: ConversationRecord,
+    user: Message,
+    reply: Message,
+    stream: ReplyStream,
+  ): Promise<Message | null> {
+    const config = this.config;
+    const started = Date.now();
+    let ttft: number | undefined;
+    let agentMetadata: Record<string, unknown> = {};
+    let status: Message['status'] = 'complete';
+    let failure: { code: string; message: string } | undefined;
+    try {
+      const turn = {
+        conversationId: c.id,
+        userId: c.userId,
+        messageId: reply.id,
+        messages: this.agentHistory(c, user),
+      };
+      for await (const chunk of streamAgent(config, turn, stream.abort.signal)) {
+        ttft ??= Date.now() - started;
+        if (chunk.type === 'message-metadata' && isRecord(chunk.messageMetadata)) {
+          agentMetadata = { ...agentMetadata, ...chunk.messageMetadata };
+        }
+        this.relay(stream, chunk as Chunk);
+      }
+    } catch (err) {
+      if (stream.abort.signal.reason instanceof DeletedError) {
+        await stream.end();
+        this.stream = null;
+        this.replyDone.delete(reply.id);
+        return null;
+      }
+      if (stream.abort.signal.aborted) {
+        status = 'stopped';
+      } else {
+        status = 'error';
+        failure = describeFailure(err);
+        log('warn', 'agent reply failed', { conversation_id: c.id, message_id: reply.id, ...failure });
+      }
+    }
+    const terminal: Chunk =
+      status === 'complete'
+        ? { type: 'finish' }
+        : status === 'stopped'
+          ? { type: 'abort' }
+          : { type: 'error', errorText: failure?.message ?? 'the agent failed' };
+    this.relay(stream, terminal);
+    const assembled = await stream.end();
+    const parts = (assembled?.parts ?? []) as Message['parts'];
+    const metadata: Record<string, unknown> = {
+      ...agentMetadata,
+      ttft_ms: ttft ?? null,
+      duration_ms: Date.now() - started,
+      ...(failure ? { error: failure } : {}),
+    };
+    const final: Message = { ...reply, parts, content: plainText(parts), status, metadata };
+    const current = this.store.conversation();
+    this.ctx.storage.transactionSync(() => {
+      this.store.saveMessage(final);
+      this.store.dropChunks(reply.id);
+      if (current) this.store.saveConversation({ ...current, metadata: { ...current.metadata, streaming: false } });
+      this.store.enqueue(reply.id);
+    });
+    if (this.stream === stream) this.stream = null;
+    this.broadcast({ type: 'message', message: final });
+    this.replyDone.delete(reply.id);
+    await this.flushNow();
+    return final;
+  }
+
+  /** Hot path: one JSON encoding per chunk, shared by every socket and stream; then it is kept. */
+  private relay(stream: ReplyStream, chunk: Chunk): void {
+    const index = stream.push(chunk);
+    this.store.appendChunk(stream.messageId, index, chunk);
+  }
+
+  private agentHistory(c: ConversationRecord, user: Message): UIMessage[] {
+    const limit = this.config.AGENTCORE_HISTORY_LIMIT;
+    return this.store
+      .recent(c.id, limit + 1)
+      .filter((m) => m.status !== 'streaming' && m.parts.length > 0 && m.seq <= user.seq)
+      .slice(-limit)
+      .map((m) => ({ id: m.id, role: m.role, parts: m.parts }) as UIMessage);
+  }
+
+  // ---------------------------------------------------------------- WebSockets
+
+  private upgrade(request: Request, userId: string | null, ticket: string | null): Response {
+    if (request.headers.get('upgrade')?.toLowerCase() !== 'websocket') {
+      throw new ApiError('invalid_request', 'expected a WebSocket upgrade');
+    }
+    const who = userId ?? (ticket ? this.store.takeTicket(ticket) : null);
+    if (!who)
+      throw new ApiError('unauthorized', ticket ? 'the ticket is invalid, expired or used' : 'missing credentials');
+    const c = this.owned(who);
+    if (this.ctx.getWebSockets().length >= this.config.MAX_SOCKETS_PER_CONVERSATION) {
+      throw new ApiError('too_many_connections', 'too many open connections to this conversation', { retryAfter: 5 });
+    }
+    const pair = new WebSocketPair();
+    const [client, server] = [pair[0], pair[1]];
+    this.ctx.acceptWebSocket(server);
+    server.serializeAttachment({ userId: who, connectedAt: Date.now() } satisfies SocketAttachment);
+    const stream = this.stream && !this.stream.isEnded ? this.stream : null;
+    this.sendTo(server, {
+      type: 'ready',
+      conversation: this.wire(c),
+      last_seq: this.store.lastSeq(),
+      streaming: stream ? { message_id: stream.messageId, next_index: stream.size } : null,
+    });
+    this.ctx.waitUntil(this.ensureSweep());
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  override async webSocketMessage(ws: WebSocket, data: string | ArrayBuffer): Promise<void> {
+    if (typeof data !== 'string') {
+      ws.close(1003, 'binary frames are not supported');
+      return;
+    }
+    if (data.length > MAX_FRAME_BYTES / 3 && new TextEncoder().encode(data).byteLength > MAX_FRAME_BYTES) {
+      ws.close(1009, 'frame too large');
+      return;
+    }
+    const frame = parseFrame(data);
+    if (frame instanceof ApiError) {
+      this.sendTo(ws, frame.toFrame(clientIdOf(data)));
+      return;
+    }
+    const attachment = ws.deserializeAttachment() as SocketAttachment | null;
+    if (!attachment) return;
+    try {
+      await this.onFrame(ws, attachment.userId, frame);
+    } catch (err) {
+      const apiError = toApiError(err);
+      if (apiError.code === 'internal') log('error', 'frame failed', { error: String(err) });
+      this.sendTo(ws, apiError.toFrame(frame.type === 'send' ? frame.client_message_id : undefined));
+    }
+  }
+
+  private async onFrame(ws: WebSocket, userId: string, frame: ClientFrame): Promise<void> {
+    switch (frame.type) {
+      case 'ping':
+        this.sendTo(ws, { type: 'pong' });
+        return;
+      case 'stop':
+        await this.stopReply(userId);
+        return;
+      case 'send': {
+        if (codePointLength(frame.content) > MAX_CONTENT_CODE_POINTS) {
+          throw new ApiError('payload_too_large', `content is longer than ${MAX_CONTENT_CODE_POINTS} characters`);
+        }
+        const { reply } = await this.accept(userId, {
+          conversationId: this.owned(userId).id,
+          content: frame.content,
+          clientMessageId: frame.client_message_id,
+        });
+        // A repeated send whose reply already ended: tell this socket how it ended.
+        if (reply.status !== 'streaming') this.sendTo(ws, { type: 'message', message: reply });
+        return;
+      }
+      case 'resume':
+        this.resume(ws, userId, frame.message_id, frame.from_index);
+        return;
+    }
+  }
+
+  /**
+   * Re-syncs a socket onto a reply: chunks from `from` in order, then live. A reply that already ended
+   * answers with its final message; an unknown id with not_found.
+   */
+  private resume(ws: WebSocket, userId: string, messageId: string, from: number): void {
+    const c = this.owned(userId);
+    const stream = this.stream;
+    if (stream && stream.messageId === messageId && !stream.isEnded) {
+      this.follow(ws, stream, from);
+      return;
+    }
+    const message = this.store.message(c.id, messageId);
+    if (!message) throw new ApiError('not_found', 'no such message in this conversation');
+    this.sendTo(ws, { type: 'message', message: this.withLiveText(message) });
+  }
+
+  private follow(ws: WebSocket, stream: ReplyStream, from: number): void {
+    stream.subscribe(
+      ws,
+      {
+        next: from,
+        deliver: (index, entry) => {
+          entry.frame ??= `{"type":"chunk","message_id":"${stream.messageId}","index":${index},"chunk":${entry.json}}`;
+          try {
+            ws.send(entry.frame);
+          } catch {
+            stream.unsubscribe(ws);
+          }
+        },
+        end: () => undefined,
+      },
+      from,
+    );
+  }
+
+  override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
+    this.stream?.unsubscribe(ws);
+    try {
+      // Answer the close handshake, or the client waits for it until it times out.
+      ws.close(code === 1005 || code === 1006 ? 1000 : code, reason);
+    } catch {
+      // Already closed.
+    }
+  }
+
+  override async webSocketError(ws: WebSocket): Promise<void> {
+    this.stream?.unsubscribe(ws);
+    try {
+      ws.close(1011, 'socket error');
+    } catch {
+      // Already closed.
+    }
+  }
+
+  private broadcast(frame: ServerFrame): void {
+    const text = JSON.stringify(frame);
+    for (const ws of this.ctx.getWebSockets()) {
+      try {
+        ws.send(text);
+      } catch {
+        // A socket that is closing misses nothing it can still use.
+      }
+    }
+  }
+
+  private sendTo(ws: WebSocket, frame: ServerFrame): void {
+    try {
+      ws.send(JSON.stringify(frame));
+    } catch {
+      // Closing.
+    }
+  }
+
+  // ---------------------------------------------------------------- outbox, alarms, recovery
+
+  private kickOutbox(): void {
+    this.ctx.waitUntil(this.flushNow());
+  }
+
+  private async flushNow(): Promise<void> {
+    const result = await this.outbox.flush();
+    if (!result.ok) {
+      log('warn', 'outbox flush failed; will retry', { retry_in_ms: result.retryInMs, error: String(result.error) });
+      await this.scheduleAlarm(result.retryInMs);
+    }
+  }
+
+  private async scheduleAlarm(inMs: number): Promise<void> {
+    const at = Date.now() + inMs;
+    const current = await this.ctx.storage.getAlarm();
+    if (current === null || current > at) await this.ctx.storage.setAlarm(at);
+  }
+
+  private async ensureSweep(): Promise<void> {
+    await this.scheduleAlarm(SOCKET_SWEEP_MS);
+  }
+
+  override async alarm(): Promise<void> {
+    const result = await this.outbox.flush();
+    if (result.ok && this.store.get('pg_delete') === '' && this.store.get('deleted') === '1') {
+      await this.ctx.storage.deleteAll();
+      this.store = new RoomStore(this.ctx.storage.sql);
+      return;
+    }
+    if (!result.ok) await this.scheduleAlarm(result.retryInMs);
+    this.sweepSockets();
+    if (this.ctx.getWebSockets().length > 0) await this.scheduleAlarm(SOCKET_SWEEP_MS);
+  }
+
+  /** Drops sockets whose client has stopped pinging: a half-open socket would otherwise hold a slot forever. */
+  private sweepSockets(): void {
+    const now = Date.now();
+    for (const ws of this.ctx.getWebSockets()) {
+      const attachment = ws.deserializeAttachment() as SocketAttachment | null;
+      const lastPing = this.ctx.getWebSocketAutoResponseTimestamp(ws)?.getTime() ?? 0;
+      const lastSign = Math.max(lastPing, attachment?.connectedAt ?? 0);
+      if (now - lastSign > SOCKET_SILENCE_MS) {
+        try {
+          ws.close(4408, 'no ping received');
+        } catch {
+          // Gone already.
+        }
+      }
+    }
+  }
+
+  /**
+   * After a restart no agent call survives: a reply still marked streaming ends as error, keeping the
+   * text its stored chunks carry, and every socket is told.
+   */
+  private async recover(): Promise<void> {
+    const c = this.store.conversation();
+    if (!c) return;
+    for (const reply of this.store.messagesWithStatus(c.id, 'streaming')) {
+      const stream = new ReplyStream(reply.id);
+      for (const chunk of this.store.chunks(reply.id)) stream.push(chunk);
+      const assembled = await stream.end();
+      const parts = (assembled?.parts ?? []) as Message['parts'];
+      const final: Message = {
+        ...reply,
+        parts,
+        content: plainText(parts),
+        status: 'error',
+        metadata: {
+          ...reply.metadata,
+          error: { code: 'interrupted', message: 'the reply was interrupted by a restart' },
+        },
+      };
+      this.ctx.storage.transactionSync(() => {
+        this.store.saveMessage(final);
+        this.store.dropChunks(reply.id);
+        this.store.saveConversation({ ...c, metadata: { ...c.metadata, streaming: false } });
+        this.store.enqueue(reply.id);
+      });
+      this.broadcast({ type: 'message', message: final });
+    }
+    if (this.store.pending(c.id)) await this.scheduleAlarm(0);
+  }
+
+  // ---------------------------------------------------------------- helpers
+
+  private owned(userId: string): ConversationRecord {
+    const c = this.store.conversation();
+    if (!c || c.userId !== userId) throw notFound();
+    return c;
+  }
+
+  private wire(c: ConversationRecord) {
+    return toWireConversation(c, this.stream !== null && !this.stream.isEnded);
+  }
+
+  /** A reply in flight is read from the stream: the stored row is only its first version. */
+  private withLiveText(m: Message): Message {
+    const stream = this.stream;
+    if (m.status !== 'streaming' || stream?.messageId !== m.id || !stream.latest) return m;
+    const parts = stream.latest.parts as Message['parts'];
+    return { ...m, parts, content: plainText(parts) };
+  }
+}
+
+class StopError extends Error {
+  override name = 'StopError';
+}
+class DeletedError extends Error {
+  override name = 'DeletedError';
+}
+
+const notFound = () => new ApiError('not_found', 'conversation not found');
+const rateLimited = (retryAfter: number) =>
+  new ApiError('rate_limited', `too many messages; try again in ${retryAfter} s`, { retryAfter });
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function describeFailure(err: unknown): { code: string; message: string } {
+  if (err instanceof AgentError) return { code: err.code, message: err.message };
+  return { code: 'agent_error', message: err instanceof Error ? err.message : 'the agent failed' };
+}
+
+function parseFrame(data: string): ClientFrame | ApiError {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(data);
+  } catch {
+    return new ApiError('invalid_frame', 'frame is not JSON');
+  }
+  const parsed = ClientFrame.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    return new ApiError(
+      'invalid_frame',
+      `invalid frame: ${issue ? `${issue.path.join('.') || 'frame'}: ${issue.message}` : 'bad shape'}`,
+    );
+  }
+  if (parsed.data.type === 'send' && codePointLength(parsed.data.content) > MAX_CONTENT_CODE_POINTS) {
+    return new ApiError('payload_too_large', `content is longer than ${MAX_CONTENT_CODE_POINTS} characters`);
+  }
+  return parsed.data;
+}
+
+function clientIdOf(data: string): string | undefined {
+  try {
+    const raw = JSON.parse(data) as { client_message_id?: unknown };
+    return typeof raw.client_message_id === 'string' ? raw.client_message_id : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,134 @@
+import { eq, sql } from 'drizzle-orm';
+import type { Config } from '../config';
+import { db, openPool } from '../db/client';
+import { conversationMessages, conversationStates } from '../db/schema';
+import type { Message } from '../wire';
+import type { ConversationRecord, RoomStore } from './store';
+
+/** Rows a single INSERT carries; keeps statements well under Postgres' 65,535 parameters. */
+const BATCH = 500;
+const BACKOFF_MS = [500, 1_000, 2_000, 4_000, 8_000, 15_000];
+
+export type FlushResult = { ok: true; flushed: number } | { ok: false; retryInMs: number; error: unknown };
+
+/**
+ * Carries what the room committed to its own storage over to Postgres: the conversation state and its
+ * messages, in seq order, in one transaction, with idempotent upserts. A failure leaves the outbox as it
+ * was and asks to be retried later; entries added while a flush runs wait for the next one.
+ */
+export class Outbox {
+  private running: Promise<FlushResult> | null = null;
+  private again = false;
+  private failures = 0;
+
+  constructor(
+    private readonly storeOf: () => RoomStore,
+    private readonly config: () => Config,
+  ) {}
+
+  /** Single flight: a call during a flush makes that flush go round once more. */
+  flush(): Promise<FlushResult> {
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = this.loop().finally(() => {
+      this.running = null;
+    });
+    return this.running;
+  }
+
+  private async loop(): Promise<FlushResult> {
+    let total = 0;
+    do {
+      this.again = false;
+      const result = await this.once();
+      if (!result.ok) return result;
+      total += result.flushed;
+    } while (this.again);
+    return { ok: true, flushed: total };
+  }
+
+  private get store(): RoomStore {
+    return this.storeOf();
+  }
+
+  private async once(): Promise<FlushResult> {
+    const deleteId = this.store.get('pg_delete');
+    const conversation = this.store.conversation();
+    const pending = conversation ? this.store.pending(conversation.id) : null;
+    if (!deleteId && !pending) return { ok: true, flushed: 0 };
+    const pool = openPool(this.config());
+    try {
+      if (deleteId) {
+        await db(pool).delete(conversationStates).where(eq(conversationStates.id, deleteId));
+        this.store.put('pg_delete', '');
+      } else if (conversation && pending) {
+        await this.write(pool, conversation, pending.messages);
+        this.store.settle(pending.upTo);
+      }
+      this.failures = 0;
+      return { ok: true, flushed: pending?.messages.length ?? 0 };
+    } catch (error) {
+      const retryInMs = BACKOFF_MS[Math.min(this.failures, BACKOFF_MS.length - 1)] ?? 15_000;
+      this.failures++;
+      return { ok: false, retryInMs, error };
+    } finally {
+      await pool.end().catch(() => undefined);
+    }
+  }
+
+  private async write(pool: ReturnType<typeof openPool>, c: ConversationRecord, messages: Message[]): Promise<void> {
+    await db(pool).transaction(async (tx) => {
+      await tx
+        .insert(conversationStates)
+        .values({
+          id: c.id,
+          userId: c.userId,
+          title: c.title,
+          createdAt: c.createdAt,
+          updatedAt: c.updatedAt,
+          lastMessageAt: c.lastMessageAt,
+          messageCount: c.messageCount,
+          metadata: c.metadata,
+        })
+        .onConflictDoUpdate({
+          target: conversationStates.id,
+          set: {
+            title: c.title,
+            updatedAt: c.updatedAt,
+            lastMessageAt: c.lastMessageAt,
+            messageCount: c.messageCount,
+            metadata: c.metadata,
+          },
+        });
+      for (let i = 0; i < messages.length; i += BATCH) {
+        const rows = messages.slice(i, i + BATCH).map((m) => ({
+          id: m.id,
+          conversationId: c.id,
+          seq: m.seq,
+          role: m.role,
+          content: m.content,
+          parts: m.parts,
+          status: m.status,
+          replyTo: m.reply_to,
+          clientMessageId: m.client_message_id,
+          metadata: m.metadata,
+          createdAt: m.created_at,
+        }));
+        await tx
+          .insert(conversationMessages)
+          .values(rows)
+          .onConflictDoUpdate({
+            target: conversationMessages.id,
+            set: {
+              content: sql`excluded.content`,
+              parts: sql`excluded.parts`,
+              status: sql`excluded.status`,
+              metadata: sql`excluded.metadata`,
+            },
+          });
+      }
+    });
+  }
+}

@@ -1,0 +1,290 @@
+import type { Chunk, Conversation, Message, MessagePart } from '../wire';
+
+/**
+ * The room's own SQLite storage: the conversation, its messages, the chunks of the reply in flight,
+ * the outbox towards Postgres and the WebSocket tickets. Everything is committed here first.
+ */
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS conversation (
+  id TEXT PRIMARY KEY,
+  user_id TEXT NOT NULL,
+  title TEXT NOT NULL,
+  title_source TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  last_message_at TEXT NOT NULL,
+  message_count INTEGER NOT NULL,
+  metadata TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS messages (
+  id TEXT PRIMARY KEY,
+  seq INTEGER NOT NULL UNIQUE,
+  role TEXT NOT NULL,
+  content TEXT NOT NULL,
+  parts TEXT NOT NULL,
+  status TEXT NOT NULL,
+  reply_to TEXT,
+  client_message_id TEXT UNIQUE,
+  metadata TEXT NOT NULL,
+  created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS chunks (
+  message_id TEXT NOT NULL,
+  idx INTEGER NOT NULL,
+  chunk TEXT NOT NULL,
+  PRIMARY KEY (message_id, idx)
+);
+CREATE TABLE IF NOT EXISTS outbox (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  message_id TEXT
+);
+CREATE TABLE IF NOT EXISTS tickets (
+  ticket TEXT PRIMARY KEY,
+  user_id TEXT NOT NULL,
+  expires_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS kv (
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+`;
+
+export type TitleSource = 'default' | 'auto' | 'user';
+
+export interface ConversationRecord {
+  id: string;
+  userId: string;
+  title: string;
+  titleSource: TitleSource;
+  createdAt: string;
+  updatedAt: string;
+  lastMessageAt: string;
+  messageCount: number;
+  metadata: Record<string, unknown>;
+}
+
+type Row = Record<string, SqlStorageValue>;
+
+const str = (v: SqlStorageValue | undefined): string => (typeof v === 'string' ? v : String(v ?? ''));
+const num = (v: SqlStorageValue | undefined): number => Number(v ?? 0);
+const json = <T>(v: SqlStorageValue | undefined, fallback: T): T =>
+  typeof v === 'string' ? (JSON.parse(v) as T) : fallback;
+
+function toConversation(r: Row): ConversationRecord {
+  return {
+    id: str(r.id),
+    userId: str(r.user_id),
+    title: str(r.title),
+    titleSource: str(r.title_source) as TitleSource,
+    createdAt: str(r.created_at),
+    updatedAt: str(r.updated_at),
+    lastMessageAt: str(r.last_message_at),
+    messageCount: num(r.message_count),
+    metadata: json(r.metadata, {}),
+  };
+}
+
+function toMessage(r: Row, conversationId: string): Message {
+  return {
+    id: str(r.id),
+    conversation_id: conversationId,
+    seq: num(r.seq),
+    role: str(r.role) as Message['role'],
+    content: str(r.content),
+    parts: json<MessagePart[]>(r.parts, []),
+    status: str(r.status) as Message['status'],
+    reply_to: r.reply_to === null ? null : str(r.reply_to),
+    client_message_id: r.client_message_id === null ? null : str(r.client_message_id),
+    created_at: str(r.created_at),
+    metadata: json(r.metadata, {}),
+  };
+}
+
+export class RoomStore {
+  constructor(private readonly sql: SqlStorage) {
+    sql.exec(SCHEMA);
+  }
+
+  conversation(): ConversationRecord | null {
+    const row = this.sql.exec('SELECT * FROM conversation LIMIT 1').toArray()[0];
+    return row ? toConversation(row) : null;
+  }
+
+  saveConversation(c: ConversationRecord): void {
+    this.sql.exec(
+      `INSERT OR REPLACE INTO conversation
+       (id, user_id, title, title_source, created_at, updated_at, last_message_at, message_count, metadata)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      c.id,
+      c.userId,
+      c.title,
+      c.titleSource,
+      c.createdAt,
+      c.updatedAt,
+      c.lastMessageAt,
+      c.messageCount,
+      JSON.stringify(c.metadata),
+    );
+  }
+
+  lastSeq(): number {
+    return num(this.sql.exec('SELECT coalesce(max(seq), 0) AS s FROM messages').one().s);
+  }
+
+  message(conversationId: string, id: string): Message | null {
+    const row = this.sql.exec('SELECT * FROM messages WHERE id = ?', id).toArray()[0];
+    return row ? toMessage(row, conversationId) : null;
+  }
+
+  messageByClientId(conversationId: string, clientMessageId: string): Message | null {
+    const row = this.sql.exec('SELECT * FROM messages WHERE client_message_id = ?', clientMessageId).toArray()[0];
+    return row ? toMessage(row, conversationId) : null;
+  }
+
+  replyTo(conversationId: string, userMessageId: string): Message | null {
+    const row = this.sql.exec('SELECT * FROM messages WHERE reply_to = ?', userMessageId).toArray()[0];
+    return row ? toMessage(row, conversationId) : null;
+  }
+
+  messagesWithStatus(conversationId: string, status: Message['status']): Message[] {
+    return this.sql
+      .exec('SELECT * FROM messages WHERE status = ? ORDER BY seq', status)
+      .toArray()
+      .map((r) => toMessage(r, conversationId));
+  }
+
+  /** A page of history in ascending seq, and whether more lie beyond it in the direction of paging. */
+  page(
+    conversationId: string,
+    q: { limit: number; before_seq?: number | undefined; after_seq?: number | undefined },
+  ): { messages: Message[]; has_more: boolean } {
+    const take = q.limit + 1;
+    const rows =
+      q.after_seq !== undefined
+        ? this.sql.exec('SELECT * FROM messages WHERE seq > ? ORDER BY seq ASC LIMIT ?', q.after_seq, take).toArray()
+        : this.sql
+            .exec(
+              'SELECT * FROM messages WHERE seq < ? ORDER BY seq DESC LIMIT ?',
+              q.before_seq ?? Number.MAX_SAFE_INTEGER,
+              take,
+            )
+            .toArray()
+            .reverse();
+    const has_more = rows.length > q.limit;
+    const kept = has_more ? (q.after_seq !== undefined ? rows.slice(0, q.limit) : rows.slice(1)) : rows;
+    return { messages: kept.map((r) => toMessage(r, conversationId)), has_more };
+  }
+
+  /** The last `limit` messages, oldest first, for the agent's history. */
+  recent(conversationId: string, limit: number): Message[] {
+    return this.sql
+      .exec('SELECT * FROM messages ORDER BY seq DESC LIMIT ?', limit)
+      .toArray()
+      .reverse()
+      .map((r) => toMessage(r, conversationId));
+  }
+
+  saveMessage(m: Message): void {
+    this.sql.exec(
+      `INSERT OR REPLACE INTO messages
+       (id, seq, role, content, parts, status, reply_to, client_message_id, metadata, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      m.id,
+      m.seq,
+      m.role,
+      m.content,
+      JSON.stringify(m.parts),
+      m.status,
+      m.reply_to,
+      m.client_message_id,
+      JSON.stringify(m.metadata),
+      m.created_at,
+    );
+  }
+
+  appendChunk(messageId: string, index: number, chunk: Chunk): void {
+    this.sql.exec(
+      'INSERT INTO chunks (message_id, idx, chunk) VALUES (?, ?, ?)',
+      messageId,
+      index,
+      JSON.stringify(chunk),
+    );
+  }
+
+  chunks(messageId: string): Chunk[] {
+    return this.sql
+      .exec('SELECT chunk FROM chunks WHERE message_id = ? ORDER BY idx', messageId)
+      .toArray()
+      .map((r) => json<Chunk>(r.chunk, { type: 'unknown' }));
+  }
+
+  dropChunks(messageId: string): void {
+    this.sql.exec('DELETE FROM chunks WHERE message_id = ?', messageId);
+  }
+
+  /** Marks a message (or, with null, the conversation state alone) as owed to Postgres. */
+  enqueue(messageId: string | null): void {
+    this.sql.exec('INSERT INTO outbox (message_id) VALUES (?)', messageId);
+  }
+
+  /** What the outbox owes: the highest entry seen and the distinct messages in seq order. */
+  pending(conversationId: string): { upTo: number; messages: Message[] } | null {
+    const upTo = num(this.sql.exec('SELECT coalesce(max(id), 0) AS m FROM outbox').one().m);
+    if (upTo === 0) return null;
+    const messages = this.sql
+      .exec(
+        `SELECT m.* FROM messages m
+         WHERE m.id IN (SELECT message_id FROM outbox WHERE id <= ? AND message_id IS NOT NULL)
+         ORDER BY m.seq`,
+        upTo,
+      )
+      .toArray()
+      .map((r) => toMessage(r, conversationId));
+    return { upTo, messages };
+  }
+
+  settle(upTo: number): void {
+    this.sql.exec('DELETE FROM outbox WHERE id <= ?', upTo);
+  }
+
+  addTicket(ticket: string, userId: string, expiresAt: number): void {
+    this.sql.exec('DELETE FROM tickets WHERE expires_at < ?', Date.now());
+    this.sql.exec('INSERT INTO tickets (ticket, user_id, expires_at) VALUES (?, ?, ?)', ticket, userId, expiresAt);
+  }
+
+  /** Uses a ticket up, whatever happens next: returns its user when it was valid. */
+  takeTicket(ticket: string): string | null {
+    const row = this.sql.exec('SELECT * FROM tickets WHERE ticket = ?', ticket).toArray()[0];
+    if (!row) return null;
+    this.sql.exec('DELETE FROM tickets WHERE ticket = ?', ticket);
+    return num(row.expires_at) >= Date.now() ? str(row.user_id) : null;
+  }
+
+  get(key: string): string | null {
+    const row = this.sql.exec('SELECT value FROM kv WHERE key = ?', key).toArray()[0];
+    return row ? str(row.value) : null;
+  }
+
+  put(key: string, value: string): void {
+    this.sql.exec('INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)', key, value);
+  }
+
+  /** Everything but the key/value notes: what a deleted conversation leaves behind until Postgres agrees. */
+  wipeConversation(): void {
+    this.sql.exec(
+      'DELETE FROM conversation; DELETE FROM messages; DELETE FROM chunks; DELETE FROM outbox; DELETE FROM tickets;',
+    );
+  }
+}
+
+export function toWireConversation(c: ConversationRecord, streaming: boolean): Conversation {
+  return {
+    id: c.id,
+    title: c.title,
+    created_at: c.createdAt,
+    updated_at: c.updatedAt,
+    last_message_at: c.lastMessageAt,
+    message_count: c.messageCount,
+    streaming,
+  };
+}
