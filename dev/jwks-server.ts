@@ -97,7 +97,7 @@ export async function startJwksServer(opts: { port: number; host?: string }): Pr
         .default('RS256')
         .safeParse(url.searchParams.get('alg') ?? undefined);
       if (!alg.success) return send(res, 400, { error: 'alg must be RS256 or ES256' });
-      return send(res, 200, await exportSPKI(keys[alg.data].publicKey), 'application/x-pem-file');
+      return send(res, 200, await exportSPKI(keys[alg.data].publicKey), 'text/plain; charset=utf-8');
     }
     send(res, 404, { error: 'not found' });
   }
