@@ -228,7 +228,7 @@ describe('requireAuth', () => {
 describe('dev login', () => {
   const login = (body: unknown, environment: object = env) =>
     devLogin.request(
-      '/api/v1/dev/login',
+      '/login',
       {
         method: 'POST',
         headers: { 'content-type': 'application/json' },

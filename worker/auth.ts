@@ -166,8 +166,8 @@ async function jsonBody(req: Request): Promise<unknown> {
   }
 }
 
-/** POST /api/v1/dev/login {user} → {token, user}; exists only when DEV_AUTH is on. Mount with `app.route('/', devLogin)`. */
-export const devLogin = new Hono<{ Bindings: Env }>().post('/api/v1/dev/login', async (c) => {
+/** POST /api/v1/dev/login {user} → {token, user}; exists only when DEV_AUTH is on. Mounted at /api/v1/dev. */
+export const devLogin = new Hono<{ Bindings: Env }>().post('/login', async (c) => {
   const config = loadConfig(c.env);
   if (!config.DEV_AUTH) return new ApiError('not_found', 'not found').toResponse();
   const body = DevLoginBody.safeParse(await jsonBody(c.req.raw));
