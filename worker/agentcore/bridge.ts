@@ -1,0 +1,102 @@
+/** The AgentCore HTTP bridge (SPEC §6): one agent reply as validated UI message stream chunks. */
+import { type UIMessage, type UIMessageChunk, uiMessageChunkSchema } from 'ai';
+import type { Config } from '../config';
+import { AgentError } from './agent-error';
+import { type ChatCompletionsTarget, streamChatCompletions } from './openai';
+import { type Deadlines, streamEvents } from './upstream';
+
+export { AgentError, type AgentErrorCode } from './agent-error';
+
+export interface AgentTurn {
+  conversationId: string;
+  userId: string;
+  /** The assistant message being produced; also the Idempotency-Key. */
+  messageId: string;
+  /** Recent history ending with the new user message. */
+  messages: UIMessage[];
+}
+
+const PROBE_TIMEOUT_MS = 2_000;
+
+/**
+ * Yields the agent's chunks without its own `start`/`finish` (the room owns those). Metadata the agent puts on
+ * its start or finish comes through as `message-metadata`. Ends with an AgentError on failure, or with the
+ * signal's reason when aborted.
+ */
+export function streamAgent(config: Config, turn: AgentTurn, signal: AbortSignal): AsyncIterable<UIMessageChunk> {
+  const messages = turn.messages.slice(-config.AGENTCORE_HISTORY_LIMIT);
+  if (config.AGENTCORE_PROTOCOL === 'openai') return streamChatCompletions(openaiTarget(config), messages, signal);
+  return streamUiMessages(config, { ...turn, messages }, signal);
+}
+
+async function* streamUiMessages(
+  config: Config,
+  turn: AgentTurn,
+  signal: AbortSignal,
+): AsyncGenerator<UIMessageChunk, void, undefined> {
+  const request = {
+    url: config.AGENTCORE_URL,
+    headers: {
+      accept: 'text/event-stream',
+      'idempotency-key': turn.messageId,
+      ...(config.AGENTCORE_TOKEN ? { authorization: `Bearer ${config.AGENTCORE_TOKEN}` } : {}),
+    },
+    body: {
+      conversation_id: turn.conversationId,
+      user_id: turn.userId,
+      message_id: turn.messageId,
+      messages: turn.messages,
+    },
+  };
+  for await (const chunk of streamEvents(request, uiMessageChunkSchema, deadlines(config), signal)) {
+    switch (chunk.type) {
+      case 'start':
+        if (chunk.messageMetadata !== undefined) yield metadata(chunk.messageMetadata);
+        break;
+      case 'finish':
+        if (chunk.messageMetadata !== undefined) yield metadata(chunk.messageMetadata);
+        return;
+      case 'error':
+        throw new AgentError('agent_error', chunk.errorText || 'the agent failed');
+      case 'abort':
+        throw new AgentError('agent_cut', 'the agent abandoned the reply');
+      default:
+        yield chunk;
+    }
+  }
+  throw new AgentError('agent_cut', 'the agent closed the stream before finishing the reply');
+}
+
+/** Readiness: can the agent be reached at all? Any HTTP answer below 500 counts; a production agent may 404 it. */
+export async function checkAgent(config: Config): Promise<boolean> {
+  const openai = config.AGENTCORE_PROTOCOL === 'openai';
+  const url = openai
+    ? `${config.AGENTCORE_URL.replace(/\/+$/, '')}/models`
+    : `${new URL(config.AGENTCORE_URL).origin}/healthz`;
+  const headers: Record<string, string> =
+    openai && config.AGENTCORE_TOKEN ? { authorization: `Bearer ${config.AGENTCORE_TOKEN}` } : {};
+  try {
+    const res = await fetch(url, { headers, signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
+    await res.body?.cancel();
+    return res.status < 500;
+  } catch {
+    return false;
+  }
+}
+
+function metadata(messageMetadata: unknown): UIMessageChunk {
+  return { type: 'message-metadata', messageMetadata };
+}
+
+function deadlines(config: Config): Deadlines {
+  return { firstChunkMs: config.AGENTCORE_FIRST_CHUNK_TIMEOUT_MS, idleMs: config.AGENTCORE_IDLE_TIMEOUT_MS };
+}
+
+function openaiTarget(config: Config): ChatCompletionsTarget {
+  return {
+    baseUrl: config.AGENTCORE_URL,
+    token: config.AGENTCORE_TOKEN,
+    model: config.AGENTCORE_MODEL,
+    deadlines: deadlines(config),
+  };
+}
