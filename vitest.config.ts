@@ -1,0 +1,68 @@
+import { mkdirSync } from 'node:fs';
+import { cloudflareTest } from '@cloudflare/vitest-pool-workers';
+import { defineConfig } from 'vitest/config';
+import { pickTestPorts, workerBindings } from './dev/test-env';
+
+/**
+ * Projects, run as groups one after another:
+ *   node     dev/**\/*.test.ts (plain Node)
+ *   workers  worker/**\/*.test.ts in workerd, rate limits high so tests don't trip over each other
+ *   limits   worker/**\/*.limits.test.ts in workerd with the default rate limits
+ *   outage   worker/**\/*.outage.test.ts in workerd, alone and one file at a time: they stop the shared Postgres
+ * The global setup (dev/test-global-setup.ts) starts the local services on the ports picked here.
+ */
+export default defineConfig(async () => {
+  // wrangler.toml serves web/dist as assets; a clone that has not built the page yet still runs the tests.
+  mkdirSync(new URL('./web/dist', import.meta.url), { recursive: true });
+  const ports = await pickTestPorts();
+  const workers = (
+    name: string,
+    include: string[],
+    exclude: string[],
+    defaultRateLimits: boolean,
+    groupOrder: number,
+  ) => ({
+    plugins: [
+      cloudflareTest({
+        main: './worker/index.ts',
+        wrangler: { configPath: './wrangler.toml' },
+        miniflare: { bindings: workerBindings(ports, { defaultRateLimits }) },
+      }),
+    ],
+    test: {
+      name,
+      include,
+      exclude: ['**/node_modules/**', ...exclude],
+      testTimeout: 30_000,
+      hookTimeout: 30_000,
+      sequence: { groupOrder },
+      ...(name === 'outage' ? { fileParallelism: false } : {}),
+    },
+  });
+  return {
+    test: {
+      globalSetup: ['./dev/test-global-setup.ts'],
+      projects: [
+        {
+          test: {
+            name: 'node',
+            include: ['dev/**/*.test.ts'],
+            environment: 'node',
+            testTimeout: 30_000,
+            hookTimeout: 60_000,
+            sequence: { groupOrder: 0 },
+          },
+        },
+        workers(
+          'workers',
+          ['worker/**/*.test.ts'],
+          ['worker/**/*.limits.test.ts', 'worker/**/*.outage.test.ts'],
+          false,
+          1,
+        ),
+        workers('limits', ['worker/**/*.limits.test.ts'], [], true, 2),
+        workers('outage', ['worker/**/*.outage.test.ts'], [], false, 3),
+      ],
+    },
+  };
+});

@@ -1,0 +1,130 @@
+import { env } from 'cloudflare:workers';
+import { eq, sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../config';
+import { checkPostgres, type Database, db, openPool } from './client';
+import { conversationMessages, conversationStates } from './schema';
+
+async function control<T>(path: string): Promise<T> {
+  const res = await fetch(`${env.TEST_CONTROL_URL}${path}`, { method: 'POST' });
+  expect(res.status, await res.clone().text()).toBe(200);
+  return (await res.json()) as T;
+}
+
+/** The Postgres error code (e.g. 23505) under drizzle's DrizzleQueryError wrapper. */
+async function pgError(promise: Promise<unknown>): Promise<{ code?: string; constraint?: string }> {
+  try {
+    await promise;
+  } catch (err) {
+    let e: unknown = err;
+    while (e instanceof Error && !('code' in e) && e.cause) e = e.cause;
+    return e as { code?: string; constraint?: string };
+  }
+  throw new Error('expected the statement to fail');
+}
+
+describe('drizzle migrations on a fresh database', () => {
+  let database: string;
+  let pool: ReturnType<typeof openPool>;
+  let orm: Database;
+
+  const tables = async () =>
+    (
+      await pool.query<{ table_name: string }>(
+        "select table_name from information_schema.tables where table_schema = 'public' order by 1",
+      )
+    ).rows.map((r) => r.table_name);
+
+  beforeAll(async () => {
+    const fresh = await control<{ database: string; url: string }>('/postgres/databases');
+    database = fresh.database;
+    pool = openPool(loadConfig({ ...env, DATABASE_URL: fresh.url }));
+    orm = db(pool);
+  });
+  afterAll(async () => {
+    await pool?.end();
+  });
+
+  it('creates the tables, records itself and is idempotent', async () => {
+    expect(await tables()).toEqual([]);
+    await control(`/postgres/migrate?database=${database}`);
+    expect(await tables()).toEqual(['conversation_messages', 'conversation_states']);
+    await control(`/postgres/migrate?database=${database}`);
+    const applied = await pool.query('select hash from drizzle.__drizzle_migrations');
+    expect(applied.rowCount).toBe(1);
+  });
+
+  it('has the (user_id, last_message_at desc) index', async () => {
+    const { rows } = await pool.query<{ indexdef: string }>(
+      "select indexdef from pg_indexes where tablename = 'conversation_states' and indexname = 'conversation_states_user_last_message_idx'",
+    );
+    expect(rows[0]?.indexdef).toMatch(/\(user_id, last_message_at DESC/);
+  });
+
+  describe('constraints', () => {
+    const conversationId = crypto.randomUUID();
+    const message = (seq: number, clientMessageId: string | null = null) => ({
+      id: crypto.randomUUID(),
+      conversationId,
+      seq,
+      role: 'user' as const,
+      content: `message ${seq}`,
+      status: 'complete' as const,
+      clientMessageId,
+    });
+
+    beforeAll(async () => {
+      await orm.insert(conversationStates).values({
+        id: conversationId,
+        userId: 'user-1',
+        title: 'New chat',
+        lastMessageAt: new Date().toISOString(),
+      });
+      await orm.insert(conversationMessages).values([message(1, 'c-1'), message(2, null), message(3, null)]);
+    });
+
+    it('rejects a duplicate (conversation_id, seq)', async () => {
+      const err = await pgError(orm.insert(conversationMessages).values(message(1, 'c-other')));
+      expect(err).toMatchObject({ code: '23505', constraint: 'conversation_messages_conversation_seq_key' });
+    });
+
+    it('rejects a duplicate (conversation_id, client_message_id) but allows many without one', async () => {
+      const err = await pgError(orm.insert(conversationMessages).values(message(4, 'c-1')));
+      expect(err).toMatchObject({
+        code: '23505',
+        constraint: 'conversation_messages_conversation_client_message_id_key',
+      });
+      const nulls = await orm
+        .select({ n: sql<number>`count(*)::int` })
+        .from(conversationMessages)
+        .where(sql`${conversationMessages.clientMessageId} is null`);
+      expect(nulls[0]?.n).toBe(2);
+    });
+
+    it('rejects seq < 1, an unknown role and a message without its conversation', async () => {
+      expect(await pgError(orm.insert(conversationMessages).values(message(0)))).toMatchObject({ code: '23514' });
+      const badRole = { ...message(9), role: 'system' as 'user' };
+      expect(await pgError(orm.insert(conversationMessages).values(badRole))).toMatchObject({ code: '23514' });
+      const orphan = { ...message(1), conversationId: crypto.randomUUID() };
+      expect(await pgError(orm.insert(conversationMessages).values(orphan))).toMatchObject({ code: '23503' });
+    });
+
+    it('deletes the messages with their conversation', async () => {
+      await orm.delete(conversationStates).where(eq(conversationStates.id, conversationId));
+      const left = await orm
+        .select({ n: sql<number>`count(*)::int` })
+        .from(conversationMessages)
+        .where(eq(conversationMessages.conversationId, conversationId));
+      expect(left[0]?.n).toBe(0);
+    });
+  });
+});
+
+describe('checkPostgres', () => {
+  it('is true for the test database and false for a port nobody listens on', async () => {
+    const config = loadConfig(env);
+    expect(await checkPostgres(config)).toBe(true);
+    const nowhere = loadConfig({ ...env, DATABASE_URL: 'postgres://postgres:postgres@127.0.0.1:1/agentchat' });
+    expect(await checkPostgres(nowhere)).toBe(false);
+  });
+});
