@@ -21,8 +21,12 @@ app.use('*', async (c, next) => {
   c.set('requestId', requestId);
   const started = Date.now();
   await next();
-  c.res.headers.set('x-request-id', requestId);
   if (c.res.status !== 101) {
+    // Responses passed on from a Durable Object have immutable headers.
+    if (!trySetHeader(c.res, 'x-request-id', requestId)) {
+      c.res = new Response(c.res.body, c.res);
+      c.res.headers.set('x-request-id', requestId);
+    }
     log(c.res.status >= 500 ? 'error' : 'info', 'request', {
       request_id: requestId,
       method: c.req.method,
@@ -32,6 +36,15 @@ app.use('*', async (c, next) => {
     });
   }
 });
+
+function trySetHeader(res: Response, name: string, value: string): boolean {
+  try {
+    res.headers.set(name, value);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 app.route('/', health);
 app.route('/api/v1/dev', devLogin);

@@ -466,7 +466,7 @@ export class ConversationRoom extends DurableObject<Env> {
     if (this.stream === stream) this.stream = null;
     this.broadcast({ type: 'message', message: final });
     this.replyDone.delete(reply.id);
-    await this.flushNow();
+    this.kickOutbox();
     return final;
   }
 

@@ -7,7 +7,7 @@ import type { ConversationRecord, RoomStore } from './store';
 
 /** Rows a single INSERT carries; keeps statements well under Postgres' 65,535 parameters. */
 const BATCH = 500;
-const BACKOFF_MS = [500, 1_000, 2_000, 4_000, 8_000, 15_000];
+const BACKOFF_MS = [500, 1_000, 2_000, 4_000, 8_000, 10_000];
 
 export type FlushResult = { ok: true; flushed: number } | { ok: false; retryInMs: number; error: unknown };
 
@@ -70,7 +70,7 @@ export class Outbox {
       this.failures = 0;
       return { ok: true, flushed: pending?.messages.length ?? 0 };
     } catch (error) {
-      const retryInMs = BACKOFF_MS[Math.min(this.failures, BACKOFF_MS.length - 1)] ?? 15_000;
+      const retryInMs = BACKOFF_MS[Math.min(this.failures, BACKOFF_MS.length - 1)] ?? 10_000;
       this.failures++;
       return { ok: false, retryInMs, error };
     } finally {

@@ -1,0 +1,101 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { client, control, eventually, pgQuery, uniqueUser } from '../test-support';
+import { ConversationList, ErrorEnvelope } from '../wire';
+
+interface Row {
+  seq: number;
+  role: string;
+  status: string;
+  content: string;
+}
+
+const rowsOf = (conversationId: string) =>
+  pgQuery<Row>('select seq, role, status, content from conversation_messages where conversation_id = $1 order by seq', [
+    conversationId,
+  ]);
+
+describe('outbox to Postgres', () => {
+  afterEach(async () => {
+    await control('/postgres/start');
+  });
+
+  it('writes the conversation and both messages once the reply ends', async () => {
+    const alice = client(uniqueUser('alice'));
+    const r = await alice.send(undefined, '!dev words=3');
+    const rows = await eventually(
+      () => rowsOf(r.conversation.id),
+      (x) => x.length === 2 && x[1]?.status === 'complete',
+    );
+    expect(rows.map((x) => [x.seq, x.role, x.status])).toEqual([
+      [1, 'user', 'complete'],
+      [2, 'assistant', 'complete'],
+    ]);
+    expect(rows[1]?.content).toBe(r.reply.content);
+    const [state] = await pgQuery<{ message_count: number; title: string; user_id: string }>(
+      'select message_count, title, user_id from conversation_states where id = $1',
+      [r.conversation.id],
+    );
+    expect(state).toEqual({ message_count: 2, title: r.conversation.title, user_id: alice.userId });
+  });
+
+  it('keeps the chat working while Postgres is down and loses, reorders and duplicates nothing', async () => {
+    const alice = client(uniqueUser('alice'));
+    const c = await alice.createConversation();
+    await eventually(
+      () => pgQuery('select 1 from conversation_states where id = $1', [c.id]),
+      (x) => x.length === 1,
+    );
+    await control('/postgres/stop');
+    const listed = await alice.call('GET', '/conversations');
+    expect(listed.status).toBe(503);
+    expect(ErrorEnvelope.parse(await listed.json()).error.code).toBe('unavailable');
+
+    for (let i = 0; i < 20; i++) {
+      const r = await alice.send(c.id, `!dev words=2\nmessage ${i}`);
+      expect(r.reply.status).toBe('complete');
+      expect(r.message.seq).toBe(2 * i + 1);
+    }
+    const page = await alice.history(c.id, '?limit=200');
+    expect(page.messages).toHaveLength(40);
+
+    await control('/postgres/start');
+    const rows = await eventually(
+      () => rowsOf(c.id).catch(() => [] as Row[]),
+      (x) => x.length === 40,
+      30_000,
+    );
+    expect(rows.map((x) => x.seq)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+    expect(rows.filter((x) => x.role === 'user').map((x) => x.content)).toEqual(
+      Array.from({ length: 20 }, (_, i) => `!dev words=2\nmessage ${i}`),
+    );
+    expect(rows.every((x) => x.status === 'complete')).toBe(true);
+    const [state] = await pgQuery<{ message_count: number }>(
+      'select message_count from conversation_states where id = $1',
+      [c.id],
+    );
+    expect(state?.message_count).toBe(40);
+    const list = ConversationList.parse(await alice.json('GET', '/conversations'));
+    expect(list.conversations[0]?.message_count).toBe(40);
+  });
+
+  it('deletes the rows with the conversation, and a delete during an outage lands later', async () => {
+    const alice = client(uniqueUser('alice'));
+    const r = await alice.send(undefined, '!dev words=2');
+    const id = r.conversation.id;
+    await eventually(
+      () => rowsOf(id),
+      (x) => x.length === 2,
+    );
+    await control('/postgres/stop');
+    expect((await alice.call('DELETE', `/conversations/${id}`)).status).toBe(204);
+    expect((await alice.call('GET', `/conversations/${id}`)).status).toBe(404);
+    await control('/postgres/start');
+    const left = await eventually(
+      () => pgQuery('select id from conversation_states where id = $1', [id]).catch(() => [{}]),
+      (x) => x.length === 0,
+      30_000,
+    );
+    expect(left).toEqual([]);
+    expect(await rowsOf(id)).toEqual([]);
+  });
+});

@@ -1,0 +1,230 @@
+/**
+ * Shared by the workerd test suites: tokens, calls through the real Worker, SSE and WebSocket readers.
+ * Nothing here is mocked: calls go through the Worker's fetch, the room, the dev agent and Postgres.
+ */
+import { env, exports } from 'cloudflare:workers';
+import { SignJWT } from 'jose';
+import { expect } from 'vitest';
+import { loadConfig } from './config';
+import { openPool } from './db/client';
+import { API_BASE, type Conversation, type Message, ServerFrame } from './wire';
+
+/** The test-only bindings that vitest.config.ts hands the pool. */
+export const testEnv = env as unknown as Record<string, string>;
+export const ORIGIN = 'http://127.0.0.1:8787';
+
+export function uniqueUser(tag = 'user'): string {
+  return `${tag}-${crypto.randomUUID().slice(0, 8)}`;
+}
+
+export async function tokenFor(userId: string): Promise<string> {
+  return new SignJWT({})
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .setSubject(userId)
+    .setIssuer(testEnv.AUTH_ISSUER ?? '')
+    .setAudience(testEnv.AUTH_AUDIENCE ?? '')
+    .setIssuedAt()
+    .setExpirationTime('1h')
+    .sign(new TextEncoder().encode(testEnv.AUTH_JWT_SECRET ?? ''));
+}
+
+export interface CallOptions {
+  body?: unknown;
+  raw?: string;
+  headers?: Record<string, string>;
+}
+
+/** A user's client for the REST API, through the Worker's own fetch handler. */
+export function client(userId: string) {
+  const token = tokenFor(userId);
+  const call = async (method: string, path: string, opts: CallOptions = {}): Promise<Response> => {
+    const headers: Record<string, string> = { authorization: `Bearer ${await token}`, ...opts.headers };
+    let body: string | undefined = opts.raw;
+    if (opts.body !== undefined) {
+      body = JSON.stringify(opts.body);
+      headers['content-type'] ??= 'application/json';
+    }
+    return exports.default.fetch(new Request(`${ORIGIN}${API_BASE}${path}`, { method, headers, body }));
+  };
+  const json = async <T>(method: string, path: string, opts: CallOptions = {}, status = 200): Promise<T> => {
+    const res = await call(method, path, opts);
+    const text = await res.text();
+    expect(res.status, `${method} ${path} → ${text}`).toBe(status);
+    return (text ? JSON.parse(text) : null) as T;
+  };
+  return {
+    userId,
+    token,
+    call,
+    json,
+    createConversation: (title?: string) =>
+      json<Conversation>('POST', '/conversations', { body: title === undefined ? {} : { title } }, 201),
+    send: (conversationId: string | undefined, content: string, clientMessageId?: string) =>
+      json<{ conversation: Conversation; message: Message; reply: Message }>('POST', '/messages', {
+        body: {
+          ...(conversationId ? { conversation_id: conversationId } : {}),
+          content,
+          ...(clientMessageId ? { client_message_id: clientMessageId } : {}),
+        },
+      }),
+    history: (conversationId: string, q = '') =>
+      json<{ messages: Message[]; has_more: boolean }>('GET', `/conversations/${conversationId}/messages${q}`),
+  };
+}
+export type Client = ReturnType<typeof client>;
+
+export interface SseEvent {
+  id: string | null;
+  data: string;
+}
+
+/** Reads SSE events as they come; network reads do not line up with events, so it buffers. */
+export async function* sseEvents(res: Response): AsyncGenerator<SseEvent> {
+  const reader = (res.body as ReadableStream<Uint8Array>).pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffer += value.replaceAll('\r\n', '\n');
+    let cut = buffer.indexOf('\n\n');
+    while (cut >= 0) {
+      const block = buffer.slice(0, cut);
+      buffer = buffer.slice(cut + 2);
+      let id: string | null = null;
+      const data: string[] = [];
+      for (const line of block.split('\n')) {
+        if (line.startsWith('id:')) id = line.slice(3).trim();
+        else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
+      }
+      if (data.length) yield { id, data: data.join('\n') };
+      cut = buffer.indexOf('\n\n');
+    }
+  }
+}
+
+export async function allEvents(res: Response): Promise<SseEvent[]> {
+  const out: SseEvent[] = [];
+  for await (const e of sseEvents(res)) out.push(e);
+  return out;
+}
+
+/** An open WebSocket with every frame it has received, and a way to wait for the next that matches. */
+export class TestSocket {
+  readonly frames: ServerFrame[] = [];
+  closed: { code: number; reason: string } | null = null;
+  private waiters: Array<() => void> = [];
+
+  constructor(readonly ws: WebSocket) {
+    ws.addEventListener('message', (e) => {
+      this.frames.push(ServerFrame.parse(JSON.parse(String(e.data))));
+      this.wake();
+    });
+    ws.addEventListener('close', (e) => {
+      this.closed = { code: e.code, reason: e.reason };
+      this.wake();
+    });
+  }
+
+  private wake() {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w();
+  }
+
+  send(frame: unknown): void {
+    this.ws.send(typeof frame === 'string' ? frame : JSON.stringify(frame));
+  }
+
+  /** Waits until `done(frames)` holds (or the socket closes, or the time runs out). */
+  async until(done: (frames: ServerFrame[]) => boolean, timeoutMs = 10_000): Promise<ServerFrame[]> {
+    const deadline = Date.now() + timeoutMs;
+    while (!done(this.frames)) {
+      if (this.closed) throw new Error(`socket closed (${this.closed.code}) while waiting`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out; frames: ${JSON.stringify(this.frames).slice(0, 2000)}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    return this.frames;
+  }
+
+  async next<T extends ServerFrame['type']>(type: T, after = 0): Promise<Extract<ServerFrame, { type: T }>> {
+    await this.until((f) => f.slice(after).some((x) => x.type === type));
+    return this.frames.slice(after).find((x) => x.type === type) as Extract<ServerFrame, { type: T }>;
+  }
+
+  async closedWith(timeoutMs = 5_000): Promise<{ code: number; reason: string }> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.closed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    if (!this.closed) throw new Error('socket did not close');
+    return this.closed;
+  }
+
+  close(): void {
+    try {
+      this.ws.close(1000, 'done');
+    } catch {
+      // Already closed.
+    }
+  }
+}
+
+/** Opens the conversation's socket through the Worker; a refusal returns the Response instead. */
+export async function openSocket(
+  conversationId: string,
+  auth: { userId?: string; ticket?: string },
+  headers: Record<string, string> = {},
+): Promise<TestSocket | Response> {
+  const h: Record<string, string> = { upgrade: 'websocket', ...headers };
+  if (auth.userId) h.authorization = `Bearer ${await tokenFor(auth.userId)}`;
+  const q = auth.ticket ? `?ticket=${encodeURIComponent(auth.ticket)}` : '';
+  const res = await exports.default.fetch(
+    new Request(`${ORIGIN}${API_BASE}/conversations/${conversationId}/ws${q}`, { headers: h }),
+  );
+  if (!res.webSocket) return res;
+  res.webSocket.accept();
+  return new TestSocket(res.webSocket);
+}
+
+export async function mustOpen(conversationId: string, userId: string): Promise<TestSocket> {
+  const s = await openSocket(conversationId, { userId });
+  if (!(s instanceof TestSocket)) throw new Error(`socket refused: ${s.status} ${await s.text()}`);
+  await s.next('ready');
+  return s;
+}
+
+/** Postgres, as the tests see it: the same driver and proxy the Worker uses. */
+export async function pgQuery<T = Record<string, unknown>>(text: string, params: unknown[] = []): Promise<T[]> {
+  const pool = openPool(loadConfig(env));
+  try {
+    const result = await pool.query(text, params);
+    return result.rows as T[];
+  } finally {
+    await pool.end();
+  }
+}
+
+export async function control(path: string): Promise<void> {
+  const res = await fetch(`${testEnv.TEST_CONTROL_URL}${path}`, { method: 'POST' });
+  expect(res.status, `control ${path}`).toBe(200);
+  await res.body?.cancel();
+}
+
+export async function eventually<T>(fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (ok(v) || Date.now() > deadline) return v;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** The text of a `!dev words=N` answer as the dev agent produces it, read from a finished reply. */
+export function wordsOf(text: string): string[] {
+  return text.split(/\s+/).filter(Boolean);
+}
