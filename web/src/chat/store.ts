@@ -1,0 +1,725 @@
+/**
+ * The state of one conversation on this page: committed messages, sends in flight, streaming replies,
+ * and the connection that feeds them — WebSocket first, then SSE, then polling (SPEC §8).
+ */
+import type { UIMessage } from 'ai';
+import {
+  type Chunk,
+  type Conversation,
+  codePointLength,
+  MAX_CONTENT_CODE_POINTS,
+  type Message,
+  type MessagePart,
+  type ServerFrame,
+} from '../../../worker/wire';
+import { ApiFailure, type ChatApi, type SendBody } from '../api';
+import { LiveReply } from './reply';
+import { ConversationSocket } from './socket';
+import { readReplyEvents } from './sse';
+
+export type LinkState = 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'sse' | 'polling' | 'offline';
+
+export interface Notice {
+  code: string;
+  message: string;
+  /** When a rate limit lifts (ms since epoch), for a countdown. */
+  retryAt: number | null;
+}
+
+export type ItemStatus = Message['status'] | 'sending' | 'failed';
+
+export interface ChatItem {
+  /** Stable across the optimistic → committed switch, so the bubble is not remounted. */
+  key: string;
+  id: string | null;
+  role: Message['role'];
+  parts: readonly (MessagePart | UIMessage['parts'][number])[];
+  text: string;
+  status: ItemStatus;
+  error: { code: string; message: string } | null;
+  clientMessageId: string | null;
+}
+
+export interface ChatSnapshot {
+  conversationId: string | null;
+  conversation: Conversation | null;
+  items: readonly ChatItem[];
+  historyLoaded: boolean;
+  hasOlder: boolean;
+  loadingOlder: boolean;
+  streaming: boolean;
+  link: LinkState;
+  notice: Notice | null;
+  missing: boolean;
+}
+
+export interface ChatStoreEvents {
+  /** The first send of a new chat created this conversation. */
+  created(conversationId: string): void;
+  conversation(conversation: Conversation): void;
+  activity(conversationId: string, at: string): void;
+  deleted(conversationId: string): void;
+}
+
+interface PendingSend {
+  clientMessageId: string;
+  content: string;
+  state: 'sending' | 'accepted' | 'failed';
+  error: { code: string; message: string } | null;
+}
+
+export type SendRefusal = 'empty' | 'too_long' | 'busy';
+
+const PAGE = 50;
+const POLL_STREAMING_MS = 1_500;
+const POLL_IDLE_MS = 5_000;
+const SOCKET_RETRY_AFTER_FALLBACK_MS = 30_000;
+const SSE_RESUME_ATTEMPTS = 3;
+
+const FINAL = new Set<Message['status']>(['complete', 'stopped', 'error']);
+
+function plainText(parts: readonly { type: string }[]): string {
+  return parts.map((p) => (p.type === 'text' && 'text' in p && typeof p.text === 'string' ? p.text : '')).join('');
+}
+
+function describe(error: unknown): { code: string; message: string; retryAfter: number | null } {
+  if (error instanceof ApiFailure) return { code: error.code, message: error.message, retryAfter: error.retryAfter };
+  return { code: 'network', message: 'The connection was lost.', retryAfter: null };
+}
+
+let instances = 0;
+
+export class ChatStore {
+  /** Identifies this store for React keys; the conversation id changes when a new chat is created. */
+  readonly instance = ++instances;
+  private conversationId: string | null;
+  private conversation: Conversation | null = null;
+  private readonly messages = new Map<string, Message>();
+  private readonly pending = new Map<string, PendingSend>();
+  private readonly live = new Map<string, LiveReply>();
+  /** Replies that have a reader on an SSE response right now. */
+  private readonly sseFollowing = new Set<string>();
+  private resumeAsked = new Map<string, number>();
+  private historyLoaded = false;
+  private hasOlder = false;
+  private loadingOlder = false;
+  private link: LinkState = 'idle';
+  private notice: Notice | null = null;
+  private missing = false;
+  private socket: ConversationSocket | null = null;
+  private fallback = false;
+  private sseBroken = false;
+  private pollTimer: ReturnType<typeof setTimeout> | undefined;
+  private socketRetryTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly aborts = new AbortController();
+  private disposed = false;
+
+  private snapshot: ChatSnapshot;
+  private readonly listeners = new Set<() => void>();
+  private frame = 0;
+
+  constructor(
+    private readonly api: ChatApi,
+    conversationId: string | null,
+    private readonly events: ChatStoreEvents,
+  ) {
+    this.conversationId = conversationId;
+    this.snapshot = this.build();
+    window.addEventListener('online', this.onOnline);
+    window.addEventListener('offline', this.onOffline);
+  }
+
+  // ── React binding ─────────────────────────────────────────────────────────
+
+  readonly subscribe = (listener: () => void): (() => void) => {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  };
+
+  readonly getSnapshot = (): ChatSnapshot => this.snapshot;
+
+  /** At most one render per animation frame, however fast chunks arrive. */
+  private changed = (): void => {
+    if (this.frame || this.disposed) return;
+    this.frame = requestAnimationFrame(() => {
+      this.frame = 0;
+      this.snapshot = this.build();
+      for (const listener of this.listeners) listener();
+    });
+  };
+
+  get id(): string | null {
+    return this.conversationId;
+  }
+
+  // ── lifecycle ─────────────────────────────────────────────────────────────
+
+  async start(): Promise<void> {
+    const id = this.conversationId;
+    if (!id) {
+      this.historyLoaded = true;
+      this.changed();
+      return;
+    }
+    this.setLink('connecting');
+    try {
+      const [conversation, page] = await Promise.all([
+        this.api.getConversation(id),
+        this.api.messages(id, { limit: PAGE }),
+      ]);
+      this.conversation = conversation;
+      this.merge(page.messages);
+      this.hasOlder = page.has_more;
+      this.historyLoaded = true;
+    } catch (error) {
+      if (error instanceof ApiFailure && error.code === 'not_found') return this.markMissing();
+      this.historyLoaded = true;
+      this.showError(error);
+    }
+    this.changed();
+    this.connect();
+  }
+
+  dispose(): void {
+    this.disposed = true;
+    cancelAnimationFrame(this.frame);
+    clearTimeout(this.pollTimer);
+    clearTimeout(this.socketRetryTimer);
+    this.aborts.abort();
+    this.socket?.close();
+    this.socket = null;
+    for (const reply of this.live.values()) reply.end();
+    window.removeEventListener('online', this.onOnline);
+    window.removeEventListener('offline', this.onOffline);
+  }
+
+  private connect(): void {
+    const id = this.conversationId;
+    if (!id || this.disposed || this.missing || this.socket) return;
+    if (!this.fallback) this.setLink('connecting');
+    this.socket = new ConversationSocket(this.api, id, {
+      frame: (frame) => this.onFrame(frame),
+      open: () => this.onSocketOpen(),
+      down: () => {
+        if (!this.fallback) this.setLink(navigator.onLine ? 'reconnecting' : 'offline');
+      },
+      giveUp: () => {
+        this.socket = null;
+        this.enterFallback();
+      },
+      gone: () => this.markMissing(),
+    });
+  }
+
+  private onSocketOpen(): void {
+    if (this.fallback) {
+      this.fallback = false;
+      clearTimeout(this.pollTimer);
+    }
+    this.setLink('connected');
+  }
+
+  private enterFallback(): void {
+    if (this.disposed) return;
+    this.fallback = true;
+    this.setLink(this.sseBroken ? 'polling' : 'sse');
+    this.schedulePoll(0);
+    clearTimeout(this.socketRetryTimer);
+    this.socketRetryTimer = setTimeout(() => this.connect(), SOCKET_RETRY_AFTER_FALLBACK_MS);
+  }
+
+  private readonly onOnline = (): void => {
+    if (this.socket) this.socket.reconnect();
+    else if (this.fallback) this.schedulePoll(0);
+    else this.connect();
+  };
+
+  private readonly onOffline = (): void => this.setLink('offline');
+
+  private setLink(link: LinkState): void {
+    if (this.link === link) return;
+    this.link = link;
+    this.changed();
+  }
+
+  private markMissing(): void {
+    this.missing = true;
+    this.socket?.close();
+    this.socket = null;
+    clearTimeout(this.pollTimer);
+    clearTimeout(this.socketRetryTimer);
+    if (this.conversationId) this.events.deleted(this.conversationId);
+    this.changed();
+  }
+
+  // ── frames (socket) ───────────────────────────────────────────────────────
+
+  private onFrame(frame: ServerFrame): void {
+    switch (frame.type) {
+      case 'ready':
+        this.onReady(frame.conversation, frame.last_seq, frame.streaming);
+        break;
+      case 'message':
+        this.merge([frame.message]);
+        this.changed();
+        break;
+      case 'chunk':
+        this.applyChunk(frame.message_id, frame.index, frame.chunk);
+        break;
+      case 'error':
+        this.onErrorFrame(frame);
+        break;
+      case 'conversation':
+        this.conversation = frame.conversation;
+        this.events.conversation(frame.conversation);
+        this.changed();
+        break;
+      default:
+        break;
+    }
+  }
+
+  private onReady(
+    conversation: Conversation,
+    lastSeq: number,
+    streaming: { message_id: string; next_index: number } | null,
+  ): void {
+    this.conversation = conversation;
+    this.events.conversation(conversation);
+    if (streaming) {
+      const reply = this.liveReply(streaming.message_id);
+      this.askResume(streaming.message_id, reply.nextIndex);
+    }
+    // Messages committed while this socket was down are not replayed over it: fetch them.
+    const known = this.maxSeq();
+    const stale = [...this.messages.values()].some((m) => m.status === 'streaming' && m.id !== streaming?.message_id);
+    if (lastSeq > known || stale) void this.catchUp();
+    // A send whose socket died before an answer: the same client_message_id makes the retry idempotent.
+    for (const send of this.pending.values()) {
+      if (send.state === 'sending') this.socket?.send(this.sendFrame(send));
+    }
+    this.changed();
+  }
+
+  private onErrorFrame(frame: Extract<ServerFrame, { type: 'error' }>): void {
+    if (frame.code === 'not_found' && !frame.client_message_id) {
+      this.resumeRefused();
+      return;
+    }
+    const retryAfter = frame.retry_after ?? null;
+    if (frame.client_message_id) this.failSend(frame.client_message_id, frame.code, frame.message);
+    this.setNotice(frame.code, frame.message, retryAfter);
+  }
+
+  /** A resume for a reply the room no longer streams: it has ended, so the committed row is the truth. */
+  private resumeRefused(): void {
+    void this.catchUp();
+  }
+
+  private askResume(messageId: string, fromIndex: number): void {
+    if (this.resumeAsked.get(messageId) === fromIndex) return;
+    if (this.socket?.send({ type: 'resume', message_id: messageId, from_index: fromIndex })) {
+      this.resumeAsked.set(messageId, fromIndex);
+    }
+  }
+
+  // ── chunks and messages ───────────────────────────────────────────────────
+
+  private liveReply(messageId: string): LiveReply {
+    let reply = this.live.get(messageId);
+    if (!reply) {
+      reply = new LiveReply(messageId, this.changed);
+      this.live.set(messageId, reply);
+    }
+    return reply;
+  }
+
+  private applyChunk(messageId: string, index: number, chunk: Chunk): void {
+    const committed = this.messages.get(messageId);
+    if (committed && FINAL.has(committed.status)) return;
+    const reply = this.liveReply(messageId);
+    const outcome = reply.accept(index, chunk);
+    if (outcome === 'gap') this.askResume(messageId, reply.nextIndex);
+    if (outcome !== 'applied') return;
+    this.resumeAsked.delete(messageId);
+    if (chunk.type === 'start') this.onStartChunk(chunk);
+    this.changed();
+  }
+
+  private onStartChunk(chunk: Chunk): void {
+    const meta = chunk.messageMetadata;
+    if (typeof meta !== 'object' || meta === null) return;
+    const conversationId = 'conversation_id' in meta ? meta.conversation_id : undefined;
+    if (typeof conversationId === 'string' && !this.conversationId) {
+      this.conversationId = conversationId;
+      this.events.created(conversationId);
+      this.connect();
+    }
+  }
+
+  private merge(incoming: readonly Message[]): void {
+    for (const message of incoming) {
+      const known = this.messages.get(message.id);
+      // A poll answer or a late frame must never turn a finished reply back into a streaming one.
+      if (known && FINAL.has(known.status) && !FINAL.has(message.status)) continue;
+      this.messages.set(message.id, message);
+      if (message.client_message_id) this.pending.delete(message.client_message_id);
+      if (FINAL.has(message.status)) this.finishLive(message.id);
+      if (this.conversationId) this.events.activity(this.conversationId, message.created_at);
+    }
+  }
+
+  private finishLive(messageId: string): void {
+    const reply = this.live.get(messageId);
+    if (!reply) return;
+    reply.end();
+    this.live.delete(messageId);
+    this.resumeAsked.delete(messageId);
+  }
+
+  private maxSeq(): number {
+    let max = 0;
+    for (const m of this.messages.values()) max = Math.max(max, m.seq);
+    return max;
+  }
+
+  /** Everything from the oldest message that may have changed: the first streaming one, or the newest. */
+  private async fetchNewer(): Promise<void> {
+    const id = this.conversationId;
+    if (!id) return;
+    const streaming = [...this.messages.values()].filter((m) => m.status === 'streaming').map((m) => m.seq);
+    const after = streaming.length ? Math.min(...streaming) - 1 : this.maxSeq();
+    const page = await this.api.messages(id, { after_seq: after, limit: 200 });
+    this.merge(page.messages);
+    this.changed();
+    if (page.has_more) await this.fetchNewer();
+  }
+
+  private async catchUp(): Promise<void> {
+    try {
+      await this.fetchNewer();
+    } catch (error) {
+      if (error instanceof ApiFailure && error.code === 'not_found') this.markMissing();
+    }
+  }
+
+  async loadOlder(): Promise<void> {
+    const id = this.conversationId;
+    if (!id || !this.hasOlder || this.loadingOlder) return;
+    let oldest = Number.POSITIVE_INFINITY;
+    for (const m of this.messages.values()) oldest = Math.min(oldest, m.seq);
+    this.loadingOlder = true;
+    this.changed();
+    try {
+      const page = await this.api.messages(id, { before_seq: oldest, limit: PAGE });
+      this.merge(page.messages);
+      this.hasOlder = page.has_more;
+    } catch (error) {
+      this.showError(error);
+    } finally {
+      this.loadingOlder = false;
+      this.changed();
+    }
+  }
+
+  // ── sending ───────────────────────────────────────────────────────────────
+
+  isStreaming(): boolean {
+    for (const m of this.messages.values()) if (m.status === 'streaming') return true;
+    for (const id of this.live.keys()) if (!this.messages.has(id)) return true;
+    for (const send of this.pending.values()) if (send.state === 'sending') return true;
+    return false;
+  }
+
+  /** Returns why a send was refused, or null once it is on its way. */
+  send(content: string): SendRefusal | null {
+    if (content.trim().length === 0) return 'empty';
+    if (codePointLength(content) > MAX_CONTENT_CODE_POINTS) return 'too_long';
+    if (this.isStreaming()) return 'busy';
+    const send: PendingSend = { clientMessageId: crypto.randomUUID(), content, state: 'sending', error: null };
+    this.pending.set(send.clientMessageId, send);
+    this.notice = null;
+    this.dispatch(send);
+    this.changed();
+    return null;
+  }
+
+  /** Sends the same message again: after a failed send, the same id (idempotent); after a failed reply, anew. */
+  retry(item: ChatItem): void {
+    if (this.isStreaming()) return;
+    if (item.status === 'failed' && item.clientMessageId) {
+      const send = this.pending.get(item.clientMessageId);
+      if (!send) return;
+      send.state = 'sending';
+      send.error = null;
+      this.notice = null;
+      this.dispatch(send);
+      this.changed();
+      return;
+    }
+    const question = this.questionFor(item);
+    if (question) this.send(question);
+  }
+
+  private questionFor(item: ChatItem): string | null {
+    if (!item.id) return null;
+    const reply = this.messages.get(item.id);
+    const asked = reply?.reply_to ? this.messages.get(reply.reply_to) : undefined;
+    return asked?.content ?? null;
+  }
+
+  private sendFrame(send: PendingSend) {
+    return { type: 'send', content: send.content, client_message_id: send.clientMessageId } as const;
+  }
+
+  private dispatch(send: PendingSend): void {
+    if (this.socket?.send(this.sendFrame(send))) return;
+    const body: SendBody = { content: send.content, client_message_id: send.clientMessageId };
+    if (this.conversationId) body.conversation_id = this.conversationId;
+    if (this.sseBroken && this.conversationId) void this.sendJson(send, body);
+    else void this.sendSse(send, body);
+  }
+
+  private async sendSse(send: PendingSend, body: SendBody): Promise<void> {
+    let res: Response;
+    try {
+      res = await this.api.sendStream(body, this.aborts.signal);
+    } catch (error) {
+      return this.sendFailed(send, error);
+    }
+    send.state = 'accepted';
+    this.changed();
+    await this.followSse(res, null);
+  }
+
+  private async sendJson(send: PendingSend, body: SendBody): Promise<void> {
+    this.schedulePoll(POLL_STREAMING_MS);
+    try {
+      const result = await this.api.sendJson(body, this.aborts.signal);
+      this.merge([result.message, result.reply]);
+      this.changed();
+    } catch (error) {
+      this.sendFailed(send, error);
+    }
+  }
+
+  private sendFailed(send: PendingSend, error: unknown): void {
+    if (this.disposed) return;
+    const { code, message, retryAfter } = describe(error);
+    this.failSend(send.clientMessageId, code, message);
+    this.setNotice(code, message, retryAfter);
+  }
+
+  private failSend(clientMessageId: string, code: string, message: string): void {
+    const send = this.pending.get(clientMessageId);
+    if (!send) return;
+    send.state = 'failed';
+    send.error = { code, message };
+    this.changed();
+  }
+
+  async stop(): Promise<void> {
+    if (this.socket?.send({ type: 'stop' })) return;
+    const id = this.conversationId;
+    if (!id) return;
+    try {
+      await this.api.stop(id);
+      void this.catchUp();
+    } catch (error) {
+      this.showError(error);
+    }
+  }
+
+  // ── SSE and polling ───────────────────────────────────────────────────────
+
+  /** Reads a reply stream to its end; a dropped stream is resumed from its last event id. */
+  private async followSse(first: Response | null, lastEventId: string | null): Promise<void> {
+    let res = first;
+    let lastId = lastEventId;
+    let following: string | null = null;
+    for (let attempt = 0; attempt <= SSE_RESUME_ATTEMPTS && !this.disposed; attempt++) {
+      if (!res) res = await this.openStream(lastId);
+      if (!res) break;
+      try {
+        for await (const event of readReplyEvents(res)) {
+          if (event.done) {
+            await this.catchUp();
+            return this.stopFollowing(following);
+          }
+          following ??= event.messageId;
+          this.sseFollowing.add(event.messageId);
+          lastId = event.id;
+          attempt = 0;
+          this.applyChunk(event.messageId, event.index, event.chunk);
+        }
+      } catch {
+        // A dropped stream: resumed below from the last event id.
+      }
+      res = null;
+      if (!this.conversationId) break;
+    }
+    this.stopFollowing(following);
+    await this.catchUp();
+  }
+
+  private stopFollowing(messageId: string | null): void {
+    if (messageId) this.sseFollowing.delete(messageId);
+    this.changed();
+  }
+
+  private async openStream(lastEventId: string | null): Promise<Response | null> {
+    const id = this.conversationId;
+    if (!id || this.sseBroken) return null;
+    try {
+      return await this.api.stream(id, lastEventId, this.aborts.signal);
+    } catch (error) {
+      if (error instanceof ApiFailure && error.code === 'network') this.setLink('offline');
+      else if (!this.aborts.signal.aborted) this.breakSse();
+      return null;
+    }
+  }
+
+  private breakSse(): void {
+    this.sseBroken = true;
+    if (this.fallback) this.setLink('polling');
+  }
+
+  private schedulePoll(delay: number): void {
+    clearTimeout(this.pollTimer);
+    if (this.disposed || this.missing) return;
+    this.pollTimer = setTimeout(() => void this.poll(), delay);
+  }
+
+  /** The fallback's heartbeat: new messages, replies streaming elsewhere, the text so far when SSE fails. */
+  private async poll(): Promise<void> {
+    if (!this.fallback && this.socket) return;
+    try {
+      await this.fetchNewer();
+      if (this.fallback) this.setLink(this.sseBroken ? 'polling' : 'sse');
+    } catch (error) {
+      if (error instanceof ApiFailure && error.code === 'not_found') return this.markMissing();
+      if (error instanceof ApiFailure && error.code === 'network') this.setLink('offline');
+    }
+    this.followStreamingOverSse();
+    if (this.fallback || !this.socket) this.schedulePoll(this.isStreaming() ? POLL_STREAMING_MS : POLL_IDLE_MS);
+  }
+
+  private followStreamingOverSse(): void {
+    if (this.sseBroken) return;
+    for (const m of this.messages.values()) {
+      if (m.status !== 'streaming' || this.sseFollowing.has(m.id)) continue;
+      this.sseFollowing.add(m.id);
+      const reply = this.live.get(m.id);
+      const lastId = reply && reply.nextIndex > 0 ? `${m.id}:${reply.nextIndex - 1}` : null;
+      void this.followSse(null, lastId).finally(() => this.sseFollowing.delete(m.id));
+    }
+  }
+
+  // ── notices ───────────────────────────────────────────────────────────────
+
+  private showError(error: unknown): void {
+    const { code, message, retryAfter } = describe(error);
+    this.setNotice(code, message, retryAfter);
+  }
+
+  private setNotice(code: string, message: string, retryAfter: number | null): void {
+    this.notice = { code, message, retryAt: retryAfter === null ? null : Date.now() + retryAfter * 1000 };
+    this.changed();
+  }
+
+  dismissNotice(): void {
+    this.notice = null;
+    this.changed();
+  }
+
+  // ── snapshot ──────────────────────────────────────────────────────────────
+
+  private build(): ChatSnapshot {
+    const items: ChatItem[] = [];
+    const sorted = [...this.messages.values()].sort((a, b) => a.seq - b.seq);
+    for (const m of sorted) items.push(this.itemFor(m));
+    for (const send of this.pending.values()) {
+      items.push({
+        key: send.clientMessageId,
+        id: null,
+        role: 'user',
+        parts: [{ type: 'text', text: send.content }],
+        text: send.content,
+        status: send.state === 'failed' ? 'failed' : send.state === 'sending' ? 'sending' : 'complete',
+        error: send.error,
+        clientMessageId: send.clientMessageId,
+      });
+    }
+    // Replies known only from their chunks so far (an SSE send before its rows are fetched).
+    for (const reply of this.live.values()) {
+      if (this.messages.has(reply.messageId)) continue;
+      items.push({
+        key: reply.messageId,
+        id: reply.messageId,
+        role: 'assistant',
+        parts: reply.parts,
+        text: plainText(reply.parts),
+        status: 'streaming',
+        error: null,
+        clientMessageId: null,
+      });
+    }
+    return {
+      conversationId: this.conversationId,
+      conversation: this.conversation,
+      items,
+      historyLoaded: this.historyLoaded,
+      hasOlder: this.hasOlder,
+      loadingOlder: this.loadingOlder,
+      streaming: this.isStreaming(),
+      link: this.link,
+      notice: this.notice,
+      missing: this.missing,
+    };
+  }
+
+  /** Items of unchanged messages are reused, so React skips them while one reply streams. */
+  private readonly itemCache = new WeakMap<Message, ChatItem>();
+
+  private itemFor(m: Message): ChatItem {
+    const reply = m.status === 'streaming' ? this.live.get(m.id) : undefined;
+    if (!reply) {
+      const cached = this.itemCache.get(m);
+      if (cached) return cached;
+      const item = this.buildItem(m, undefined);
+      this.itemCache.set(m, item);
+      return item;
+    }
+    return this.buildItem(m, reply);
+  }
+
+  private buildItem(m: Message, reply: LiveReply | undefined): ChatItem {
+    const parts = reply && reply.nextIndex > 0 ? reply.parts : this.partsOf(m);
+    const failure = m.metadata.error;
+    const error =
+      m.status === 'error'
+        ? {
+            code: typeof failure === 'object' && failure && 'code' in failure ? String(failure.code) : 'agent_error',
+            message:
+              typeof failure === 'object' && failure && 'message' in failure
+                ? String(failure.message)
+                : 'The agent could not finish this reply.',
+          }
+        : null;
+    return {
+      key: m.role === 'user' ? (m.client_message_id ?? m.id) : m.id,
+      id: m.id,
+      role: m.role,
+      parts,
+      text: reply && reply.nextIndex > 0 ? plainText(reply.parts) : m.content,
+      status: m.status,
+      error,
+      clientMessageId: m.client_message_id,
+    };
+  }
+
+  private partsOf(m: Message): readonly MessagePart[] {
+    if (m.parts.length > 0) return m.parts;
+    return m.content ? [{ type: 'text', text: m.content }] : [];
+  }
+}

@@ -1,0 +1,22 @@
+import { lazy, Suspense } from 'react';
+import { loadAi } from '../chat/reply';
+
+const loadView = () => import('./StreamdownView');
+const StreamdownView = lazy(loadView);
+
+/** Fetch the renderer and the stream assembler while the page is idle, so the first reply does not wait. */
+export function preloadMarkdown(): void {
+  const idle = window.requestIdleCallback ?? ((fn: () => void) => setTimeout(fn, 200));
+  idle(() => {
+    void loadView();
+    void loadAi();
+  });
+}
+
+export function Markdown({ text, streaming }: { text: string; streaming: boolean }) {
+  return (
+    <Suspense fallback={<div className="markdown plain">{text}</div>}>
+      <StreamdownView text={text} streaming={streaming} />
+    </Suspense>
+  );
+}

@@ -1,0 +1,22 @@
+/** The heavy half of message rendering (Streamdown + unified/remark/rehype), split off the initial bundle. */
+import { Streamdown } from 'streamdown';
+import { codeHighlighter } from './highlighter';
+
+const plugins = { code: codeHighlighter };
+const controls = { code: { copy: true, download: false }, table: false, mermaid: false, image: false } as const;
+const linkSafety = { enabled: false };
+
+export default function StreamdownView({ text, streaming }: { text: string; streaming: boolean }) {
+  return (
+    <Streamdown
+      className="markdown"
+      plugins={plugins}
+      controls={controls}
+      linkSafety={linkSafety}
+      isAnimating={streaming}
+      mode={streaming ? 'streaming' : 'static'}
+    >
+      {text}
+    </Streamdown>
+  );
+}

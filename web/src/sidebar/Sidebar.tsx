@@ -1,0 +1,230 @@
+import { type FormEvent, useEffect, useRef, useState, useSyncExternalStore } from 'react';
+import type { Conversation } from '../../../worker/wire';
+import { codePointLength, MAX_TITLE_CODE_POINTS } from '../../../worker/wire';
+import { ApiFailure } from '../api';
+import { conversationPath, navigate } from '../router';
+import type { ConversationIndex } from './conversation-index';
+
+interface SidebarProps {
+  index: ConversationIndex;
+  activeId: string | null;
+  onNavigate(): void;
+}
+
+export function Sidebar({ index, activeId, onNavigate }: SidebarProps) {
+  const { conversations, loading, done, error } = useSyncExternalStore(index.subscribe, index.getSnapshot);
+  const sentinel = useRef<HTMLLIElement>(null);
+
+  useEffect(() => {
+    const node = sentinel.current;
+    if (!node || done) return;
+    const observer = new IntersectionObserver((entries) => {
+      if (entries.some((e) => e.isIntersecting)) void index.loadMore();
+    });
+    observer.observe(node);
+    return () => observer.disconnect();
+  }, [index, done]);
+
+  const open = (id: string | null) => {
+    navigate(conversationPath(id));
+    onNavigate();
+  };
+
+  return (
+    <nav className="sidebar" aria-label="Conversations">
+      <button type="button" className="new-chat" onClick={() => open(null)}>
+        + New chat
+      </button>
+      <ul className="conversation-list">
+        {conversations.map((c) => (
+          <ConversationRow key={c.id} conversation={c} active={c.id === activeId} index={index} onOpen={open} />
+        ))}
+        {!done && (
+          <li ref={sentinel} className="list-status" aria-live="polite">
+            {loading ? 'Loading…' : ''}
+          </li>
+        )}
+        {done && conversations.length === 0 && <li className="list-status">No conversations yet.</li>}
+      </ul>
+      {error && (
+        <p className="list-error" role="alert">
+          {error}{' '}
+          <button type="button" className="link" onClick={() => void index.loadMore()}>
+            Try again
+          </button>
+        </p>
+      )}
+    </nav>
+  );
+}
+
+interface RowProps {
+  conversation: Conversation;
+  active: boolean;
+  index: ConversationIndex;
+  onOpen(id: string | null): void;
+}
+
+function ConversationRow({ conversation, active, index, onOpen }: RowProps) {
+  const [mode, setMode] = useState<'view' | 'rename' | 'confirm-delete'>('view');
+  const [problem, setProblem] = useState<string | null>(null);
+  const menuButton = useRef<HTMLButtonElement>(null);
+
+  const backToView = () => {
+    setMode('view');
+    setProblem(null);
+    requestAnimationFrame(() => menuButton.current?.focus());
+  };
+
+  const remove = async () => {
+    try {
+      await index.remove(conversation.id);
+      if (active) onOpen(null);
+    } catch (error) {
+      setProblem(error instanceof ApiFailure ? error.message : 'Could not delete.');
+    }
+  };
+
+  if (mode === 'rename') {
+    return (
+      <li className="conversation-row editing">
+        <RenameForm
+          conversation={conversation}
+          onDone={backToView}
+          onSave={async (title) => {
+            await index.rename(conversation.id, title);
+            backToView();
+          }}
+        />
+      </li>
+    );
+  }
+
+  if (mode === 'confirm-delete') {
+    return (
+      <li className="conversation-row confirming">
+        <span className="confirm-text">Delete “{conversation.title}”?</span>
+        <div className="row-actions">
+          <button type="button" className="danger" onClick={() => void remove()}>
+            Delete
+          </button>
+          {/* biome-ignore lint/a11y/noAutofocus: the confirmation replaces the button that had focus */}
+          <button type="button" onClick={backToView} autoFocus>
+            Cancel
+          </button>
+        </div>
+        {problem && (
+          <p role="alert" className="row-problem">
+            {problem}
+          </p>
+        )}
+      </li>
+    );
+  }
+
+  return (
+    <li className={`conversation-row${active ? ' active' : ''}`}>
+      <a
+        href={conversationPath(conversation.id)}
+        aria-current={active ? 'page' : undefined}
+        onClick={(event) => {
+          if (event.metaKey || event.ctrlKey || event.shiftKey || event.button !== 0) return;
+          event.preventDefault();
+          onOpen(conversation.id);
+        }}
+      >
+        <span className="title">{conversation.title}</span>
+        {conversation.streaming && (
+          <span className="dot">
+            <span className="visually-hidden">(replying)</span>
+          </span>
+        )}
+      </a>
+      <div className="row-actions">
+        <button
+          type="button"
+          ref={menuButton}
+          className="icon"
+          aria-label={`Rename “${conversation.title}”`}
+          title="Rename"
+          onClick={() => setMode('rename')}
+        >
+          ✎
+        </button>
+        <button
+          type="button"
+          className="icon"
+          aria-label={`Delete “${conversation.title}”`}
+          title="Delete"
+          onClick={() => setMode('confirm-delete')}
+        >
+          🗑
+        </button>
+      </div>
+    </li>
+  );
+}
+
+interface RenameFormProps {
+  conversation: Conversation;
+  onSave(title: string): Promise<void>;
+  onDone(): void;
+}
+
+function RenameForm({ conversation, onSave, onDone }: RenameFormProps) {
+  const [title, setTitle] = useState(conversation.title);
+  const [problem, setProblem] = useState<string | null>(null);
+  const [saving, setSaving] = useState(false);
+  const trimmed = title.trim();
+  const tooLong = codePointLength(trimmed) > MAX_TITLE_CODE_POINTS;
+
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    if (trimmed === conversation.title) return onDone();
+    if (!trimmed || tooLong) {
+      setProblem(trimmed ? `At most ${MAX_TITLE_CODE_POINTS} characters.` : 'A title cannot be empty.');
+      return;
+    }
+    setSaving(true);
+    try {
+      await onSave(trimmed);
+    } catch (error) {
+      setProblem(error instanceof ApiFailure ? error.message : 'Could not rename.');
+      setSaving(false);
+    }
+  };
+
+  return (
+    <form className="rename-form" onSubmit={(e) => void submit(e)}>
+      <label className="visually-hidden" htmlFor={`rename-${conversation.id}`}>
+        New title
+      </label>
+      <input
+        id={`rename-${conversation.id}`}
+        value={title}
+        // biome-ignore lint/a11y/noAutofocus: the person just asked to rename this row
+        autoFocus
+        onFocus={(e) => e.currentTarget.select()}
+        onChange={(e) => setTitle(e.currentTarget.value)}
+        onKeyDown={(e) => {
+          if (e.key === 'Escape') onDone();
+        }}
+        aria-invalid={tooLong || !trimmed}
+        disabled={saving}
+      />
+      <div className="row-actions">
+        <button type="submit" disabled={saving}>
+          Save
+        </button>
+        <button type="button" onClick={onDone}>
+          Cancel
+        </button>
+      </div>
+      {problem && (
+        <p role="alert" className="row-problem">
+          {problem}
+        </p>
+      )}
+    </form>
+  );
+}

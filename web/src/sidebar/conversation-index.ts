@@ -1,0 +1,123 @@
+/** The sidebar's list: the person's conversations, newest activity first, fetched a page at a time. */
+import type { Conversation } from '../../../worker/wire';
+import { ApiFailure, type ChatApi } from '../api';
+
+export interface IndexSnapshot {
+  conversations: readonly Conversation[];
+  loading: boolean;
+  done: boolean;
+  error: string | null;
+}
+
+const PAGE = 30;
+
+function newestFirst(a: Conversation, b: Conversation): number {
+  return (
+    Date.parse(b.last_message_at) - Date.parse(a.last_message_at) || Date.parse(b.created_at) - Date.parse(a.created_at)
+  );
+}
+
+export class ConversationIndex {
+  private readonly byId = new Map<string, Conversation>();
+  private cursor: string | null = null;
+  private started = false;
+  private loading = false;
+  private done = false;
+  private error: string | null = null;
+  private snapshot: IndexSnapshot = { conversations: [], loading: false, done: false, error: null };
+  private readonly listeners = new Set<() => void>();
+
+  constructor(private readonly api: ChatApi) {}
+
+  readonly subscribe = (listener: () => void): (() => void) => {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  };
+
+  readonly getSnapshot = (): IndexSnapshot => this.snapshot;
+
+  private changed(): void {
+    this.snapshot = {
+      conversations: [...this.byId.values()].sort(newestFirst),
+      loading: this.loading,
+      done: this.done,
+      error: this.error,
+    };
+    for (const listener of this.listeners) listener();
+  }
+
+  async loadMore(): Promise<void> {
+    if (this.loading || this.done) return;
+    this.loading = true;
+    this.error = null;
+    this.changed();
+    try {
+      const page = await this.api.listConversations(this.started ? this.cursor : null, PAGE);
+      this.started = true;
+      for (const c of page.conversations) this.byId.set(c.id, c);
+      this.cursor = page.next_cursor;
+      this.done = page.next_cursor === null;
+    } catch (error) {
+      this.error = error instanceof ApiFailure ? error.message : 'The conversation list could not be loaded.';
+    } finally {
+      this.loading = false;
+      this.changed();
+    }
+  }
+
+  /** The first page again (on focus), so conversations started in other tabs show up. */
+  async refresh(): Promise<void> {
+    if (this.loading) return;
+    try {
+      const page = await this.api.listConversations(null, PAGE);
+      for (const c of page.conversations) this.byId.set(c.id, c);
+      if (!this.started) {
+        this.started = true;
+        this.cursor = page.next_cursor;
+        this.done = page.next_cursor === null;
+      }
+      this.changed();
+    } catch {
+      // The list stays as it was; the next focus tries again.
+    }
+  }
+
+  upsert(conversation: Conversation): void {
+    this.byId.set(conversation.id, conversation);
+    this.changed();
+  }
+
+  /** A message was committed: the conversation moves up. */
+  touch(id: string, at: string): void {
+    const known = this.byId.get(id);
+    if (!known || Date.parse(known.last_message_at) >= Date.parse(at)) return;
+    this.byId.set(id, { ...known, last_message_at: at });
+    this.changed();
+  }
+
+  async add(id: string): Promise<void> {
+    try {
+      this.upsert(await this.api.getConversation(id));
+    } catch {
+      // Shown on the next refresh.
+    }
+  }
+
+  async rename(id: string, title: string): Promise<void> {
+    this.upsert(await this.api.renameConversation(id, title));
+  }
+
+  async remove(id: string): Promise<void> {
+    try {
+      await this.api.deleteConversation(id);
+    } catch (error) {
+      // A second DELETE (another tab got there first) answers 404: the conversation is gone either way.
+      if (!(error instanceof ApiFailure && error.code === 'not_found')) throw error;
+    }
+    this.forget(id);
+  }
+
+  forget(id: string): void {
+    if (this.byId.delete(id)) this.changed();
+  }
+}

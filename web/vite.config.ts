@@ -1,0 +1,23 @@
+import { fileURLToPath } from 'node:url';
+import react from '@vitejs/plugin-react';
+import { defineConfig } from 'vite';
+
+const root = fileURLToPath(new URL('.', import.meta.url));
+
+export default defineConfig({
+  root,
+  base: '/',
+  plugins: [react()],
+  build: {
+    outDir: fileURLToPath(new URL('./dist', import.meta.url)),
+    emptyOutDir: true,
+    target: 'es2022',
+    sourcemap: true,
+    // Streamdown's chunk is large but lazy; the initial bundle is measured by bench/web-budget.ts.
+    chunkSizeWarningLimit: 600,
+  },
+  server: {
+    // `vite --config web/vite.config.ts` beside `npm start`: the API stays on the Worker.
+    proxy: { '/api': { target: process.env.API_ORIGIN ?? 'http://127.0.0.1:8787', ws: true } },
+  },
+});
