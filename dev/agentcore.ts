@@ -4,7 +4,7 @@
  *
  * Tests steer it with a first line `!dev <options>`; the rest of the message is the prompt:
  *   words=N       answer with exactly N words, one text-delta each
- *   delay_ms=N    wait N ms between chunks (plain prompts default to DEV_AGENT_DELAY_MS, 20)
+ *   delay_ms=N    wait N ms before each chunk, the first too (plain prompts default to DEV_AGENT_DELAY_MS, 10)
  *   fail_after=N  N word deltas, then an `error` chunk and close
  *   cut_after=N   N word deltas, then drop the connection (no finish)
  *   hang_after=N  N word deltas, then silence until the client goes away
@@ -34,7 +34,7 @@ export interface DevAgentOptions {
   host?: string;
   /** Forward plain (non-`!dev`) prompts to this OpenAI-compatible base URL; defaults to OPENAI_BASE_URL. */
   openaiBaseUrl?: string;
-  /** Delay between chunks for plain prompts; defaults to DEV_AGENT_DELAY_MS or 20. */
+  /** Delay between chunks for plain prompts; defaults to DEV_AGENT_DELAY_MS or 10. */
   replyDelayMs?: number;
 }
 
@@ -55,7 +55,7 @@ export async function startDevAgent(opts: DevAgentOptions): Promise<DevAgent> {
   const settings: Settings = {
     token: process.env.DEV_AGENT_TOKEN || undefined,
     openaiBaseUrl: opts.openaiBaseUrl ?? (process.env.OPENAI_BASE_URL || undefined),
-    replyDelayMs: opts.replyDelayMs ?? Number(process.env.DEV_AGENT_DELAY_MS ?? 20),
+    replyDelayMs: opts.replyDelayMs ?? Number(process.env.DEV_AGENT_DELAY_MS ?? 10),
   };
   const server = createServer({ noDelay: true }, (req, res) => {
     route(req, res, settings).catch((err: unknown) => {
@@ -120,7 +120,10 @@ async function handleAgent(req: IncomingMessage, res: ServerResponse, settings: 
   const { options, prompt } = parseDevPrompt(lastUserText(turn.messages));
   const stream = openStream(res);
   if (!options && settings.openaiBaseUrl) return forward(stream, turn, settings.openaiBaseUrl);
-  const beats = options instanceof Error ? failure(turn.messageId, options.message) : planReply(turn.messageId, options ?? {}, prompt);
+  const beats =
+    options instanceof Error
+      ? failure(turn.messageId, options.message)
+      : planReply(turn.messageId, options ?? {}, prompt);
   const delayMs = options && !(options instanceof Error) ? (options.delayMs ?? 0) : settings.replyDelayMs;
   await play(stream, beats, delayMs);
 }
@@ -178,7 +181,8 @@ export function parseDevPrompt(text: string): { options: DevOptions | Error | nu
     const value = eq < 0 ? undefined : token.slice(eq + 1);
     const numeric = NUMERIC[key];
     if (numeric) {
-      if (value === undefined || !/^\d+$/.test(value)) return { options: new Error(`!dev ${key} needs a whole number`), prompt };
+      if (value === undefined || !/^\d+$/.test(value))
+        return { options: new Error(`!dev ${key} needs a whole number`), prompt };
       options[numeric] = Number(value);
     } else if (key === 'calc' && value) options.calc = value;
     else if (key === 'echo' && value === undefined) options.echo = true;
@@ -281,7 +285,8 @@ function answerText(options: DevOptions, prompt: string): string {
     return Array.from({ length: options.words }, (_, i) => VOCABULARY[i % VOCABULARY.length]).join(' ');
   }
   const words = prompt.split(/\s+/).filter(Boolean);
-  if (words.length === 0) return 'This is the dev agent, a deterministic stand-in with no model. Your message was empty.';
+  if (words.length === 0)
+    return 'This is the dev agent, a deterministic stand-in with no model. Your message was empty.';
   const quoted = words.slice(0, 12).join(' ') + (words.length > 12 ? ' …' : '');
   return (
     `This is the dev agent, a deterministic stand-in with no model behind it. ` +
@@ -346,8 +351,8 @@ function openStream(res: ServerResponse): EventStream {
 }
 
 async function play(stream: EventStream, beats: Beat[], delayMs: number): Promise<void> {
-  for (const [i, beat] of beats.entries()) {
-    if (i > 0 && delayMs > 0) await sleep(delayMs);
+  for (const beat of beats) {
+    if (delayMs > 0) await sleep(delayMs);
     if (stream.signal.aborted) return;
     if ('data' in beat) await stream.send(beat.data);
     else if ('done' in beat) return stream.done();
@@ -389,27 +394,39 @@ async function handleFakeCompletions(req: IncomingMessage, res: ServerResponse):
   if (!isRecord(body) || !Array.isArray(body.messages) || body.messages.length === 0) {
     return sendJson(res, 400, { error: { message: 'messages is required', type: 'invalid_request_error' } });
   }
-  const messages = body.messages.filter(isRecord).map(
-    (m): FakeMessage => ({ role: String(m.role), content: fakeContent(m.content) }),
-  );
+  const messages = body.messages
+    .filter(isRecord)
+    .map((m): FakeMessage => ({ role: String(m.role), content: fakeContent(m.content) }));
   const model = typeof body.model === 'string' ? body.model : 'dev-openai';
   const reply = fakeCompletion(messages);
   const usage = {
     prompt_tokens: messages.reduce((n, m) => n + splitWords(m.content).length, 0),
-    completion_tokens: splitWords(reply.reasoning ?? '').length + splitWords(reply.content ?? '').length + (reply.call ? 1 : 0),
+    completion_tokens:
+      splitWords(reply.reasoning ?? '').length + splitWords(reply.content ?? '').length + (reply.call ? 1 : 0),
     total_tokens: 0,
   };
   usage.total_tokens = usage.prompt_tokens + usage.completion_tokens;
   const finish_reason = reply.call ? 'tool_calls' : 'stop';
-  const call = reply.call && { id: 'call_dev_1', type: 'function', function: { name: 'calculator', arguments: reply.call } };
+  const call = reply.call && {
+    id: 'call_dev_1',
+    type: 'function',
+    function: { name: 'calculator', arguments: reply.call },
+  };
   const envelope = { id: 'chatcmpl-dev', created: 0, model };
   if (body.stream !== true) {
     const message = { role: 'assistant', content: reply.content ?? null, ...(call ? { tool_calls: [call] } : {}) };
-    return sendJson(res, 200, { ...envelope, object: 'chat.completion', choices: [{ index: 0, message, finish_reason }], usage });
+    return sendJson(res, 200, {
+      ...envelope,
+      object: 'chat.completion',
+      choices: [{ index: 0, message, finish_reason }],
+      usage,
+    });
   }
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
   const send = (choice: Record<string, unknown> | null, extra: Record<string, unknown> = {}) =>
-    res.write(`data: ${JSON.stringify({ ...envelope, object: 'chat.completion.chunk', choices: choice ? [{ index: 0, finish_reason: null, ...choice }] : [], ...extra })}\n\n`);
+    res.write(
+      `data: ${JSON.stringify({ ...envelope, object: 'chat.completion.chunk', choices: choice ? [{ index: 0, finish_reason: null, ...choice }] : [], ...extra })}\n\n`,
+    );
   send({ delta: { role: 'assistant', content: '' } });
   for (const piece of splitWords(reply.reasoning ?? '')) send({ delta: { reasoning_content: piece } });
   for (const piece of splitWords(reply.content ?? '')) send({ delta: { content: piece } });
@@ -418,7 +435,8 @@ async function handleFakeCompletions(req: IncomingMessage, res: ServerResponse):
     // Arguments arrive in fragments that are not JSON on their own, as real servers send them.
     const args = call.function.arguments;
     const cuts = [0, Math.floor(args.length / 3), Math.floor((2 * args.length) / 3), args.length];
-    for (let i = 0; i < 3; i++) send({ delta: { tool_calls: [{ index: 0, function: { arguments: args.slice(cuts[i], cuts[i + 1]) } }] } });
+    for (let i = 0; i < 3; i++)
+      send({ delta: { tool_calls: [{ index: 0, function: { arguments: args.slice(cuts[i], cuts[i + 1]) } }] } });
   }
   send({ delta: {}, finish_reason });
   const options = isRecord(body.stream_options) ? body.stream_options : {};

@@ -138,7 +138,11 @@ function assistantTurns(parts: UIMessage['parts']): ChatMessage[] {
       // A call without a result cannot be sent: the API requires every tool call to be answered.
       if (result === undefined) continue;
       const name = getToolOrDynamicToolName(part);
-      calls.push({ id: part.toolCallId, type: 'function', function: { name, arguments: JSON.stringify(part.input ?? {}) } });
+      calls.push({
+        id: part.toolCallId,
+        type: 'function',
+        function: { name, arguments: JSON.stringify(part.input ?? {}) },
+      });
       results.push({ role: 'tool', tool_call_id: part.toolCallId, content: result });
     }
   }

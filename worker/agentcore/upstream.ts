@@ -98,7 +98,11 @@ async function readOnce<T>(
 ) {
   const what = first ? `the agent sent nothing within ${ms} ms` : `the agent went silent for ${ms} ms`;
   return within(events.read(), ms, signal, () => new AgentError('agent_timeout', what)).catch((err: unknown) => {
-    throw settled(err, signal, () => new AgentError('agent_cut', 'the connection to the agent was lost', { cause: err }));
+    throw settled(
+      err,
+      signal,
+      () => new AgentError('agent_cut', 'the connection to the agent was lost', { cause: err }),
+    );
   });
 }
 

@@ -1,0 +1,261 @@
+import { env } from 'cloudflare:workers';
+import type { UIMessage, UIMessageChunk } from 'ai';
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../config';
+import { AgentError, type AgentTurn, checkAgent, streamAgent } from './bridge';
+
+/** The test-only bindings vitest.config.ts hands the pool (the dev agent runs in the global setup). */
+const bindings = env as unknown as Record<string, string>;
+const config = loadConfig(env);
+const agentBase = bindings.TEST_AGENT_BASE ?? '';
+const withSettings = (settings: Record<string, string>) => loadConfig({ ...bindings, ...settings });
+const openai = withSettings({
+  AGENTCORE_PROTOCOL: 'openai',
+  AGENTCORE_URL: `${agentBase}/openai/v1`,
+  AGENTCORE_MODEL: 'test-model',
+});
+
+function userMessage(text: string, id = 'u-1'): UIMessage {
+  return { id, role: 'user', parts: [{ type: 'text', text }] };
+}
+
+function turnOf(text: string, history: UIMessage[] = []): AgentTurn {
+  return {
+    conversationId: crypto.randomUUID(),
+    userId: 'user-bridge',
+    messageId: crypto.randomUUID(),
+    messages: [...history, userMessage(text)],
+  };
+}
+
+interface Outcome {
+  chunks: UIMessageChunk[];
+  error: unknown;
+  ms: number;
+}
+
+async function run(
+  text: string,
+  opts: {
+    config?: typeof config;
+    history?: UIMessage[];
+    signal?: AbortSignal;
+    onChunk?: (c: UIMessageChunk) => void;
+  } = {},
+): Promise<Outcome> {
+  const chunks: UIMessageChunk[] = [];
+  const started = Date.now();
+  try {
+    const signal = opts.signal ?? new AbortController().signal;
+    for await (const chunk of streamAgent(opts.config ?? config, turnOf(text, opts.history), signal)) {
+      chunks.push(chunk);
+      opts.onChunk?.(chunk);
+    }
+    return { chunks, error: undefined, ms: Date.now() - started };
+  } catch (error) {
+    return { chunks, error, ms: Date.now() - started };
+  }
+}
+
+const textOf = (chunks: UIMessageChunk[]) => chunks.map((c) => (c.type === 'text-delta' ? c.delta : '')).join('');
+const count = (chunks: UIMessageChunk[], type: string) => chunks.filter((c) => c.type === type).length;
+
+function expectAgentError(error: unknown, code: AgentError['code']) {
+  expect(error).toBeInstanceOf(AgentError);
+  expect((error as AgentError).code).toBe(code);
+}
+
+describe('streamAgent (ui-stream, against the dev agent)', () => {
+  it('yields the agent chunks without its start/finish, reassembling to its text, metadata kept', async () => {
+    const { chunks, error } = await run('!dev echo\nThe quick brown fox\njumps.');
+    expect(error).toBeUndefined();
+    expect(textOf(chunks)).toBe('The quick brown fox\njumps.');
+    expect(count(chunks, 'start')).toBe(0);
+    expect(count(chunks, 'finish')).toBe(0);
+    expect(chunks[0]).toEqual({ type: 'message-metadata', messageMetadata: { agent: 'dev', model: 'dev-agent' } });
+    expect(chunks.at(-1)).toEqual({ type: 'finish-step' });
+  });
+
+  it('streams a plain prompt to the dev agent answer, word by word', async () => {
+    const { chunks, error } = await run('Tell me about bridges');
+    expect(error).toBeUndefined();
+    expect(textOf(chunks)).toContain('This is the dev agent');
+    expect(textOf(chunks)).toContain('"Tell me about bridges"');
+    expect(count(chunks, 'text-delta')).toBeGreaterThan(10);
+  });
+
+  it('passes tool calls through', async () => {
+    const { chunks } = await run('!dev calc=6*7');
+    expect(chunks).toContainEqual(expect.objectContaining({ type: 'tool-output-available', output: { result: '42' } }));
+    expect(textOf(chunks)).toBe('The result of 6*7 is 42.');
+  });
+
+  it('fail_after: N deltas, then AgentError agent_error with the agent text', async () => {
+    const { chunks, error } = await run('!dev words=10 fail_after=3');
+    expect(count(chunks, 'text-delta')).toBe(3);
+    expectAgentError(error, 'agent_error');
+    expect((error as Error).message).toContain('fail_after');
+  });
+
+  it('cut_after: a connection dropped before finish is agent_cut', async () => {
+    const { chunks, error } = await run('!dev words=10 cut_after=4');
+    expect(count(chunks, 'text-delta')).toBe(4);
+    expectAgentError(error, 'agent_cut');
+  });
+
+  it('hang_after: silence past the idle timeout is agent_timeout', async () => {
+    const { chunks, error, ms } = await run('!dev words=10 hang_after=2', {
+      config: withSettings({ AGENTCORE_IDLE_TIMEOUT_MS: '500' }),
+    });
+    expect(count(chunks, 'text-delta')).toBe(2);
+    expectAgentError(error, 'agent_timeout');
+    expect(ms).toBeGreaterThanOrEqual(450);
+    expect(ms).toBeLessThan(1800);
+  });
+
+  it('a first chunk slower than the first-chunk timeout is agent_timeout', async () => {
+    const { chunks, error } = await run('!dev words=2 delay_ms=1500', {
+      config: withSettings({ AGENTCORE_FIRST_CHUNK_TIMEOUT_MS: '300' }),
+    });
+    expect(chunks).toEqual([]);
+    expectAgentError(error, 'agent_timeout');
+  });
+
+  it('slow but steady chunks within the idle timeout are fine', async () => {
+    const { chunks, error } = await run('!dev words=3 delay_ms=150', {
+      config: withSettings({ AGENTCORE_IDLE_TIMEOUT_MS: '500', AGENTCORE_FIRST_CHUNK_TIMEOUT_MS: '500' }),
+    });
+    expect(error).toBeUndefined();
+    expect(count(chunks, 'text-delta')).toBe(3);
+  });
+
+  it('abort mid-stream stops reading and throws the abort reason', async () => {
+    const controller = new AbortController();
+    const { chunks, error, ms } = await run('!dev words=200 delay_ms=20', {
+      signal: controller.signal,
+      onChunk: (c) => {
+        if (c.type === 'text-delta' && c.delta.startsWith('dev')) controller.abort();
+      },
+    });
+    expect(error).toBeInstanceOf(DOMException);
+    expect((error as DOMException).name).toBe('AbortError');
+    expect(count(chunks, 'text-delta')).toBe(2);
+    expect(ms).toBeLessThan(2000);
+  });
+
+  it('abort while the agent is silent ends at once with the given reason', async () => {
+    const controller = new AbortController();
+    const reason = new Error('user pressed stop');
+    setTimeout(() => controller.abort(reason), 200);
+    const { error, ms } = await run('!dev words=10 hang_after=1', { signal: controller.signal });
+    expect(error).toBe(reason);
+    expect(ms).toBeLessThan(1500);
+  });
+
+  it('an already aborted signal never calls the agent', async () => {
+    const controller = new AbortController();
+    controller.abort();
+    const { chunks, error } = await run('!dev words=3', { signal: controller.signal });
+    expect(chunks).toEqual([]);
+    expect((error as DOMException).name).toBe('AbortError');
+  });
+
+  it('a chunk that breaks the protocol schema is agent_invalid_chunk', async () => {
+    const { chunks, error } = await run('!dev bad_chunk words=3');
+    expectAgentError(error, 'agent_invalid_chunk');
+    expect(count(chunks, 'text-delta')).toBe(0);
+  });
+
+  it('a non-2xx answer is agent_http with the status; an unreachable agent is agent_http', async () => {
+    const missing = await run('hi', { config: withSettings({ AGENTCORE_URL: `${agentBase}/no-such-path` }) });
+    expectAgentError(missing.error, 'agent_http');
+    expect((missing.error as AgentError).status).toBe(404);
+    const down = await run('hi', { config: withSettings({ AGENTCORE_URL: 'http://127.0.0.1:9/v1/agent' }) });
+    expectAgentError(down.error, 'agent_http');
+  });
+
+  it('sends only the last AGENTCORE_HISTORY_LIMIT messages, ending with the new one', async () => {
+    const history = Array.from({ length: 6 }, (_, i) => userMessage(`!dev echo\nold ${i}`, `old-${i}`));
+    const { chunks } = await run('!dev echo\nnewest', {
+      config: withSettings({ AGENTCORE_HISTORY_LIMIT: '2' }),
+      history,
+    });
+    expect(textOf(chunks)).toBe('newest');
+  });
+});
+
+describe('streamAgent (openai protocol, against the fake chat completions API)', () => {
+  it('translates streamed text and reports model and usage as metadata', async () => {
+    const { chunks, error } = await run('hello model', { config: openai });
+    expect(error).toBeUndefined();
+    expect(textOf(chunks)).toBe('Fake model answer to: hello model');
+    expect(chunks[0]).toEqual({ type: 'text-start', id: 'text-1' });
+    expect(chunks).toContainEqual({
+      type: 'message-metadata',
+      messageMetadata: { model: 'test-model', usage: { inputTokens: 2, outputTokens: 6, totalTokens: 8 } },
+    });
+  });
+
+  it('translates reasoning deltas', async () => {
+    const { chunks } = await run('think: deeply', { config: openai });
+    expect(chunks.slice(0, 2)).toEqual([
+      { type: 'reasoning-start', id: 'reasoning-1' },
+      { type: 'reasoning-delta', id: 'reasoning-1', delta: 'Thinking ' },
+    ]);
+    expect(count(chunks, 'reasoning-end')).toBe(1);
+    expect(textOf(chunks)).toBe('Fake model answer to: deeply');
+  });
+
+  it('translates a streamed tool call into tool-input chunks with parsed arguments', async () => {
+    const { chunks, error } = await run('calc: 6*7', { config: openai });
+    expect(error).toBeUndefined();
+    expect(chunks[0]).toEqual({ type: 'tool-input-start', toolCallId: 'call_dev_1', toolName: 'calculator' });
+    expect(count(chunks, 'tool-input-delta')).toBe(3);
+    expect(chunks).toContainEqual({
+      type: 'tool-input-available',
+      toolCallId: 'call_dev_1',
+      toolName: 'calculator',
+      input: { expression: '6*7' },
+    });
+  });
+
+  it('sends earlier tool calls and results back as chat messages', async () => {
+    const history: UIMessage[] = [
+      userMessage('calc: 6*7', 'u-0'),
+      {
+        id: 'a-0',
+        role: 'assistant',
+        parts: [
+          {
+            type: 'tool-calculator',
+            toolCallId: 'call_dev_1',
+            state: 'output-available',
+            input: { expression: '6*7' },
+            output: { result: '42' },
+          },
+        ],
+      },
+    ];
+    // The fake model answers a trailing tool result; drop the new user message to end on it.
+    const turn = turnOf('unused', history);
+    turn.messages = history;
+    const chunks: UIMessageChunk[] = [];
+    for await (const c of streamAgent(openai, turn, new AbortController().signal)) chunks.push(c);
+    expect(textOf(chunks)).toBe('The calculator says {"result":"42"}.');
+  });
+
+  it('a wrong base URL is agent_http', async () => {
+    const { error } = await run('hi', {
+      config: withSettings({ AGENTCORE_PROTOCOL: 'openai', AGENTCORE_URL: `${agentBase}/nope/v1` }),
+    });
+    expectAgentError(error, 'agent_http');
+  });
+});
+
+describe('checkAgent', () => {
+  it('is true for a reachable agent in either protocol and false for an unreachable one', async () => {
+    expect(await checkAgent(config)).toBe(true);
+    expect(await checkAgent(openai)).toBe(true);
+    expect(await checkAgent(withSettings({ AGENTCORE_URL: 'http://127.0.0.1:9/v1/agent' }))).toBe(false);
+  });
+});
