@@ -67,8 +67,12 @@ chat.get('/conversations/:id/ws', async (c) => {
   if (c.req.header('authorization') || !ticket) {
     userId = (await authenticate(config, c.req.header('authorization'))).userId;
   }
-  const path = !userId && ticket ? `/ws?ticket=${encodeURIComponent(ticket)}` : '/ws';
-  return forward(c.env, id, path, { headers }, userId);
+  if (userId || !ticket) return forward(c.env, id, '/ws', { headers }, userId);
+  // The ticket's own room uses it up, whichever conversation it is presented to.
+  const ticketRoom = Id.safeParse(ticket.split('.')[0]);
+  if (!ticketRoom.success) throw new ApiError('unauthorized', 'the ticket is invalid, expired or used');
+  const q = new URLSearchParams({ ticket, conversation: id });
+  return forward(c.env, ticketRoom.data.toLowerCase(), `/ws?${q}`, { headers });
 });
 
 chat.use('*', requireAuth);

@@ -211,10 +211,12 @@ export class ConversationRoom extends DurableObject<Env> {
     this.owned(userId);
     const ttl = this.config.WS_TICKET_TTL_SECONDS;
     const bytes = crypto.getRandomValues(new Uint8Array(32));
-    const ticket = btoa(String.fromCharCode(...bytes))
+    const secret = btoa(String.fromCharCode(...bytes))
       .replaceAll('+', '-')
       .replaceAll('/', '_')
       .replace(/=+$/, '');
+    // The ticket names its room, so an attempt on any conversation reaches the room that can use it up.
+    const ticket = `${this.owned(userId).id}.${secret}`;
     this.store.addTicket(ticket, userId, Date.now() + ttl * 1000);
     return { ticket, expires_in: ttl };
   }
@@ -233,7 +235,9 @@ export class ConversationRoom extends DurableObject<Env> {
     try {
       const url = new URL(request.url);
       const userId = request.headers.get('x-user-id');
-      if (url.pathname === '/ws') return this.upgrade(request, userId, url.searchParams.get('ticket'));
+      if (url.pathname === '/ws') {
+        return this.upgrade(request, userId, url.searchParams.get('ticket'), url.searchParams.get('conversation'));
+      }
       if (!userId) throw new ApiError('unauthorized', 'missing user');
       if (url.pathname === '/send') return await this.sendStreaming(userId, (await request.json()) as SendInput);
       if (url.pathname === '/stream') return this.attach(userId, request.headers.get('last-event-id'));
@@ -487,11 +491,13 @@ export class ConversationRoom extends DurableObject<Env> {
 
   // ---------------------------------------------------------------- WebSockets
 
-  private upgrade(request: Request, userId: string | null, ticket: string | null): Response {
+  private upgrade(request: Request, userId: string | null, ticket: string | null, target: string | null): Response {
     if (request.headers.get('upgrade')?.toLowerCase() !== 'websocket') {
       throw new ApiError('invalid_request', 'expected a WebSocket upgrade');
     }
-    const who = userId ?? (ticket ? this.store.takeTicket(ticket) : null);
+    const ticketUser = ticket ? this.store.takeTicket(ticket) : null;
+    // A ticket is bound to its conversation: used on another one, it is refused (and used up all the same).
+    const who = userId ?? (ticketUser && target === this.store.conversation()?.id ? ticketUser : null);
     if (!who)
       throw new ApiError('unauthorized', ticket ? 'the ticket is invalid, expired or used' : 'missing credentials');
     const c = this.owned(who);
