@@ -32,7 +32,8 @@ export async function startNeonProxy(opts: { port: number; host?: string }): Pro
       sockets.delete(tcp);
       ws.close();
     });
-    tcp.on('error', () => ws.terminate());
+    // A refused connection (Postgres down) closes the socket cleanly, so the driver reports a connection error.
+    tcp.on('error', () => ws.close(1011, 'postgres unreachable'));
     ws.on('message', (data: RawData) => tcp.write(toBuffer(data)));
     ws.on('close', () => tcp.end());
     ws.on('error', () => tcp.destroy());

@@ -1,11 +1,12 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { startDevAgent } from './agentcore';
 import { startControlServer } from './control-server';
 import { startJwksServer } from './jwks-server';
 import { ensureDatabase, migrateDatabase } from './migrate';
 import { startNeonProxy } from './neon-proxy';
 import { startPostgres } from './postgres';
+import { makeTempDataDir } from './stack';
 import { readTestPorts, TEST_DATABASE } from './test-env';
 
 type Closer = () => Promise<void>;
@@ -23,7 +24,7 @@ export default async function setup(): Promise<Closer> {
     for (const close of closers.reverse()) await close().catch((err: unknown) => console.error('teardown:', err));
   };
   try {
-    const dataDir = await mkdtemp(join(tmpdir(), 'agent-chat-test-'));
+    const dataDir = await makeTempDataDir('agent-chat-test-');
     closers.push(() => rm(dataDir, { recursive: true, force: true }));
     const postgres = await startPostgres({ dataDir: join(dataDir, 'postgres'), port: ports.postgres, ephemeral: true });
     closers.push(() => postgres.stop());
@@ -32,8 +33,7 @@ export default async function setup(): Promise<Closer> {
     await ensureDatabase(postgres.url(), TEST_DATABASE, { wsProxy: proxy.wsProxy });
     await migrateDatabase(postgres.url(TEST_DATABASE), { wsProxy: proxy.wsProxy });
 
-    const agent = await startAgent(ports.agent);
-    if (agent) closers.push(agent);
+    closers.push(await startAgent(ports.agent));
     const jwks = await startJwksServer({ port: ports.jwks });
     closers.push(() => jwks.close());
     const control = await startControlServer({ port: ports.control, postgres, wsProxy: proxy.wsProxy });
@@ -46,16 +46,7 @@ export default async function setup(): Promise<Closer> {
   return teardown;
 }
 
-type StartDevAgent = (opts: { port: number }) => Promise<{ close(): Promise<void> }>;
-
-// Interim: dev/agentcore.ts is written in parallel; until it lands the agent tests cannot pass anyway.
-async function startAgent(port: number): Promise<Closer | undefined> {
-  const specifier = './agentcore';
-  const mod = (await import(specifier).catch(() => undefined)) as { startDevAgent?: StartDevAgent } | undefined;
-  if (!mod?.startDevAgent) {
-    console.warn('dev/agentcore.ts not found: the dev AgentCore is not running');
-    return undefined;
-  }
-  const agent = await mod.startDevAgent({ port });
+async function startAgent(port: number): Promise<Closer> {
+  const agent = await startDevAgent({ port });
   return () => agent.close();
 }

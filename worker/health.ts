@@ -1,4 +1,5 @@
 import { Hono } from 'hono';
+import { checkAgent } from './agentcore/bridge';
 import { type Config, loadConfig } from './config';
 import { checkPostgres } from './db/client';
 
@@ -21,7 +22,7 @@ export const health = new Hono<{ Bindings: Env }>()
     }
     const [postgres, agentcore] = await Promise.all([
       checkPostgres(config).then(toCheck, () => 'down' as const),
-      checkAgentReachable(config).then(toCheck, () => 'down' as const),
+      checkAgent(config).then(toCheck, () => 'down' as const),
     ]);
     const ready = postgres === 'ok' && agentcore === 'ok';
     return c.json(
@@ -33,11 +34,4 @@ export const health = new Hono<{ Bindings: Env }>()
 
 function toCheck(ok: boolean): Check {
   return ok ? 'ok' : 'down';
-}
-
-/** Interim probe until worker/agentcore/bridge.ts exports checkAgent: any non-5xx answer counts as up. */
-async function checkAgentReachable(config: Config): Promise<boolean> {
-  const res = await fetch(config.AGENTCORE_URL, { method: 'HEAD', signal: AbortSignal.timeout(2_000) });
-  await res.body?.cancel();
-  return res.status < 500;
 }

@@ -1,0 +1,79 @@
+import { rm } from 'node:fs/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { alive, commandLine, descendants } from './processes';
+import { makeTempDataDir, parseVars, type Stack, startStack } from './stack';
+
+async function readyz(stack: Stack): Promise<{ status: number; body: unknown }> {
+  const res = await fetch(`${stack.url}/readyz`);
+  return { status: res.status, body: await res.json() };
+}
+
+describe('startStack', () => {
+  let stack: Stack;
+  let dataDir: string;
+
+  beforeAll(async () => {
+    dataDir = await makeTempDataDir('agent-chat-stack-test-');
+    stack = await startStack({ port: 0, dataDir, quiet: true });
+  }, 120_000);
+  afterAll(async () => {
+    await stack?.stop();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('serves the page and a ready API on one origin', async () => {
+    expect(await readyz(stack)).toEqual({
+      status: 200,
+      body: { status: 'ok', checks: { postgres: 'ok', agentcore: 'ok' } },
+    });
+    const page = await fetch(`${stack.url}/`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toMatch(/text\/html/);
+  });
+
+  it('mints dev tokens the Worker accepts, and the Worker refuses a forged one', async () => {
+    const token = await stack.devToken('stack-test-user');
+    const ok = await fetch(`${stack.url}/api/v1/chat/conversations`, { headers: { authorization: `Bearer ${token}` } });
+    expect(ok.status).toBe(200);
+    const forged = `${token.slice(0, -4)}AAAA`;
+    const refused = await fetch(`${stack.url}/api/v1/chat/conversations`, {
+      headers: { authorization: `Bearer ${forged}` },
+    });
+    expect(refused.status).toBe(401);
+  });
+
+  it('stops and restarts Postgres on the same port and data', async () => {
+    const token = await stack.devToken('outage-user');
+    const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+    const created = await fetch(`${stack.url}/api/v1/chat/conversations`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ title: 'before the outage' }),
+    });
+    expect(created.status).toBe(201);
+
+    await stack.postgres.stop();
+    expect((await readyz(stack)).body).toMatchObject({ checks: { postgres: 'down' } });
+    await stack.postgres.start();
+    expect((await readyz(stack)).status).toBe(200);
+  });
+
+  it('stops every process it started', async () => {
+    const ours = descendants(process.pid).filter((pid) => /postgres|workerd|wrangler/.test(commandLine(pid)));
+    expect(ours.some((pid) => commandLine(pid).includes('workerd'))).toBe(true);
+    expect(ours.some((pid) => commandLine(pid).includes(dataDir))).toBe(true);
+    await stack.stop();
+    expect(alive(ours)).toEqual([]);
+  });
+});
+
+describe('parseVars', () => {
+  it('reads KEY=VALUE lines, quotes and comments, and drops empty values', () => {
+    const vars = parseVars(
+      ['# comment', 'A=1', 'B="two words"', "C='x#y'", 'D=plain # trailing', 'E=', 'export F=f', 'not a line'].join(
+        '\n',
+      ),
+    );
+    expect(vars).toEqual({ A: '1', B: 'two words', C: 'x#y', D: 'plain', F: 'f' });
+  });
+});

@@ -1,0 +1,395 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { chmod, mkdir, mkdtemp, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { SignJWT } from 'jose';
+import { loadConfig } from '../worker/config';
+import { startDevAgent } from './agentcore';
+import { ensureDatabase, migrateDatabase } from './migrate';
+import { startNeonProxy } from './neon-proxy';
+import { freePort, isPortFree } from './ports';
+import { type PostgresServer, startPostgres } from './postgres';
+
+export const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const DATABASE = 'agentchat';
+const WRANGLER_ENV = {
+  WRANGLER_SEND_METRICS: 'false',
+  WRANGLER_SEND_ERROR_REPORTS: 'false',
+  CLOUDFLARE_CF_FETCH_ENABLED: 'false',
+  WRANGLER_HIDE_BANNER: 'true',
+};
+
+/** A stack that cannot start; the message is one line saying what and how to fix it. */
+export class StackError extends Error {
+  override name = 'StackError';
+}
+
+export interface StackOptions {
+  /** Where the Worker listens (default PORT or 8787; 0 picks a free one). */
+  port?: number;
+  /** Postgres data and wrangler state (default .data/). */
+  dataDir?: string;
+  /** No progress lines and no Worker logs on stdout. */
+  quiet?: boolean;
+  /** Overrides on top of .dev.vars (e.g. rate limits for a test). */
+  vars?: Record<string, string>;
+  /** Stops a start that is still under way (Ctrl-C during start-up). */
+  signal?: AbortSignal;
+  /** Called when a part exits on its own after start-up (e.g. wrangler crashed). */
+  onExit?: (what: string) => void;
+}
+
+export interface Stack {
+  url: string;
+  vars: Record<string, string>;
+  devToken(userId: string): Promise<string>;
+  postgres: { stop(): Promise<void>; start(): Promise<void> };
+  /** Milliseconds each step took, for the start-up report. */
+  timings: Record<string, number>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the whole product locally: embedded Postgres + WebSocket proxy + migrations + dev AgentCore +
+ * `wrangler dev` serving web/dist and the API on one origin. Settings come from .dev.vars (made from
+ * .dev.vars.example on first start); DATABASE_URL / AGENTCORE_URL set there replace the local services.
+ */
+export async function startStack(opts: StackOptions = {}): Promise<Stack> {
+  const say = opts.quiet ? () => {} : (line: string) => console.log(line);
+  const timings: Record<string, number> = {};
+  const step = async <T>(name: string, work: () => Promise<T>): Promise<T> => {
+    if (opts.signal?.aborted) throw new StackError('start-up interrupted');
+    const started = performance.now();
+    const result = await work();
+    timings[name] = Math.round(performance.now() - started);
+    return result;
+  };
+
+  const port = opts.port === 0 ? await freePort() : (opts.port ?? envPort());
+  if (!(await isPortFree(port))) {
+    throw new StackError(`port ${port} is in use (another \`npm start\`?): stop it, or run with PORT=<free port>.`);
+  }
+  const dataDir = resolve(opts.dataDir ?? join(ROOT, '.data'));
+  await mkdir(dataDir, { recursive: true });
+  const vars: Record<string, string> = { ...(await readDevVars(say)), ...opts.vars };
+  vars.ALLOWED_ORIGINS ??= `http://127.0.0.1:${port},http://localhost:${port}`;
+  // Fail on a bad setting before starting anything; the local services fill in their own URLs later.
+  checkSettings({ DATABASE_URL: 'postgres://127.0.0.1/x', AGENTCORE_URL: 'http://127.0.0.1/', ...vars });
+
+  const closers: Array<() => Promise<void>> = [];
+  const stopAll = async () => {
+    for (const close of closers.splice(0).reverse()) await close().catch(() => undefined);
+  };
+  let postgres: PostgresServer | undefined;
+  try {
+    await step('web build', () => ensureWebBuild(say));
+    if (!vars.DATABASE_URL) {
+      postgres = await step('postgres', async () =>
+        startPostgres({ dataDir: join(dataDir, 'postgres'), port: await freePort(), onLog: debugLog('postgres') }),
+      );
+      const pg = postgres;
+      closers.push(() => pg.stop());
+      const proxy = await step('proxy', () => startNeonProxy({ port: 0 }));
+      closers.push(() => proxy.close());
+      await step('database', () => ensureDatabase(pg.url(), DATABASE, { wsProxy: proxy.wsProxy }));
+      vars.DATABASE_URL = pg.url(DATABASE);
+      vars.NEON_WS_PROXY = proxy.wsProxy;
+    }
+    const databaseUrl = vars.DATABASE_URL;
+    await step('migrations', () =>
+      migrateDatabase(databaseUrl, { wsProxy: vars.NEON_WS_PROXY }).catch((err: unknown) => {
+        throw new StackError(`migrations failed on ${new URL(databaseUrl).host}: ${firstLine(err)}`);
+      }),
+    );
+    if (!vars.AGENTCORE_URL) {
+      const agent = await step('dev agent', async () => startDevAgent({ port: await freePort() }));
+      closers.push(() => agent.close());
+      vars.AGENTCORE_URL = agent.url;
+    }
+    checkSettings(vars);
+    const wrangler = await step('wrangler', () => startWrangler(port, dataDir, vars, opts, say));
+    closers.push(() => wrangler.stop());
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+
+  const secret = vars.AUTH_JWT_SECRET ?? '';
+  let stopping: Promise<void> | undefined;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    vars,
+    timings,
+    devToken: (userId) => devToken(secret, vars, userId),
+    postgres: {
+      stop: async () => postgres?.stop(),
+      start: async () => postgres?.start(),
+    },
+    stop: () => {
+      stopping ??= stopAll();
+      return stopping;
+    },
+  };
+}
+
+/**
+ * A fresh data directory for a throw-away stack (tests, benchmarks). mkdtemp makes it 0700, which the
+ * unprivileged Postgres user could not enter when we run as root; 0755 lets it reach its own subfolder.
+ */
+export async function makeTempDataDir(prefix = 'agent-chat-'): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  await chmod(dir, 0o755);
+  return dir;
+}
+
+function envPort(): number {
+  const raw = process.env.PORT ?? '8787';
+  const port = Number(raw);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new StackError(`PORT=${raw} is not a port number.`);
+  return port;
+}
+
+/** HS256 with AUTH_JWT_SECRET, iss/aud from the settings, 12 h: what worker/auth.ts accepts with DEV_AUTH on. */
+async function devToken(secret: string, vars: Record<string, string>, userId: string): Promise<string> {
+  if (!secret) throw new StackError('AUTH_JWT_SECRET is not set in .dev.vars: no dev token can be made.');
+  const jwt = new SignJWT({}).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).setSubject(userId).setIssuedAt();
+  if (vars.AUTH_ISSUER) jwt.setIssuer(vars.AUTH_ISSUER);
+  if (vars.AUTH_AUDIENCE) jwt.setAudience(vars.AUTH_AUDIENCE);
+  return jwt.setExpirationTime('12h').sign(new TextEncoder().encode(secret));
+}
+
+/**
+ * .dev.vars (or the file AGENTCHAT_DEV_VARS names), made from .dev.vars.example with a fresh
+ * AUTH_JWT_SECRET the first time.
+ */
+export async function readDevVars(say: (line: string) => void = () => {}): Promise<Record<string, string>> {
+  const custom = process.env.AGENTCHAT_DEV_VARS;
+  if (custom) {
+    const text = await readFile(custom, 'utf8').catch(() => {
+      throw new StackError(`AGENTCHAT_DEV_VARS=${custom}: no such file.`);
+    });
+    return parseVars(text);
+  }
+  const path = join(ROOT, '.dev.vars');
+  if (!existsSync(path)) {
+    const example = await readFile(join(ROOT, '.dev.vars.example'), 'utf8').catch(() => {
+      throw new StackError('.dev.vars.example is missing: restore it from git (git checkout .dev.vars.example).');
+    });
+    const secret = randomBytes(48).toString('base64url');
+    await writeFile(path, example.replace(/^AUTH_JWT_SECRET=.*$/m, `AUTH_JWT_SECRET=${secret}`), { mode: 0o600 });
+    say('made .dev.vars from .dev.vars.example (with a new AUTH_JWT_SECRET)');
+  }
+  return parseVars(await readFile(path, 'utf8'));
+}
+
+/** KEY=VALUE lines; # comments; optional single or double quotes (the subset of dotenv we document). */
+export function parseVars(text: string): Record<string, string> {
+  const vars: Record<string, string> = {};
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (!line || line.startsWith('#')) continue;
+    const match = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$/.exec(line);
+    if (!match?.[1]) continue;
+    let value = match[2] ?? '';
+    const quoted = /^(['"])(.*)\1$/.exec(value);
+    value = quoted ? (quoted[2] ?? '') : value.replace(/\s+#.*$/, '');
+    if (value !== '') vars[match[1]] = value;
+  }
+  return vars;
+}
+
+function checkSettings(vars: Record<string, string>): void {
+  try {
+    loadConfig({ ...vars });
+  } catch (err) {
+    const file = process.env.AGENTCHAT_DEV_VARS ?? '.dev.vars';
+    throw new StackError(`${firstLine(err).replace(/^invalid configuration: /, 'setting ')}: fix it in ${file}.`);
+  }
+}
+
+/** Builds the page when web/dist is missing or older than its sources. */
+async function ensureWebBuild(say: (line: string) => void): Promise<void> {
+  const dist = join(ROOT, 'web', 'dist');
+  const config = join(ROOT, 'web', 'vite.config.ts');
+  if (!existsSync(config)) {
+    await mkdir(dist, { recursive: true });
+    say('web/vite.config.ts not found: serving the API without the page');
+    return;
+  }
+  const built = await stat(join(dist, 'index.html')).then(
+    (s) => s.mtimeMs,
+    () => 0,
+  );
+  const sources = await newestMtime([join(ROOT, 'web'), join(ROOT, 'worker', 'wire.ts')], dist);
+  if (built && built >= sources) return;
+  say(built ? 'web/ changed: rebuilding the page…' : 'building the page (first start)…');
+  const vite = join(ROOT, 'node_modules', 'vite', 'bin', 'vite.js');
+  const child = spawn(process.execPath, [vite, 'build', '--config', config, '--logLevel', 'warn'], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const output = collect(child, 40);
+  const code = await new Promise<number | null>((done) => child.once('exit', done));
+  if (code !== 0) {
+    const lines = output();
+    const cause = lines.find((l) => /error/i.test(l)) ?? lines.at(-1) ?? 'no output';
+    throw new StackError(
+      `the page did not build (\`npx vite build --config web/vite.config.ts\` shows why): ${cause.trim()}`,
+    );
+  }
+}
+
+async function newestMtime(paths: string[], skip: string): Promise<number> {
+  let newest = 0;
+  for (const path of paths) {
+    const s = await stat(path).catch(() => undefined);
+    if (!s) continue;
+    if (!s.isDirectory()) {
+      newest = Math.max(newest, s.mtimeMs);
+      continue;
+    }
+    for (const entry of await readdir(path, { recursive: true, withFileTypes: true })) {
+      const full = join(entry.parentPath, entry.name);
+      if (!entry.isFile() || full.startsWith(skip) || full.includes('node_modules')) continue;
+      newest = Math.max(newest, (await stat(full)).mtimeMs);
+    }
+  }
+  return newest;
+}
+
+interface Wrangler {
+  stop(): Promise<void>;
+}
+
+async function startWrangler(
+  port: number,
+  dataDir: string,
+  vars: Record<string, string>,
+  opts: StackOptions,
+  say: (line: string) => void,
+): Promise<Wrangler> {
+  // The merged settings go to wrangler through a private env file, not argv (ps would show the secret).
+  const envFile = join(dataDir, 'wrangler.env');
+  const lines = Object.entries(vars).map(([k, v]) => `${k}=${JSON.stringify(v)}`);
+  await writeFile(envFile, `${lines.join('\n')}\n`, { mode: 0o600 });
+  const args = [
+    join(ROOT, 'node_modules', 'wrangler', 'bin', 'wrangler.js'),
+    'dev',
+    '--port',
+    String(port),
+    '--ip',
+    '127.0.0.1',
+    '--env-file',
+    envFile,
+    '--persist-to',
+    join(dataDir, 'wrangler'),
+    '--show-interactive-dev-session=false',
+    '--inspector-port',
+    String(await freePort()),
+    '--log-level',
+    opts.quiet ? 'warn' : 'info',
+  ];
+  // Own process group: we stop wrangler and its workerd together, after Ctrl-C reached only us.
+  const child = spawn(process.execPath, args, {
+    cwd: ROOT,
+    detached: true,
+    env: { ...process.env, ...WRANGLER_ENV, FORCE_COLOR: '0' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const output = collect(child, 60, opts.quiet ? undefined : (line) => say(line));
+  let stopping = false;
+  const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
+  void exited.then((code) => {
+    if (!stopping) opts.onExit?.(`wrangler dev exited (code ${code}): ${output().slice(-3).join(' | ')}`);
+  });
+  const stop = async () => {
+    stopping = true;
+    await killGroup(child, exited);
+  };
+  try {
+    await waitForWorker(`http://127.0.0.1:${port}/healthz`, exited, opts.signal, output);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { stop };
+}
+
+async function waitForWorker(
+  url: string,
+  exited: Promise<number | null>,
+  signal: AbortSignal | undefined,
+  output: () => string[],
+): Promise<void> {
+  let gone: number | null | undefined;
+  void exited.then((code) => {
+    gone = code;
+  });
+  const deadline = Date.now() + 90_000;
+  while (Date.now() < deadline) {
+    if (signal?.aborted) throw new StackError('start-up interrupted');
+    if (gone !== undefined) {
+      throw new StackError(`wrangler dev exited while starting (code ${gone}): ${output().slice(-3).join(' | ')}`);
+    }
+    const res = await fetch(url, { signal: AbortSignal.timeout(2_000) }).catch(() => undefined);
+    await res?.body?.cancel();
+    if (res?.status === 200) return;
+    await new Promise((r) => setTimeout(r, 150));
+  }
+  throw new StackError(`the Worker did not answer ${url} within 90 s: ${output().slice(-3).join(' | ')}`);
+}
+
+async function killGroup(child: ChildProcess, exited: Promise<number | null>): Promise<void> {
+  const pid = child.pid;
+  if (!pid) return;
+  const signalGroup = (signal: NodeJS.Signals) => {
+    try {
+      process.kill(-pid, signal);
+    } catch {
+      // ESRCH: the group is already gone.
+    }
+  };
+  if (child.exitCode === null && child.signalCode === null) {
+    signalGroup('SIGTERM');
+    const done = await Promise.race([exited.then(() => true), sleep(8_000).then(() => false)]);
+    if (!done) signalGroup('SIGKILL');
+    await exited;
+  }
+  // workerd lives in wrangler's group; make sure nothing of it outlives wrangler.
+  signalGroup('SIGKILL');
+}
+
+/** Keeps the last `keep` lines of a child's output (for error messages) and optionally echoes them. */
+function collect(child: ChildProcess, keep: number, echo?: (line: string) => void): () => string[] {
+  const lines: string[] = [];
+  for (const stream of [child.stdout, child.stderr]) {
+    let buffer = '';
+    stream?.on('data', (data: Buffer) => {
+      buffer += data.toString('utf8');
+      const parts = buffer.split('\n');
+      buffer = parts.pop() ?? '';
+      for (const line of parts) {
+        if (!line.trim()) continue;
+        lines.push(line);
+        if (lines.length > keep) lines.shift();
+        echo?.(line);
+      }
+    });
+  }
+  return () => lines;
+}
+
+function debugLog(name: string): ((line: string) => void) | undefined {
+  return process.env.DEBUG ? (line) => console.error(`[${name}] ${line}`) : undefined;
+}
+
+function firstLine(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).split('\n')[0] ?? '';
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

@@ -1,0 +1,27 @@
+import { env, exports } from 'cloudflare:workers';
+import { afterAll, describe, expect, it } from 'vitest';
+
+async function postgres(action: 'stop' | 'start'): Promise<void> {
+  const res = await fetch(`${env.TEST_CONTROL_URL}/postgres/${action}`, { method: 'POST' });
+  expect(res.status, await res.text()).toBe(200);
+}
+
+describe('readiness through a Postgres outage', () => {
+  afterAll(() => postgres('start'));
+
+  it('is 503 with postgres down while it is stopped, and 200 again once it is back', async () => {
+    await postgres('stop');
+    const started = Date.now();
+    const down = await exports.default.fetch('http://example.com/readyz');
+    expect(down.status).toBe(503);
+    expect(await down.json()).toEqual({ status: 'unavailable', checks: { postgres: 'down', agentcore: 'ok' } });
+    expect(Date.now() - started).toBeLessThan(5_000);
+    const live = await exports.default.fetch('http://example.com/healthz');
+    expect(live.status).toBe(200);
+
+    await postgres('start');
+    const up = await exports.default.fetch('http://example.com/readyz');
+    expect(await up.json()).toEqual({ status: 'ok', checks: { postgres: 'ok', agentcore: 'ok' } });
+    expect(up.status).toBe(200);
+  });
+});
