@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { cloudflareTest } from '@cloudflare/vitest-pool-workers';
 import { defineConfig } from 'vitest/config';
-import { pickTestPorts, workerBindings } from './dev/test-env';
+import { pickTestPorts, workerBindings } from './dev/test-env.ts';
 
 /**
  * Projects, run as groups one after another:
@@ -11,6 +11,11 @@ import { pickTestPorts, workerBindings } from './dev/test-env';
  *   outage   worker/**\/*.outage.test.ts in workerd, alone and one file at a time: they stop the shared Postgres
  * The global setup (dev/test-global-setup.ts) starts the local services on the ports picked here.
  */
+// Never phone home from tests (wrangler's metrics, error reports and cf fetch are off on this network).
+for (const key of ['WRANGLER_SEND_METRICS', 'WRANGLER_SEND_ERROR_REPORTS', 'CLOUDFLARE_CF_FETCH_ENABLED']) {
+  process.env[key] ??= 'false';
+}
+
 export default defineConfig(async () => {
   // wrangler.toml serves web/dist as assets; a clone that has not built the page yet still runs the tests.
   mkdirSync(new URL('./web/dist', import.meta.url), { recursive: true });

@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -73,6 +73,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     throw new StackError(`port ${port} is in use (another \`npm start\`?): stop it, or run with PORT=<free port>.`);
   }
   const dataDir = resolve(opts.dataDir ?? join(ROOT, '.data'));
+  const ephemeral = throwAway.has(dataDir);
   await mkdir(dataDir, { recursive: true });
   const vars: Record<string, string> = { ...(await readDevVars(say)), ...opts.vars };
   vars.ALLOWED_ORIGINS ??= `http://127.0.0.1:${port},http://localhost:${port}`;
@@ -80,6 +81,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   checkSettings({ DATABASE_URL: 'postgres://127.0.0.1/x', AGENTCORE_URL: 'http://127.0.0.1/', ...vars });
 
   const closers: Array<() => Promise<void>> = [];
+  if (ephemeral) closers.push(() => rm(dataDir, { recursive: true, force: true }));
   const stopAll = async () => {
     for (const close of closers.splice(0).reverse()) await close().catch(() => undefined);
   };
@@ -88,7 +90,12 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     await step('web build', () => ensureWebBuild(say));
     if (!vars.DATABASE_URL) {
       postgres = await step('postgres', async () =>
-        startPostgres({ dataDir: join(dataDir, 'postgres'), port: await freePort(), onLog: debugLog('postgres') }),
+        startPostgres({
+          dataDir: join(dataDir, 'postgres'),
+          port: await freePort(),
+          ephemeral,
+          onLog: debugLog('postgres'),
+        }),
       );
       const pg = postgres;
       closers.push(() => pg.stop());
@@ -142,8 +149,12 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
 export async function makeTempDataDir(prefix = 'agent-chat-'): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), prefix));
   await chmod(dir, 0o755);
+  throwAway.add(dir);
   return dir;
 }
+
+/** Data dirs from makeTempDataDir: their Postgres skips fsync, and stop() deletes them. */
+const throwAway = new Set<string>();
 
 function envPort(): number {
   const raw = process.env.PORT ?? '8787';

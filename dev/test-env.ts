@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { freePorts } from './ports';
+import { freePorts } from './ports.ts';
 
 /** Shared by vitest.config.ts (bindings) and the global setup (servers): one place names the test stack. */
 export const TEST_DATABASE = 'agentchat';
