@@ -93,7 +93,7 @@ function ChatApp({ session, onUnauthorized, onSignOut }: ChatAppProps) {
           navigate(conversationPath(id));
         },
         conversation: (c) => index.upsert(c),
-        activity: (id, at) => index.touch(id, at),
+        activity: (id, at, streaming) => index.touch(id, at, streaming),
         deleted: (id) => index.forget(id),
       });
     setStore(next);

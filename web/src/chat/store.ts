@@ -57,7 +57,7 @@ export interface ChatStoreEvents {
   /** The first send of a new chat created this conversation. */
   created(conversationId: string): void;
   conversation(conversation: Conversation): void;
-  activity(conversationId: string, at: string): void;
+  activity(conversationId: string, at: string, streaming: boolean): void;
   deleted(conversationId: string): void;
 }
 
@@ -365,8 +365,9 @@ export class ChatStore {
       this.messages.set(message.id, message);
       if (message.client_message_id) this.pending.delete(message.client_message_id);
       if (FINAL.has(message.status)) this.finishLive(message.id);
-      if (this.conversationId) this.events.activity(this.conversationId, message.created_at);
     }
+    const newest = incoming.at(-1);
+    if (newest && this.conversationId) this.events.activity(this.conversationId, newest.created_at, this.isStreaming());
   }
 
   private finishLive(messageId: string): void {
@@ -485,7 +486,13 @@ export class ChatStore {
     try {
       res = await this.api.sendStream(body, this.aborts.signal);
     } catch (error) {
-      return this.sendFailed(send, error);
+      if (!(error instanceof ApiFailure && error.code === 'network') || this.aborts.signal.aborted) {
+        return this.sendFailed(send, error);
+      }
+      // SSE does not get through either; the same client_message_id makes sending again safe.
+      this.breakSse();
+      if (!this.fallback) this.enterFallback();
+      return this.sendJson(send, body);
     }
     send.state = 'accepted';
     this.changed();
@@ -496,6 +503,10 @@ export class ChatStore {
     this.schedulePoll(POLL_STREAMING_MS);
     try {
       const result = await this.api.sendJson(body, this.aborts.signal);
+      if (!this.conversationId) {
+        this.conversationId = result.conversation.id;
+        this.events.created(result.conversation.id);
+      }
       this.merge([result.message, result.reply]);
       this.changed();
     } catch (error) {

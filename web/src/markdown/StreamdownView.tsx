@@ -6,6 +6,8 @@ const plugins = { code: codeHighlighter };
 const controls = { code: { copy: true, download: false }, table: false, mermaid: false, image: false } as const;
 const linkSafety = { enabled: false };
 
+// One mode for the whole life of a message: switching to 'static' when a reply ends remounts the blocks
+// and blanks the text for a frame.
 export default function StreamdownView({ text, streaming }: { text: string; streaming: boolean }) {
   return (
     <Streamdown
@@ -14,7 +16,7 @@ export default function StreamdownView({ text, streaming }: { text: string; stre
       controls={controls}
       linkSafety={linkSafety}
       isAnimating={streaming}
-      mode={streaming ? 'streaming' : 'static'}
+      lineNumbers={false}
     >
       {text}
     </Streamdown>

@@ -149,7 +149,9 @@ function ConversationRow({ conversation, active, index, onOpen }: RowProps) {
           title="Rename"
           onClick={() => setMode('rename')}
         >
-          ✎
+          <svg viewBox="0 0 16 16" width="14" height="14" aria-hidden="true">
+            <path d="M11.5 1.5l3 3L5 14H2v-3z" fill="none" stroke="currentColor" strokeWidth="1.4" />
+          </svg>
         </button>
         <button
           type="button"
@@ -158,7 +160,9 @@ function ConversationRow({ conversation, active, index, onOpen }: RowProps) {
           title="Delete"
           onClick={() => setMode('confirm-delete')}
         >
-          🗑
+          <svg viewBox="0 0 16 16" width="14" height="14" aria-hidden="true">
+            <path d="M2.5 4h11M6 4V2.5h4V4M4 4l.8 9.5h6.4L12 4" fill="none" stroke="currentColor" strokeWidth="1.4" />
+          </svg>
         </button>
       </div>
     </li>

@@ -87,11 +87,13 @@ export class ConversationIndex {
     this.changed();
   }
 
-  /** A message was committed: the conversation moves up. */
-  touch(id: string, at: string): void {
+  /** A message was committed or a reply ended: the conversation moves up, its replying dot follows. */
+  touch(id: string, at: string, streaming: boolean): void {
     const known = this.byId.get(id);
-    if (!known || Date.parse(known.last_message_at) >= Date.parse(at)) return;
-    this.byId.set(id, { ...known, last_message_at: at });
+    if (!known) return;
+    const newer = Date.parse(at) > Date.parse(known.last_message_at);
+    if (!newer && known.streaming === streaming) return;
+    this.byId.set(id, { ...known, last_message_at: newer ? at : known.last_message_at, streaming });
     this.changed();
   }
 

@@ -1,0 +1,231 @@
+/** The page against the real local stack: streaming, history, tabs, stop, rename, delete, reconnects. */
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import type { Stack } from '../dev/stack';
+import {
+  lastReply,
+  launchBrowser,
+  screenshot,
+  send,
+  signedInContext,
+  startTestStack,
+  uniqueUser,
+  words,
+} from './support';
+
+let stack: Stack;
+let browser: Browser;
+
+beforeAll(async () => {
+  stack = await startTestStack();
+  browser = await launchBrowser();
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await stack?.stop();
+});
+
+async function openNewChat(user = uniqueUser()): Promise<Page> {
+  const context = await signedInContext(browser, stack, user);
+  const page = await context.newPage();
+  await page.goto('/');
+  await page.getByLabel('Message', { exact: true }).waitFor();
+  return page;
+}
+
+const reply = (page: Page, status: string) => page.locator(`article.message.assistant[data-status="${status}"]`);
+
+async function storedReply(page: Page): Promise<string> {
+  const id = await lastReply(page).getAttribute('data-message-id');
+  const conversation = new URL(page.url()).pathname.split('/').pop();
+  const token = await stack.devToken(
+    await page.evaluate(() => JSON.parse(localStorage['agent-chat.dev-session']).user),
+  );
+  const res = await fetch(`${stack.url}/api/v1/chat/conversations/${conversation}/messages`, {
+    headers: { authorization: `Bearer ${token}` },
+  });
+  const body = (await res.json()) as { messages: { id: string; content: string }[] };
+  return body.messages.find((m) => m.id === id)?.content ?? '';
+}
+
+describe('chat page', () => {
+  test('dev sign-in, a streamed reply, and history after a reload', async () => {
+    const context = await browser.newContext({ baseURL: stack.url, viewport: { width: 1200, height: 800 } });
+    const page = await context.newPage();
+    await page.goto('/');
+    await expect(page.getByText('You are not signed in')).toBeTruthy();
+    await page.getByText('You are not signed in').waitFor();
+    await screenshot(page, '01-sign-in');
+    await page.getByLabel('User name').fill(uniqueUser('form'));
+    await page.getByRole('button', { name: 'Sign in' }).click();
+
+    await send(page, '!dev words=40 delay_ms=40\nfirst question');
+    await reply(page, 'streaming').waitFor();
+    await page.waitForURL(/\/c\/[0-9a-f-]{36}$/);
+    await page.waitForFunction(() => {
+      const text = document.querySelector('article.message.assistant')?.textContent ?? '';
+      return text.split(/\s+/).length > 8;
+    });
+    await screenshot(page, '02-streaming');
+    await reply(page, 'complete').waitFor();
+    const text = await lastReply(page).locator('.bubble').innerText();
+    expect(words(text)).toHaveLength(40);
+    expect(await page.locator('.connection').innerText()).toBe('Connected');
+    expect(await page.locator('.conversation-row').first().innerText()).toContain('first question');
+    await screenshot(page, '03-complete');
+
+    await page.reload();
+    await reply(page, 'complete').waitFor();
+    expect(await page.locator('article.message.user').first().innerText()).toContain('first question');
+    expect(await lastReply(page).locator('.bubble').innerText()).toBe(text);
+    await context.close();
+  });
+
+  test('a second tab on the same conversation streams the reply live', async () => {
+    const user = uniqueUser();
+    const first = await openNewChat(user);
+    await send(first, '!dev words=3\nopen it');
+    await reply(first, 'complete').waitFor();
+    const second = await first.context().newPage();
+    await second.goto(first.url());
+    await second.locator('.connection[data-link="connected"]').waitFor();
+
+    await send(first, '!dev words=60 delay_ms=40\nwatch from the other tab');
+    // The second tab shows the reply while it is still being written, not only once it is stored.
+    await second.locator('article.message.assistant[data-status="streaming"]').waitFor();
+    await second.waitForFunction(() => {
+      const replies = document.querySelectorAll('article.message.assistant');
+      const text = replies[replies.length - 1]?.textContent ?? '';
+      return text.split(/\s+/).length > 10;
+    });
+    await screenshot(second, '04-second-tab-streaming');
+    await reply(second, 'complete').nth(1).waitFor();
+    expect(words(await lastReply(second).locator('.bubble').innerText())).toHaveLength(60);
+    expect(await lastReply(second).locator('.bubble').innerText()).toBe(
+      await lastReply(first).locator('.bubble').innerText(),
+    );
+    await first.context().close();
+  });
+
+  test('stop keeps the partial reply', async () => {
+    const page = await openNewChat();
+    await send(page, '!dev words=400 delay_ms=30\nlong one');
+    await page.waitForFunction(() => {
+      const text = document.querySelector('article.message.assistant')?.textContent ?? '';
+      return text.split(/\s+/).length > 15;
+    });
+    await page.getByRole('button', { name: /Stop/ }).click();
+    await reply(page, 'stopped').waitFor();
+    const kept = words(await lastReply(page).locator('.bubble').innerText());
+    expect(kept.length).toBeGreaterThan(10);
+    expect(kept.length).toBeLessThan(400);
+    expect(await lastReply(page).innerText()).toContain('Stopped');
+    await page.getByRole('button', { name: 'Send' }).waitFor();
+    await screenshot(page, '05-stopped');
+    await page.context().close();
+  });
+
+  test('rename and delete from the sidebar', async () => {
+    const page = await openNewChat();
+    await send(page, '!dev words=2\nto be renamed');
+    await reply(page, 'complete').waitFor();
+    const url = page.url();
+
+    await page.getByRole('button', { name: 'Rename “to be renamed”' }).click();
+    const input = page.getByLabel('New title');
+    await input.fill('Renamed by the test');
+    await input.press('Enter');
+    await page.locator('.chat-title', { hasText: 'Renamed by the test' }).waitFor();
+    await page.reload();
+    await page.locator('.conversation-row', { hasText: 'Renamed by the test' }).waitFor();
+    await page.locator('.chat-title', { hasText: 'Renamed by the test' }).waitFor();
+
+    await page.getByRole('button', { name: 'Delete “Renamed by the test”' }).click();
+    await screenshot(page, '06-confirm-delete');
+    await page.getByRole('button', { name: 'Delete', exact: true }).click();
+    await page.waitForURL((u) => u.pathname === '/');
+    expect(await page.locator('.conversation-row', { hasText: 'Renamed by the test' }).count()).toBe(0);
+    await page.goto(url);
+    await page.getByText('Conversation not found').waitFor();
+    await page.context().close();
+  });
+
+  test('a socket closed mid-reply: the text completes with no word twice', async () => {
+    const context = await signedInContext(browser, stack, uniqueUser());
+    await context.addInitScript(() => {
+      const sockets: WebSocket[] = [];
+      const Native = window.WebSocket;
+      class Recorded extends Native {
+        constructor(url: string | URL, protocols?: string | string[]) {
+          super(url, protocols);
+          sockets.push(this);
+        }
+      }
+      window.WebSocket = Recorded;
+      Object.assign(window, { __sockets: sockets });
+    });
+    const page = await context.newPage();
+    await page.goto('/');
+    await send(page, '!dev words=3\nwarm up');
+    await reply(page, 'complete').waitFor();
+    await page.locator('.connection[data-link="connected"]').waitFor();
+
+    await send(page, '!dev words=80 delay_ms=40\nsurvive a drop');
+    await page.waitForFunction(() => {
+      const replies = document.querySelectorAll('article.message.assistant');
+      return (replies[replies.length - 1]?.textContent ?? '').split(/\s+/).length > 15;
+    });
+    await page.evaluate(() => {
+      for (const s of (window as unknown as { __sockets: WebSocket[] }).__sockets) s.close();
+    });
+    await reply(page, 'complete').nth(1).waitFor();
+    const shown = await lastReply(page).locator('.bubble').innerText();
+    expect(words(shown)).toHaveLength(80);
+    expect(shown).toBe(await storedReply(page));
+    expect(
+      await page.evaluate(() => (window as unknown as { __sockets: WebSocket[] }).__sockets.length),
+    ).toBeGreaterThan(1);
+    await context.close();
+  });
+
+  test('tool calls and highlighted code are shown', async () => {
+    const page = await openNewChat();
+    await send(page, '!dev calc=6*7\nwhat is six times seven');
+    await reply(page, 'complete').waitFor();
+    const tool = page.locator('.tool-call').first();
+    await tool.waitFor();
+    expect(await tool.locator('summary').innerText()).toContain('calculator');
+    await tool.locator('summary').click();
+    const shown = await tool.innerText();
+    expect(shown).toContain('6*7');
+    expect(shown).toContain('42');
+
+    await send(page, '!dev echo\nHere:\n\n```js\nconst answer = 6 * 7;\nconsole.log(answer);\n```');
+    await reply(page, 'complete').nth(1).waitFor();
+    const code = lastReply(page).locator('[data-streamdown="code-block"]');
+    await code.waitFor();
+    await page.waitForFunction(() => {
+      const spans = document.querySelectorAll('[data-streamdown="code-block-body"] span[style*="--sdm-c"]');
+      return spans.length > 0;
+    });
+    await screenshot(page, '07-tool-and-code');
+    await page.context().close();
+  });
+
+  test('phone width and dark mode', async () => {
+    const context = await signedInContext(browser, stack, uniqueUser(), {
+      viewport: { width: 390, height: 760 },
+      colorScheme: 'dark',
+    });
+    const page = await context.newPage();
+    await page.goto('/');
+    await send(page, '!dev words=25\non a phone');
+    await reply(page, 'complete').waitFor();
+    await screenshot(page, '08-phone-dark');
+    await page.getByRole('button', { name: 'Conversations' }).click();
+    await page.locator('.conversation-row', { hasText: 'on a phone' }).waitFor();
+    await screenshot(page, '09-phone-drawer');
+    await context.close();
+  });
+});

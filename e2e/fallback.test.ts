@@ -1,0 +1,108 @@
+/** The page where WebSockets (and then SSE) do not get through: it keeps working over SSE, then polling. */
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import type { Stack } from '../dev/stack';
+import {
+  lastReply,
+  launchBrowser,
+  screenshot,
+  send,
+  signedInContext,
+  startTestStack,
+  uniqueUser,
+  words,
+} from './support';
+
+let stack: Stack;
+let browser: Browser;
+
+beforeAll(async () => {
+  stack = await startTestStack();
+  browser = await launchBrowser();
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await stack?.stop();
+});
+
+/** A WebSocket that never connects, as behind a proxy that strips upgrades. */
+async function blockWebSockets(context: BrowserContext): Promise<void> {
+  await context.addInitScript(() => {
+    class Refused extends EventTarget {
+      static readonly CONNECTING = 0;
+      static readonly OPEN = 1;
+      static readonly CLOSING = 2;
+      static readonly CLOSED = 3;
+      readyState = 0;
+      binaryType = 'blob';
+      constructor(readonly url: string) {
+        super();
+        setTimeout(() => {
+          this.readyState = 3;
+          this.dispatchEvent(new Event('error'));
+          this.dispatchEvent(new CloseEvent('close', { code: 1006, wasClean: false }));
+        }, 20);
+      }
+      send(): void {
+        throw new DOMException('not open', 'InvalidStateError');
+      }
+      close(): void {}
+    }
+    Object.assign(window, { WebSocket: Refused, __refused: true });
+  });
+}
+
+const complete = (page: Page) => page.locator('article.message.assistant[data-status="complete"]');
+
+describe('fallbacks', () => {
+  test('WebSockets blocked: replies stream over SSE, and replies sent elsewhere show up', async () => {
+    const user = uniqueUser('nows');
+    const context = await signedInContext(browser, stack, user);
+    await blockWebSockets(context);
+    const page = await context.newPage();
+    await page.goto('/');
+    await send(page, '!dev words=30 delay_ms=30\nno sockets here');
+    await complete(page).waitFor();
+    expect(words(await lastReply(page).locator('.bubble').innerText())).toHaveLength(30);
+    await page.locator('.connection[data-link="sse"]').waitFor({ timeout: 30_000 });
+
+    // A reply started from a tab with a working socket reaches the blocked tab too.
+    const other = await signedInContext(browser, stack, user);
+    const live = await other.newPage();
+    await live.goto(page.url());
+    await live.locator('.connection[data-link="connected"]').waitFor();
+    await send(live, '!dev words=40 delay_ms=40\nfrom the other tab');
+    await complete(page).nth(1).waitFor({ timeout: 30_000 });
+    expect(await lastReply(page).locator('.bubble').innerText()).toBe(
+      await lastReply(live).locator('.bubble').innerText(),
+    );
+    await screenshot(page, '10-fallback-sse');
+
+    // Sends from the blocked tab keep working.
+    await send(page, '!dev words=5\nstill here');
+    await complete(page).nth(2).waitFor();
+    await other.close();
+    await context.close();
+  });
+
+  test('WebSockets and SSE blocked: the page polls and the reply still arrives', async () => {
+    const context = await signedInContext(browser, stack, uniqueUser('poll'));
+    await blockWebSockets(context);
+    await context.route('**/api/v1/chat/**', (route) =>
+      (route.request().headers().accept ?? '').includes('text/event-stream') ? route.abort() : route.continue(),
+    );
+    const page = await context.newPage();
+    await page.goto('/');
+    await send(page, '!dev words=20\nfirst');
+    await complete(page).waitFor({ timeout: 30_000 });
+    await send(page, '!dev words=60 delay_ms=50\npolled reply');
+    await page.locator('.connection[data-link="polling"]').waitFor({ timeout: 30_000 });
+    // The text so far appears while the reply is still being written, from GET …/messages.
+    await page.locator('article.message.assistant[data-status="streaming"]').waitFor();
+    await screenshot(page, '11-fallback-polling');
+    await complete(page).nth(1).waitFor({ timeout: 30_000 });
+    await expect.poll(async () => words(await lastReply(page).locator('.bubble').innerText())).toHaveLength(60);
+    await context.close();
+  });
+});
