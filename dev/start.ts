@@ -1,5 +1,5 @@
 import { PostgresStartError } from './postgres';
-import { type Stack, StackError, startStack } from './stack';
+import { StackError, startStack } from './stack';
 
 /**
  * `npm start`: the whole product on http://127.0.0.1:PORT (default 8787) as one process tree.
@@ -7,50 +7,43 @@ import { type Stack, StackError, startStack } from './stack';
  */
 const started = performance.now();
 const abort = new AbortController();
-let stack: Stack | undefined;
 let exiting = false;
 
-async function shutdown(code: number): Promise<never> {
-  if (!exiting) {
-    exiting = true;
-    abort.abort();
-    if (stack) {
-      console.log('stopping…');
-      await stack.stop();
-    }
+const starting = startStack({
+  dataDir: process.env.AGENTCHAT_DATA_DIR || undefined,
+  signal: abort.signal,
+  onExit: (what) => {
+    console.error(what);
+    void shutdown(1);
+  },
+});
+
+async function shutdown(code: number): Promise<void> {
+  if (exiting) return;
+  exiting = true;
+  // A start still under way stops at its next step and cleans up after itself; a finished one we stop.
+  abort.abort();
+  const stack = await starting.catch(() => undefined);
+  if (stack) {
+    console.log('stopping…');
+    await stack.stop();
   }
   process.exit(code);
 }
 
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   // npm, tsx and the terminal may each deliver the same Ctrl-C; the first one starts the shutdown.
-  process.on(signal, () => {
-    if (!exiting) void shutdown(0);
-  });
+  process.on(signal, () => void shutdown(0));
 }
 
 try {
-  stack = await startStack({
-    dataDir: process.env.AGENTCHAT_DATA_DIR || undefined,
-    signal: abort.signal,
-    onExit: (what) => {
-      console.error(what);
-      void shutdown(1);
-    },
-  });
-} catch (err) {
-  if (exiting) await new Promise(() => {}); // a signal arrived during start-up; shutdown() exits
-  const known = err instanceof StackError || err instanceof PostgresStartError;
-  console.error(known ? err.message : `npm start failed: ${err instanceof Error ? (err.stack ?? err.message) : err}`);
-  process.exit(1);
-}
-
-const seconds = ((performance.now() - started) / 1000).toFixed(1);
-const steps = Object.entries(stack.timings)
-  .map(([name, ms]) => `${name} ${(ms / 1000).toFixed(1)} s`)
-  .join(', ');
-const token = await stack.devToken('dev-user');
-console.log(`
+  const stack = await starting;
+  const seconds = ((performance.now() - started) / 1000).toFixed(1);
+  const steps = Object.entries(stack.timings)
+    .map(([name, ms]) => `${name} ${(ms / 1000).toFixed(1)} s`)
+    .join(', ');
+  const token = await stack.devToken('dev-user');
+  console.log(`
 agent-chat is running at ${stack.url}   (ready in ${seconds} s: ${steps})
 
   export TOKEN=${token}
@@ -58,3 +51,10 @@ agent-chat is running at ${stack.url}   (ready in ${seconds} s: ${steps})
   (a dev token for user dev-user, valid 12 h; ${stack.url}/readyz says whether Postgres and the agent answer)
 
 Ctrl-C stops everything.`);
+} catch (err) {
+  if (!exiting) {
+    const known = err instanceof StackError || err instanceof PostgresStartError;
+    console.error(known ? err.message : `npm start failed: ${err instanceof Error ? (err.stack ?? err.message) : err}`);
+    process.exit(1);
+  }
+}
