@@ -244,6 +244,12 @@ describe('streamAgent (openai protocol, against the fake chat completions API)',
     expect(textOf(chunks)).toBe('The calculator says {"result":"42"}.');
   });
 
+  it('a JSON answer where a stream was expected is agent_http', async () => {
+    const { error } = await run('hi', { config: withSettings({ AGENTCORE_URL: `${agentBase}/openai/v1/models` }) });
+    expectAgentError(error, 'agent_http');
+    expect((error as Error).message).toContain('JSON');
+  });
+
   it('a wrong base URL is agent_http', async () => {
     const { error } = await run('hi', {
       config: withSettings({ AGENTCORE_PROTOCOL: 'openai', AGENTCORE_URL: `${agentBase}/nope/v1` }),

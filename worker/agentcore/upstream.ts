@@ -61,6 +61,11 @@ export async function* streamEvents<T>(
       await res.body?.cancel().catch(() => {});
       throw new AgentError('agent_http', `the agent answered HTTP ${res.status}`, { status: res.status });
     }
+    // A 200 with a JSON body is an agent that did not stream (wrong URL or protocol), not a cut-off stream.
+    if (res.headers.get('content-type')?.startsWith('application/json')) {
+      await res.body?.cancel().catch(() => {});
+      throw new AgentError('agent_http', 'the agent answered JSON instead of an event stream', { status: res.status });
+    }
     if (!res.body) throw new AgentError('agent_cut', 'the agent answered with an empty body');
     const events: ReadableStreamDefaultReader<Parsed<T>> = parseEvents(res.body, schema).getReader();
     reader = events;
