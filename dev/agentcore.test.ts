@@ -237,6 +237,15 @@ describe('dev agent: bridge endpoint', () => {
     expect(result?.success).toBe(false);
   });
 
+  it('inspect answers with what the request carried, never the token itself', async () => {
+    const r = await ask('!dev inspect', {
+      headers: { 'idempotency-key': 'msg-1', authorization: 'Bearer hidden-value' },
+    });
+    expect(text(r.chunks)).toBe(
+      'message_id=msg-1 idempotency_key=msg-1 bearer=yes accept=text/event-stream messages=1',
+    );
+  });
+
   it('an unknown or malformed !dev option fails the reply naming it', async () => {
     const r = await ask('!dev wrods=3');
     expect(r.chunks.at(-1)).toMatchObject({ type: 'error', errorText: expect.stringContaining('wrods') });

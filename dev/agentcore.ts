@@ -11,6 +11,8 @@
  *   calc=EXPR     call the calculator tool on EXPR (+ - * / % ^ and parentheses) and answer with the result
  *   echo          answer with the prompt text
  *   bad_chunk     (hidden, for bridge tests) send a text-delta without `delta`, which breaks the chunk schema
+ *   inspect       (hidden, for bridge tests) answer with what the request carried: message_id, idempotency_key,
+ *                 bearer (yes/no, never the token), accept, and the number of messages
  * A prompt asking for the time or the clock calls the clock tool.
  *
  * With OPENAI_BASE_URL (or opts.openaiBaseUrl) messages without `!dev` are forwarded to that OpenAI-compatible API
@@ -123,9 +125,21 @@ async function handleAgent(req: IncomingMessage, res: ServerResponse, settings: 
   const beats =
     options instanceof Error
       ? failure(turn.messageId, options.message)
-      : planReply(turn.messageId, options ?? {}, prompt);
+      : options?.inspect
+        ? planReply(turn.messageId, { ...options, echo: true }, describeRequest(req, turn))
+        : planReply(turn.messageId, options ?? {}, prompt);
   const delayMs = options && !(options instanceof Error) ? (options.delayMs ?? 0) : settings.replyDelayMs;
   await play(stream, beats, delayMs);
+}
+
+function describeRequest(req: IncomingMessage, turn: AgentRequest): string {
+  return [
+    `message_id=${turn.messageId}`,
+    `idempotency_key=${req.headers['idempotency-key'] ?? 'none'}`,
+    `bearer=${/^Bearer \S+$/.test(req.headers.authorization ?? '') ? 'yes' : 'no'}`,
+    `accept=${req.headers.accept ?? 'none'}`,
+    `messages=${turn.messages.length}`,
+  ].join(' ');
 }
 
 function parseAgentRequest(raw: unknown): AgentRequest | string {
@@ -155,6 +169,7 @@ export interface DevOptions {
   calc?: string;
   echo?: boolean;
   badChunk?: boolean;
+  inspect?: boolean;
 }
 
 const NUMERIC: Record<string, 'words' | 'delayMs' | 'failAfter' | 'cutAfter' | 'hangAfter'> = {
@@ -187,6 +202,7 @@ export function parseDevPrompt(text: string): { options: DevOptions | Error | nu
     } else if (key === 'calc' && value) options.calc = value;
     else if (key === 'echo' && value === undefined) options.echo = true;
     else if (key === 'bad_chunk' && value === undefined) options.badChunk = true;
+    else if (key === 'inspect' && value === undefined) options.inspect = true;
     else return { options: new Error(`unknown !dev option "${token}"`), prompt };
   }
   return { options, prompt };

@@ -174,13 +174,17 @@ describe('streamAgent (ui-stream, against the dev agent)', () => {
     expectAgentError(down.error, 'agent_http');
   });
 
-  it('sends only the last AGENTCORE_HISTORY_LIMIT messages, ending with the new one', async () => {
-    const history = Array.from({ length: 6 }, (_, i) => userMessage(`!dev echo\nold ${i}`, `old-${i}`));
-    const { chunks } = await run('!dev echo\nnewest', {
-      config: withSettings({ AGENTCORE_HISTORY_LIMIT: '2' }),
-      history,
-    });
-    expect(textOf(chunks)).toBe('newest');
+  it('sends the SPEC §6 headers and the last AGENTCORE_HISTORY_LIMIT messages, ending with the new one', async () => {
+    const history = Array.from({ length: 6 }, (_, i) => userMessage(`old ${i}`, `old-${i}`));
+    const turn = turnOf('!dev inspect', history);
+    const limited = withSettings({ AGENTCORE_HISTORY_LIMIT: '3' });
+    const chunks: UIMessageChunk[] = [];
+    for await (const c of streamAgent(limited, turn, new AbortController().signal)) chunks.push(c);
+    expect(textOf(chunks)).toBe(
+      `message_id=${turn.messageId} idempotency_key=${turn.messageId} bearer=yes accept=text/event-stream messages=3`,
+    );
+    const echoed = await run('!dev echo\nnewest', { config: limited, history });
+    expect(textOf(echoed.chunks)).toBe('newest');
   });
 });
 
