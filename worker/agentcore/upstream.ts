@@ -72,7 +72,12 @@ export async function* streamEvents<T>(
     let first = true;
     for (;;) {
       const ms = first ? Math.max(0, firstChunkBy - Date.now()) : deadlines.idleMs;
-      const next = await readOnce(events, ms, first, signal);
+      const next = await readOnce(
+        events,
+        ms,
+        first ? `the agent sent nothing within ${deadlines.firstChunkMs} ms` : `the agent went silent for ${ms} ms`,
+        signal,
+      );
       if (next.done) {
         drained = true;
         return;
@@ -98,17 +103,18 @@ export async function* streamEvents<T>(
 async function readOnce<T>(
   events: ReadableStreamDefaultReader<Parsed<T>>,
   ms: number,
-  first: boolean,
+  timeoutMessage: string,
   signal: AbortSignal,
 ) {
-  const what = first ? `the agent sent nothing within ${ms} ms` : `the agent went silent for ${ms} ms`;
-  return within(events.read(), ms, signal, () => new AgentError('agent_timeout', what)).catch((err: unknown) => {
-    throw settled(
-      err,
-      signal,
-      () => new AgentError('agent_cut', 'the connection to the agent was lost', { cause: err }),
-    );
-  });
+  return within(events.read(), ms, signal, () => new AgentError('agent_timeout', timeoutMessage)).catch(
+    (err: unknown) => {
+      throw settled(
+        err,
+        signal,
+        () => new AgentError('agent_cut', 'the connection to the agent was lost', { cause: err }),
+      );
+    },
+  );
 }
 
 /** An abort wins over whatever the aborted fetch threw; our own AgentErrors pass; anything else is classified. */
