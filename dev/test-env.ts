@@ -31,7 +31,10 @@ export function readTestPorts(): TestPorts {
   return JSON.parse(existing) as TestPorts;
 }
 
-/** The Worker's bindings in tests (SPEC §7 names); defaultRateLimits keeps 20/min, burst 5. */
+/**
+ * The Worker's bindings in tests (SPEC §7 names), every setting spelled out: the pool also reads the
+ * developer's .dev.vars (next to wrangler.toml), and these must win over it. defaultRateLimits: 20/min, burst 5.
+ */
 export function workerBindings(p: TestPorts, opts: { defaultRateLimits: boolean }): Record<string, string> {
   const bindings: Record<string, string> = {
     DATABASE_URL: `postgres://postgres:postgres@127.0.0.1:${p.postgres}/${TEST_DATABASE}`,
@@ -48,16 +51,17 @@ export function workerBindings(p: TestPorts, opts: { defaultRateLimits: boolean 
     TEST_CONTROL_URL: `http://127.0.0.1:${p.control}`,
     AGENTCORE_FIRST_CHUNK_TIMEOUT_MS: '3000',
     AGENTCORE_IDLE_TIMEOUT_MS: '2000',
+    AGENTCORE_PROTOCOL: 'ui-stream',
+    AGENTCORE_MODEL: 'gpt-4o-mini',
+    AGENTCORE_HISTORY_LIMIT: '50',
+    MAX_SOCKETS_PER_CONVERSATION: '64',
+    WS_TICKET_TTL_SECONDS: '60',
+    LOG_LEVEL: 'info',
   };
-  if (!opts.defaultRateLimits) {
-    for (const key of [
-      'RATE_LIMIT_USER_PER_MINUTE',
-      'RATE_LIMIT_USER_BURST',
-      'RATE_LIMIT_CONVERSATION_PER_MINUTE',
-      'RATE_LIMIT_CONVERSATION_BURST',
-    ]) {
-      bindings[key] = '100000';
-    }
-  }
+  const [perMinute, burst] = opts.defaultRateLimits ? (['20', '5'] as const) : (['100000', '100000'] as const);
+  bindings.RATE_LIMIT_USER_PER_MINUTE = perMinute;
+  bindings.RATE_LIMIT_USER_BURST = burst;
+  bindings.RATE_LIMIT_CONVERSATION_PER_MINUTE = perMinute;
+  bindings.RATE_LIMIT_CONVERSATION_BURST = burst;
   return bindings;
 }
