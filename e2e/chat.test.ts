@@ -54,7 +54,6 @@ describe('chat page', () => {
     const context = await browser.newContext({ baseURL: stack.url, viewport: { width: 1200, height: 800 } });
     const page = await context.newPage();
     await page.goto('/');
-    await expect(page.getByText('You are not signed in')).toBeTruthy();
     await page.getByText('You are not signed in').waitFor();
     await screenshot(page, '01-sign-in');
     await page.getByLabel('User name').fill(uniqueUser('form'));
