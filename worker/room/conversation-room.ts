@@ -60,6 +60,10 @@ interface SocketAttachment {
 }
 
 const SOCKET_SWEEP_MS = 60_000;
+/** How often the chunks of a reply in flight are written down. */
+const CHUNK_BATCH_MS = 100;
+/** How long the start of a reply may wait for Postgres when the reply itself runs longer. */
+const OUTBOX_DELAY_MS = 2_000;
 /** A client pings every 20 s; three missed pings and it is gone. */
 const SOCKET_SILENCE_MS = 75_000;
 
@@ -78,7 +82,7 @@ export class ConversationRoom extends DurableObject<Env> {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    this.store = new RoomStore(ctx.storage.sql);
+    this.store = new RoomStore(ctx.storage);
     this.outbox = new Outbox(
       () => this.store,
       () => this.config,
@@ -154,14 +158,15 @@ export class ConversationRoom extends DurableObject<Env> {
     return this.wire(record);
   }
 
-  private renameConversation(userId: string, title: string): Conversation {
+  private async renameConversation(userId: string, title: string): Promise<Conversation> {
     const c = this.owned(userId);
     const next = { ...c, title, titleSource: 'user' as const, updatedAt: new Date().toISOString() };
     this.store.saveConversation(next);
     this.store.enqueue(null);
     const conversation = this.wire(next);
     this.broadcast({ type: 'conversation', conversation });
-    this.kickOutbox();
+    // The list is read from Postgres: a rename shows there when it answers, unless Postgres is down.
+    await this.flushNow();
     return conversation;
   }
 
@@ -184,7 +189,7 @@ export class ConversationRoom extends DurableObject<Env> {
     if (result.ok) {
       await this.ctx.storage.deleteAlarm();
       await this.ctx.storage.deleteAll();
-      this.store = new RoomStore(this.ctx.storage.sql);
+      this.store = new RoomStore(this.ctx.storage);
     } else {
       await this.scheduleAlarm(result.retryInMs);
     }
@@ -393,12 +398,14 @@ export class ConversationRoom extends DurableObject<Env> {
     for (const ws of this.ctx.getWebSockets()) this.follow(ws, stream, 0);
     this.broadcast({ type: 'message', message: user });
     this.broadcast({ type: 'message', message: reply });
-    stream.push(startChunk(reply.id, c.id, user.id));
-    this.store.appendChunk(reply.id, 0, stream.chunks[0]?.chunk ?? { type: 'start' });
+    this.keptUpTo = 0;
+    this.relay(stream, startChunk(reply.id, c.id, user.id));
     const done = this.run(next, user, reply, stream);
     this.replyDone.set(reply.id, done);
     this.ctx.waitUntil(done);
-    this.kickOutbox();
+    // Postgres is written when the reply ends; a long reply gets its start written by the alarm. Either way
+    // the write stays off the path of the first chunks (SPEC: a reply reaches Postgres at least when it ends).
+    this.ctx.waitUntil(this.scheduleAlarm(OUTBOX_DELAY_MS));
     return { user, reply };
   }
 
@@ -451,6 +458,8 @@ export class ConversationRoom extends DurableObject<Env> {
           ? { type: 'abort' }
           : { type: 'error', errorText: failure?.message ?? 'the agent failed' };
     this.relay(stream, terminal);
+    if (this.chunkWriter) clearTimeout(this.chunkWriter);
+    this.chunkWriter = null;
     const assembled = await stream.end();
     const parts = (assembled?.parts ?? []) as Message['parts'];
     const metadata: Record<string, unknown> = {
@@ -463,7 +472,6 @@ export class ConversationRoom extends DurableObject<Env> {
     const current = this.store.conversation();
     this.ctx.storage.transactionSync(() => {
       this.store.saveMessage(final);
-      this.store.dropChunks(reply.id);
       if (current) this.store.saveConversation({ ...current, metadata: { ...current.metadata, streaming: false } });
       this.store.enqueue(reply.id);
     });
@@ -471,13 +479,27 @@ export class ConversationRoom extends DurableObject<Env> {
     this.broadcast({ type: 'message', message: final });
     this.replyDone.delete(reply.id);
     this.kickOutbox();
+    await this.store.dropChunks(reply.id);
     return final;
   }
 
-  /** Hot path: one JSON encoding per chunk, shared by every socket and stream; then it is kept. */
+  /** Hot path: one JSON encoding per chunk, shared by every socket and stream; kept in batches. */
   private relay(stream: ReplyStream, chunk: Chunk): void {
-    const index = stream.push(chunk);
-    this.store.appendChunk(stream.messageId, index, chunk);
+    stream.push(chunk);
+    this.chunkWriter ??= setTimeout(() => this.keepChunks(stream), CHUNK_BATCH_MS);
+  }
+
+  private chunkWriter: ReturnType<typeof setTimeout> | null = null;
+  private keptUpTo = 0;
+
+  /** Writes the chunks not yet kept; a room restart rebuilds the partial reply from them. */
+  private keepChunks(stream: ReplyStream): void {
+    if (this.chunkWriter) clearTimeout(this.chunkWriter);
+    this.chunkWriter = null;
+    if (stream.isEnded || this.keptUpTo >= stream.size) return;
+    const batch = stream.chunks.slice(this.keptUpTo).map((c) => c.chunk);
+    this.store.appendChunks(stream.messageId, this.keptUpTo, batch);
+    this.keptUpTo += batch.length;
   }
 
   private agentHistory(c: ConversationRecord, user: Message): UIMessage[] {
@@ -672,7 +694,7 @@ export class ConversationRoom extends DurableObject<Env> {
     const result = await this.outbox.flush();
     if (result.ok && this.store.get('pg_delete') === '' && this.store.get('deleted') === '1') {
       await this.ctx.storage.deleteAll();
-      this.store = new RoomStore(this.ctx.storage.sql);
+      this.store = new RoomStore(this.ctx.storage);
       return;
     }
     if (!result.ok) await this.scheduleAlarm(result.retryInMs);
@@ -706,7 +728,7 @@ export class ConversationRoom extends DurableObject<Env> {
     if (!c) return;
     for (const reply of this.store.messagesWithStatus(c.id, 'streaming')) {
       const stream = new ReplyStream(reply.id);
-      for (const chunk of this.store.chunks(reply.id)) stream.push(chunk);
+      for (const chunk of await this.store.chunks(reply.id)) stream.push(chunk);
       const assembled = await stream.end();
       const parts = (assembled?.parts ?? []) as Message['parts'];
       const final: Message = {
@@ -721,10 +743,10 @@ export class ConversationRoom extends DurableObject<Env> {
       };
       this.ctx.storage.transactionSync(() => {
         this.store.saveMessage(final);
-        this.store.dropChunks(reply.id);
         this.store.saveConversation({ ...c, metadata: { ...c.metadata, streaming: false } });
         this.store.enqueue(reply.id);
       });
+      await this.store.dropChunks(reply.id);
       this.broadcast({ type: 'message', message: final });
     }
     if (this.store.pending(c.id)) await this.scheduleAlarm(0);

@@ -1,0 +1,429 @@
+/**
+ * Chat benchmarks (issues: chat core, real time) against the real local stack: `wrangler dev` (workerd),
+ * embedded Postgres through the Neon proxy, and a timing agent that speaks the AgentCore bridge over real
+ * HTTP and notes when it wrote each chunk. It prints figures and ratios to their targets; it asserts nothing.
+ *
+ *   npm run bench            (all suites)
+ *   npx tsx bench/chat.ts relay fanout   (some)
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import WebSocket from 'ws';
+import { nodePool } from '../dev/migrate';
+import { makeTempDataDir, type Stack, startStack } from '../dev/stack';
+import { API_BASE, type ServerFrame } from '../worker/wire';
+
+const now = () => performance.timeOrigin + performance.now();
+
+// ------------------------------------------------------------------ timing agent
+
+interface AgentRun {
+  arrivedAt: number;
+  firstChunkAt?: number;
+  emits: number[];
+}
+
+/**
+ * Answers like the dev agent (`!dev words=N delay_ms=M`), each delta `wK `, and records when it wrote
+ * chunk K. Its clock is this process's, the same one the clients read.
+ */
+async function startTimingAgent() {
+  const runs = new Map<string, AgentRun>();
+  const server = createServer((req, res) => void answer(req, res, runs));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/v1/agent`,
+    runs,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}
+
+async function answer(req: IncomingMessage, res: ServerResponse, runs: Map<string, AgentRun>): Promise<void> {
+  const arrivedAt = now();
+  let body = '';
+  for await (const piece of req) body += piece;
+  const turn = JSON.parse(body) as { message_id: string; messages: Array<{ parts: Array<{ text?: string }> }> };
+  const prompt = turn.messages.at(-1)?.parts[0]?.text ?? '';
+  const words = Number(/words=(\d+)/.exec(prompt)?.[1] ?? 5);
+  const delay = Number(/delay_ms=(\d+)/.exec(prompt)?.[1] ?? 0);
+  const run: AgentRun = { arrivedAt, emits: [] };
+  runs.set(turn.message_id, run);
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'x-vercel-ai-ui-message-stream': 'v1' });
+  res.socket?.setNoDelay(true);
+  const write = (chunk: unknown) => res.write(`data: ${JSON.stringify(chunk)}\n\n`);
+  write({ type: 'start' });
+  write({ type: 'text-start', id: 't' });
+  for (let k = 0; k < words; k++) {
+    if (delay > 0) await sleep(delay);
+    run.emits[k] = now();
+    run.firstChunkAt ??= run.emits[k];
+    write({ type: 'text-delta', id: 't', delta: `w${k} ` });
+  }
+  write({ type: 'text-end', id: 't' });
+  write({ type: 'finish' });
+  res.end('data: [DONE]\n\n');
+}
+
+// ------------------------------------------------------------------ clients
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+class Socket {
+  readonly frames: Array<{ at: number; frame: ServerFrame }> = [];
+  private waiters: Array<() => void> = [];
+  constructor(readonly ws: WebSocket) {
+    ws.on('message', (data) => {
+      this.frames.push({ at: now(), frame: JSON.parse(String(data)) as ServerFrame });
+      for (const w of this.waiters.splice(0)) w();
+    });
+  }
+  static async open(stack: Stack, conversationId: string, token: string): Promise<Socket> {
+    const url = `${stack.url.replace('http', 'ws')}${API_BASE}/conversations/${conversationId}/ws`;
+    const ws = new WebSocket(url, { headers: { authorization: `Bearer ${token}` }, perMessageDeflate: false });
+    const socket = new Socket(ws);
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+    });
+    await socket.until((f) => f.some((x) => x.frame.type === 'ready'));
+    return socket;
+  }
+  async until(done: (f: Socket['frames']) => boolean, timeoutMs = 60_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!done(this.frames)) {
+      if (Date.now() > deadline) throw new Error('timed out waiting for frames');
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, 200);
+        this.waiters.push(() => {
+          clearTimeout(t);
+          r();
+        });
+      });
+    }
+  }
+  send(frame: unknown) {
+    this.ws.send(JSON.stringify(frame));
+  }
+  close() {
+    this.ws.close(1000);
+  }
+}
+
+const replyEnded = (id: string) => (f: Socket['frames']) =>
+  f.some((x) => x.frame.type === 'message' && x.frame.message.id === id && x.frame.message.status !== 'streaming');
+
+async function api<T>(stack: Stack, token: string, method: string, path: string, body?: unknown): Promise<T> {
+  const res = await fetch(`${stack.url}${API_BASE}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
+  return (await res.json()) as T;
+}
+
+/** Sends over the socket and waits for the reply's id. */
+async function sendOver(s: Socket, content: string): Promise<string> {
+  const from = s.frames.length;
+  s.send({ type: 'send', content, client_message_id: crypto.randomUUID() });
+  await s.until((f) => f.slice(from).some((x) => x.frame.type === 'message' && x.frame.message.role === 'assistant'));
+  const m = s.frames.slice(from).find((x) => x.frame.type === 'message' && x.frame.message.role === 'assistant');
+  if (m?.frame.type !== 'message') throw new Error('no reply');
+  const err = s.frames.slice(from).find((x) => x.frame.type === 'error');
+  if (err) throw new Error(`send failed: ${JSON.stringify(err.frame)}`);
+  return m.frame.message.id;
+}
+
+/** Latencies from the agent writing chunk K to the client receiving it. */
+function deltaLatencies(s: Socket, replyId: string, run: AgentRun): number[] {
+  const out: number[] = [];
+  for (const { at, frame } of s.frames) {
+    if (frame.type !== 'chunk' || frame.message_id !== replyId || frame.chunk.type !== 'text-delta') continue;
+    const k = Number(/^w(\d+)/.exec(String(frame.chunk.delta))?.[1]);
+    const emitted = run.emits[k];
+    if (emitted !== undefined) out.push(at - emitted);
+  }
+  return out;
+}
+
+/** The same agent read directly over loopback SSE: the hop the room's relay is compared with. */
+async function directLatencies(agentUrl: string, runs: Map<string, AgentRun>, prompt: string) {
+  const messageId = crypto.randomUUID();
+  const started = now();
+  const res = await fetch(agentUrl, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+    body: JSON.stringify({
+      conversation_id: crypto.randomUUID(),
+      user_id: 'bench',
+      message_id: messageId,
+      messages: [{ id: 'u', role: 'user', parts: [{ type: 'text', text: prompt }] }],
+    }),
+  });
+  const reader = (res.body as ReadableStream<Uint8Array>).pipeThrough(new TextDecoderStream()).getReader();
+  const received: Array<[number, number]> = [];
+  let buffer = '';
+  let firstDeltaAt: number | undefined;
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    const at = now();
+    buffer += value;
+    let cut = buffer.indexOf('\n\n');
+    while (cut >= 0) {
+      const data = buffer.slice(6, cut);
+      buffer = buffer.slice(cut + 2);
+      const k = /"delta":"w(\d+)/.exec(data)?.[1];
+      if (k !== undefined) {
+        firstDeltaAt ??= at;
+        received.push([Number(k), at]);
+      }
+      cut = buffer.indexOf('\n\n');
+    }
+  }
+  const run = runs.get(messageId);
+  if (!run) throw new Error('agent saw no run');
+  return {
+    latencies: received.map(([k, at]) => at - (run.emits[k] ?? at)),
+    firstDelta: (firstDeltaAt ?? started) - started,
+  };
+}
+
+// ------------------------------------------------------------------ figures
+
+function pct(xs: number[], p: number): number {
+  if (xs.length === 0) return Number.NaN;
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+}
+const ms = (x: number) => `${x.toFixed(3)} ms`;
+function report(name: string, value: number, target: number, unit: 'ms' | '/s', better: 'lower' | 'higher') {
+  const ok = better === 'lower' ? value <= target : value >= target;
+  const ratio = better === 'lower' ? value / target : target / value;
+  const shown = unit === 'ms' ? ms(value) : `${Math.round(value)} /s`;
+  const goal = unit === 'ms' ? `≤ ${target} ms` : `≥ ${target} /s`;
+  console.log(`  ${ok ? 'PASS' : 'MISS'}  ${name}: ${shown} (target ${goal}; ratio ${ratio.toFixed(2)})`);
+}
+
+// ------------------------------------------------------------------ suites
+
+interface Ctx {
+  stack: Stack;
+  agent: Awaited<ReturnType<typeof startTimingAgent>>;
+  token: string;
+}
+
+async function newConversation(ctx: Ctx, token = ctx.token): Promise<string> {
+  return (await api<{ id: string }>(ctx.stack, token, 'POST', '/conversations', {})).id;
+}
+
+async function relay(ctx: Ctx) {
+  console.log('relay: agent writes a chunk → a WebSocket client has it (1 socket, 5 replies × 200 chunks)');
+  const id = await newConversation(ctx);
+  const s = await Socket.open(ctx.stack, id, ctx.token);
+  const via: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const replyId = await sendOver(s, '!dev words=200 delay_ms=3');
+    await s.until(replyEnded(replyId));
+    const run = ctx.agent.runs.get(replyId);
+    if (run) via.push(...deltaLatencies(s, replyId, run));
+  }
+  s.close();
+  const direct: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    direct.push(...(await directLatencies(ctx.agent.url, ctx.agent.runs, '!dev words=200 delay_ms=3')).latencies);
+  }
+  console.log(`  via the room: p50 ${ms(pct(via, 50))}, p99 ${ms(pct(via, 99))} (n=${via.length})`);
+  console.log(`  agent read directly: p50 ${ms(pct(direct, 50))}, p99 ${ms(pct(direct, 99))}`);
+  report('relay overhead p50', pct(via, 50) - pct(direct, 50), 0.6, 'ms', 'lower');
+  report('relay overhead p99', pct(via, 99) - pct(direct, 99), 3, 'ms', 'lower');
+}
+
+async function firstChunk(ctx: Ctx) {
+  console.log('first chunk: send → first agent chunk at the client, beyond the agent’s own first-chunk time');
+  const id = await newConversation(ctx);
+  const s = await Socket.open(ctx.stack, id, ctx.token);
+  const viaWs: number[] = [];
+  const agentOwn: number[] = [];
+  for (let i = 0; i < 60; i++) {
+    const from = s.frames.length;
+    const sentAt = now();
+    const replyId = await sendOver(s, '!dev words=2');
+    await s.until(replyEnded(replyId));
+    const first = s.frames
+      .slice(from)
+      .find((x) => x.frame.type === 'chunk' && x.frame.message_id === replyId && x.frame.chunk.type === 'text-delta');
+    const run = ctx.agent.runs.get(replyId);
+    if (first && run?.firstChunkAt && i >= 10) {
+      viaWs.push(first.at - sentAt);
+      agentOwn.push(run.firstChunkAt - run.arrivedAt);
+    }
+  }
+  s.close();
+  const direct: number[] = [];
+  for (let i = 0; i < 60; i++) {
+    const d = await directLatencies(ctx.agent.url, ctx.agent.runs, '!dev words=2');
+    if (i >= 10) direct.push(d.firstDelta);
+  }
+  console.log(`  send → first chunk via WebSocket: p50 ${ms(pct(viaWs, 50))}, p99 ${ms(pct(viaWs, 99))}`);
+  console.log(`  the agent asked directly, request → first chunk: p50 ${ms(pct(direct, 50))}`);
+  console.log(`  (agent's own time from request arrival to first chunk: p50 ${ms(pct(agentOwn, 50))})`);
+  report('send → first chunk beyond the agent, p50', pct(viaWs, 50) - pct(direct, 50), 3, 'ms', 'lower');
+}
+
+async function fanout(ctx: Ctx) {
+  console.log('fan-out: 100 sockets on one conversation, one reply at 50 chunks/s for 5 s');
+  const id = await newConversation(ctx);
+  const sockets = await Promise.all(Array.from({ length: 100 }, () => Socket.open(ctx.stack, id, ctx.token)));
+  const [sender] = sockets;
+  if (!sender) return;
+  const replyId = await sendOver(sender, '!dev words=250 delay_ms=20');
+  await Promise.all(sockets.map((s) => s.until(replyEnded(replyId))));
+  const run = ctx.agent.runs.get(replyId);
+  const all: number[] = [];
+  let complete = 0;
+  for (const s of sockets) {
+    if (run) all.push(...deltaLatencies(s, replyId, run));
+    if (s.frames.filter((x) => x.frame.type === 'chunk' && x.frame.message_id === replyId).length === 254) complete++;
+    s.close();
+  }
+  console.log(`  ${complete}/100 sockets got all 254 chunks; p50 ${ms(pct(all, 50))} (n=${all.length})`);
+  report('100 sockets at 50 chunks/s, p99', pct(all, 99), 20, 'ms', 'lower');
+}
+
+async function many(ctx: Ctx) {
+  console.log('many: 500 conversations streaming at once (20 chunks each at 20/s), one socket each');
+  const ids = await Promise.all(Array.from({ length: 500 }, () => newConversation(ctx)));
+  const sockets: Socket[] = [];
+  for (let i = 0; i < ids.length; i += 50) {
+    sockets.push(...(await Promise.all(ids.slice(i, i + 50).map((id) => Socket.open(ctx.stack, id, ctx.token)))));
+  }
+  const started = now();
+  const replies = await Promise.all(sockets.map((s) => sendOver(s, '!dev words=20 delay_ms=50')));
+  await Promise.all(sockets.map((s, i) => s.until(replyEnded(replies[i] ?? ''), 120_000)));
+  const took = now() - started;
+  let errors = 0;
+  let complete = 0;
+  sockets.forEach((s, i) => {
+    errors += s.frames.filter((x) => x.frame.type === 'error').length;
+    const end = s.frames.find(
+      (x) => x.frame.type === 'message' && x.frame.message.id === replies[i] && x.frame.message.status !== 'streaming',
+    );
+    if (end?.frame.type === 'message' && end.frame.message.status === 'complete') complete++;
+    s.close();
+  });
+  console.log(`  ${complete}/500 replies complete, ${errors} error frames, all done in ${Math.round(took)} ms`);
+  console.log(
+    `  ${complete === 500 && errors === 0 ? 'PASS' : 'MISS'}  500 conversations streaming at once with no error`,
+  );
+}
+
+async function history(ctx: Ctx) {
+  console.log('history: a page of 50 from a 10,000-message conversation');
+  const id = await newConversation(ctx);
+  const s = await Socket.open(ctx.stack, id, ctx.token);
+  const started = now();
+  for (let i = 0; i < 5_000; i++) {
+    const replyId = await sendOver(s, `!dev words=1\nmessage ${i}`);
+    await s.until(replyEnded(replyId));
+    s.frames.length = 0;
+  }
+  s.close();
+  console.log(`  filled 10,000 messages in ${((now() - started) / 1000).toFixed(1)} s`);
+  const times: number[] = [];
+  for (let i = 0; i < 300; i++) {
+    const before = i % 3 === 0 ? '' : `&before_seq=${1 + Math.floor(Math.random() * 10_000)}`;
+    const t0 = now();
+    const page = await api<{ messages: unknown[] }>(
+      ctx.stack,
+      ctx.token,
+      'GET',
+      `/conversations/${id}/messages?limit=50${before}`,
+    );
+    const t = now() - t0;
+    if (i >= 20) times.push(t);
+    if (page.messages.length === 0 && before === '') throw new Error('empty history');
+  }
+  console.log(`  p99 ${ms(pct(times, 99))}`);
+  report('history page of 50, p50', pct(times, 50), 15, 'ms', 'lower');
+}
+
+async function drain(ctx: Ctx) {
+  console.log('outbox drain: 1,000 messages written during a Postgres outage, then flushed');
+  const ids = await Promise.all(Array.from({ length: 10 }, () => newConversation(ctx)));
+  const sockets = await Promise.all(ids.map((id) => Socket.open(ctx.stack, id, ctx.token)));
+  await ctx.stack.postgres.stop();
+  await Promise.all(
+    sockets.map(async (s) => {
+      for (let i = 0; i < 50; i++) {
+        const replyId = await sendOver(s, `!dev words=1\n${i}`);
+        await s.until(replyEnded(replyId));
+      }
+    }),
+  );
+  await ctx.stack.postgres.start();
+  const pool = nodePool(ctx.stack.vars.DATABASE_URL ?? '', ctx.stack.vars.NEON_WS_PROXY);
+  const count = async () =>
+    Number(
+      (
+        await pool.query(
+          'select count(*)::int as n from conversation_messages where conversation_id = any($1::uuid[])',
+          [ids],
+        )
+      ).rows[0]?.n ?? 0,
+    );
+  // One more send in each room kicks its outbox at once, instead of waiting for the retry alarm.
+  const t0 = now();
+  await Promise.all(sockets.map((s) => sendOver(s, '!dev words=1\nkick')));
+  let n = await count();
+  while (n < 1_020 && now() - t0 < 60_000) {
+    await sleep(5);
+    n = await count();
+  }
+  const took = now() - t0;
+  for (const s of sockets) s.close();
+  await pool.end();
+  console.log(`  ${n} rows in Postgres ${Math.round(took)} ms after Postgres came back and the rooms were nudged`);
+  report('outbox drain', (n / took) * 1000, 1_000, '/s', 'higher');
+}
+
+const SUITES: Record<string, (ctx: Ctx) => Promise<void>> = { relay, firstChunk, fanout, many, history, drain };
+
+export async function runChatBench(names: string[] = Object.keys(SUITES)): Promise<void> {
+  const agent = await startTimingAgent();
+  const stack = await startStack({
+    port: 0,
+    quiet: true,
+    dataDir: await makeTempDataDir('agent-chat-bench-'),
+    vars: {
+      AGENTCORE_URL: agent.url,
+      LOG_LEVEL: 'warn',
+      RATE_LIMIT_USER_PER_MINUTE: '1000000',
+      RATE_LIMIT_USER_BURST: '1000000',
+      RATE_LIMIT_CONVERSATION_PER_MINUTE: '1000000',
+      RATE_LIMIT_CONVERSATION_BURST: '1000000',
+      MAX_SOCKETS_PER_CONVERSATION: '128',
+    },
+  });
+  const ctx: Ctx = { stack, agent, token: await stack.devToken('bench') };
+  try {
+    for (const name of names) {
+      const suite = SUITES[name];
+      if (!suite) throw new Error(`no suite ${name}; have ${Object.keys(SUITES).join(', ')}`);
+      await suite(ctx);
+    }
+  } finally {
+    await stack.stop();
+    await agent.close();
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const names = process.argv.slice(2);
+  runChatBench(names.length ? names : undefined).catch((err: unknown) => {
+    console.error(err);
+    process.exitCode = 1;
+  });
+}
