@@ -5,6 +5,7 @@ import { chmod, chown, cp, mkdir, mkdtemp, readFile, rename, rm, stat, writeFile
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
+import { stopWhenOrphaned } from './processes';
 
 const run = promisify(execFile);
 
@@ -63,6 +64,7 @@ export async function startPostgres(opts: PostgresOptions): Promise<PostgresServ
   await initialise(bin, dataDir, runAs, opts.onLog);
 
   let child: ChildProcess | undefined;
+  let unwatch = () => {};
   const server: PostgresServer = {
     port: opts.port,
     dataDir,
@@ -71,10 +73,13 @@ export async function startPostgres(opts: PostgresOptions): Promise<PostgresServ
     async start() {
       if (server.running()) return;
       child = await launch(bin, dataDir, opts, runAs);
+      // Detached, so it outlives us unless told: SIGINT (fast shutdown) when our process disappears.
+      if (child.pid) unwatch = stopWhenOrphaned(child.pid, { signal: 'SIGINT' });
     },
     async stop() {
       const c = child;
       child = undefined;
+      unwatch();
       if (c) await terminate(c);
     },
   };

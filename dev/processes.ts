@@ -1,6 +1,7 @@
+import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 
-/** Every live process below `root` (children, grandchildren…), read from /proc. Linux only; for tests. */
+/** Every live process below `root` (children, grandchildren…), read from /proc. Linux only (tests). */
 export function descendants(root: number): number[] {
   const children = new Map<number, number[]>();
   for (const entry of readdirSync('/proc')) {
@@ -45,4 +46,24 @@ export function commandLine(pid: number): string {
   } catch {
     return '';
   }
+}
+
+/**
+ * Stops `pid` (or its process group) once this Node process is gone, however it went: a test runner killed
+ * with SIGKILL must not leave a Postgres or a workerd behind. Returns a function that cancels the watch.
+ */
+export function stopWhenOrphaned(pid: number, opts: { group?: boolean; signal?: NodeJS.Signals } = {}): () => void {
+  const target = opts.group ? `-${pid}` : String(pid);
+  const signal = (opts.signal ?? 'SIGTERM').replace(/^SIG/, '');
+  const script = `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; kill -s ${signal} -- ${target} 2>/dev/null`;
+  const watchdog = spawn('sh', ['-c', script], { detached: true, stdio: 'ignore' });
+  watchdog.unref();
+  return () => {
+    // Its group, so the `sleep` it is waiting on goes too.
+    try {
+      if (watchdog.exitCode === null && watchdog.pid) process.kill(-watchdog.pid, 'SIGKILL');
+    } catch {
+      // ESRCH: it had just finished.
+    }
+  };
 }

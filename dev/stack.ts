@@ -12,6 +12,7 @@ import { ensureDatabase, migrateDatabase } from './migrate';
 import { startNeonProxy } from './neon-proxy';
 import { freePort, isPortFree } from './ports';
 import { type PostgresServer, startPostgres } from './postgres';
+import { stopWhenOrphaned } from './processes';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const DATABASE = 'agentchat';
@@ -311,6 +312,7 @@ async function startWrangler(
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const output = collect(child, 60, opts.quiet ? undefined : (line) => say(line));
+  const unwatch = child.pid ? stopWhenOrphaned(child.pid, { group: true }) : () => {};
   let stopping = false;
   const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
   void exited.then((code) => {
@@ -318,6 +320,7 @@ async function startWrangler(
   });
   const stop = async () => {
     stopping = true;
+    unwatch();
     await killGroup(child, exited);
   };
   try {

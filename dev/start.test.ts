@@ -7,21 +7,22 @@ import { freePort } from './ports';
 import { alive, commandLine, descendants } from './processes';
 import { makeTempDataDir, ROOT } from './stack';
 
-const TSX = `${ROOT}/node_modules/tsx/dist/cli.mjs`;
-
-/** Runs `npm start`'s script as its own process group, like a terminal's foreground job. */
+/**
+ * Runs `npm start`'s script as its own process group, like a terminal's foreground job. The IPC channel
+ * makes it stop by itself if this test process dies before it could send the Ctrl-C.
+ */
 function start(env: Record<string, string>) {
-  const child = spawn(process.execPath, [TSX, 'dev/start.ts'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'dev/start.ts'], {
     cwd: ROOT,
     detached: true,
     env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
   let output = '';
-  child.stdout.on('data', (d: Buffer) => {
+  child.stdout?.on('data', (d: Buffer) => {
     output += d.toString();
   });
-  child.stderr.on('data', (d: Buffer) => {
+  child.stderr?.on('data', (d: Buffer) => {
     output += d.toString();
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));

@@ -31,6 +31,9 @@ async function shutdown(code: number): Promise<void> {
   process.exit(code);
 }
 
+// Started by another Node process with an IPC channel (a test): its end is our end, even if it was SIGKILLed.
+if (process.connected) process.on('disconnect', () => void shutdown(0));
+
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   // npm, tsx and the terminal may each deliver the same Ctrl-C; the first one starts the shutdown.
   process.on(signal, () => void shutdown(0));
