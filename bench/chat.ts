@@ -162,7 +162,8 @@ async function directLatencies(agentUrl: string, runs: Map<string, AgentRun>, pr
       messages: [{ id: 'u', role: 'user', parts: [{ type: 'text', text: prompt }] }],
     }),
   });
-  const reader = (res.body as ReadableStream<Uint8Array>).pipeThrough(new TextDecoderStream()).getReader();
+  const reader = (res.body as ReadableStream<BufferSource>).getReader();
+  const decoder = new TextDecoder();
   const received: Array<[number, number]> = [];
   let buffer = '';
   let firstDeltaAt: number | undefined;
@@ -170,7 +171,7 @@ async function directLatencies(agentUrl: string, runs: Map<string, AgentRun>, pr
     const { value, done } = await reader.read();
     if (done) break;
     const at = now();
-    buffer += value;
+    buffer += decoder.decode(value, { stream: true });
     let cut = buffer.indexOf('\n\n');
     while (cut >= 0) {
       const data = buffer.slice(6, cut);
