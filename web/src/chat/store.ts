@@ -605,6 +605,9 @@ export class ChatStore {
   private async poll(): Promise<void> {
     if (!this.fallback && this.socket) return;
     try {
+      // Without a socket there is no `ready` frame to bring the conversation (a chat created over HTTP).
+      if (!this.conversation && this.conversationId)
+        this.conversation = await this.api.getConversation(this.conversationId);
       await this.fetchNewer();
       if (this.fallback) this.setLink(this.sseBroken ? 'polling' : 'sse');
     } catch (error) {
