@@ -87,7 +87,8 @@ describe('fallbacks', () => {
   });
 
   test('WebSockets and SSE blocked: the page polls and the reply still arrives', async () => {
-    const context = await signedInContext(browser, stack, uniqueUser('poll'));
+    const user = uniqueUser('poll');
+    const context = await signedInContext(browser, stack, user);
     await blockWebSockets(context);
     await context.route('**/api/v1/chat/**', (route) =>
       (route.request().headers().accept ?? '').includes('text/event-stream') ? route.abort() : route.continue(),
@@ -101,7 +102,18 @@ describe('fallbacks', () => {
     // The text so far appears while the reply is still being written, from GET …/messages.
     await page.locator('article.message.assistant[data-status="streaming"]').waitFor();
     await screenshot(page, '11-fallback-polling');
-    await complete(page).nth(1).waitFor({ timeout: 30_000 });
+    await complete(page)
+      .nth(1)
+      .waitFor({ timeout: 30_000 })
+      .catch(async (error: unknown) => {
+        const id = new URL(page.url()).pathname.split('/').pop();
+        const res = await fetch(`${stack.url}/api/v1/chat/conversations/${id}/messages`, {
+          headers: { authorization: `Bearer ${await stack.devToken(user)}` },
+        });
+        const body = (await res.json()) as { messages: { seq: number; role: string; status: string }[] };
+        const stored = body.messages.map((m) => `${m.seq}:${m.role}:${m.status}`).join(' ');
+        throw new Error(`the polled reply did not complete; the API says ${stored}`, { cause: error });
+      });
     await expect.poll(async () => words(await lastReply(page).locator('.bubble').innerText())).toHaveLength(60);
     await context.close();
   });
