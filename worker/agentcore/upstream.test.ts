@@ -14,7 +14,7 @@ function byteByByte(text: string): ReadableStream<Uint8Array> {
   });
 }
 
-async function drain<T>(stream: ReadableStream<T>): Promise<T[]> {
+async function drain<T>(stream: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];
   for await (const item of stream) out.push(item);
   return out;

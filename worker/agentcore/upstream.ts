@@ -1,4 +1,5 @@
-import { type FlexibleSchema, parseJsonEventStream } from 'ai';
+import { asSchema, type FlexibleSchema } from 'ai';
+import { createParser, type EventSourceParser } from 'eventsource-parser';
 import { AgentError } from './agent-error';
 
 export interface EventRequest {
@@ -7,7 +8,7 @@ export interface EventRequest {
   body: unknown;
 }
 
-/** One event as `parseJsonEventStream` reports it. */
+/** One event: its JSON value checked against the schema, or why it failed. */
 type Parsed<T> = { success: true; value: T } | { success: false; error: Error };
 
 export interface Deadlines {
@@ -17,12 +18,63 @@ export interface Deadlines {
   idleMs: number;
 }
 
+type Read = (reader: ReadableStreamDefaultReader<Uint8Array>) => Promise<ReadableStreamReadResult<Uint8Array>>;
+
 /**
  * The SSE events of a byte stream as JSON values checked against `schema`. Events split across reads, CRLF,
- * multi-line `data:` and comments are handled by eventsource-parser (through `ai`); `[DONE]` is dropped.
+ * multi-line `data:` and comments are eventsource-parser's job; `[DONE]` is dropped. It feeds the parser
+ * straight from the reader: a chain of TransformStreams costs every chunk a hop per stage on the relay path.
  */
-export function parseEvents<T>(body: ReadableStream<Uint8Array>, schema: FlexibleSchema<T>) {
-  return parseJsonEventStream({ stream: body, schema });
+export class EventReader<T> {
+  private readonly reader: ReadableStreamDefaultReader<Uint8Array>;
+  private readonly decoder = new TextDecoder();
+  private readonly parser: EventSourceParser;
+  private readonly pending: string[] = [];
+  private readonly schema: ReturnType<typeof asSchema<T>>;
+
+  constructor(body: ReadableStream<Uint8Array>, schema: FlexibleSchema<T>) {
+    this.reader = body.getReader();
+    this.schema = asSchema(schema);
+    this.parser = createParser({
+      onEvent: (event) => {
+        if (event.data !== '[DONE]') this.pending.push(event.data);
+      },
+    });
+  }
+
+  /** The next event, reading as much as it takes through `read` (which may add deadlines); null at the end. */
+  async next(read: Read = (r) => r.read()): Promise<Parsed<T> | null> {
+    for (;;) {
+      const data = this.pending.shift();
+      if (data !== undefined) return this.parse(data);
+      const result = await read(this.reader);
+      // An event cut off before its blank line is not an event: it ends with the stream.
+      if (result.done) return null;
+      this.parser.feed(this.decoder.decode(result.value, { stream: true }));
+    }
+  }
+
+  cancel(): void {
+    this.reader.cancel().catch(() => {});
+  }
+
+  private async parse(data: string): Promise<Parsed<T>> {
+    let value: unknown;
+    try {
+      value = JSON.parse(data);
+    } catch (error) {
+      return { success: false, error: error instanceof Error ? error : new Error('invalid JSON') };
+    }
+    if (!this.schema.validate) return { success: true, value: value as T };
+    const checked = await this.schema.validate(value);
+    return checked.success ? { success: true, value: checked.value } : { success: false, error: checked.error };
+  }
+}
+
+/** All events of a byte stream, with no deadlines. */
+export async function* parseEvents<T>(body: ReadableStream<Uint8Array>, schema: FlexibleSchema<T>) {
+  const events = new EventReader(body, schema);
+  for (let e = await events.next(); e; e = await events.next()) yield e;
 }
 
 /**
@@ -41,7 +93,7 @@ export async function* streamEvents<T>(
   const forwardAbort = () => upstream.abort(signal.reason);
   signal.addEventListener('abort', forwardAbort, { once: true });
   const firstChunkBy = Date.now() + deadlines.firstChunkMs;
-  let reader: ReadableStreamDefaultReader<Parsed<T>> | undefined;
+  let events: EventReader<T> | undefined;
   let drained = false;
   try {
     const res = await within(
@@ -67,23 +119,22 @@ export async function* streamEvents<T>(
       throw new AgentError('agent_http', 'the agent answered JSON instead of an event stream', { status: res.status });
     }
     if (!res.body) throw new AgentError('agent_cut', 'the agent answered with an empty body');
-    const events: ReadableStreamDefaultReader<Parsed<T>> = parseEvents(res.body, schema).getReader();
-    reader = events;
+    const reader = new EventReader(res.body, schema);
+    events = reader;
     let first = true;
     for (;;) {
-      const ms = first ? Math.max(0, firstChunkBy - Date.now()) : deadlines.idleMs;
-      const next = await readOnce(
-        events,
-        ms,
-        first ? `the agent sent nothing within ${deadlines.firstChunkMs} ms` : `the agent went silent for ${ms} ms`,
-        signal,
-      );
-      if (next.done) {
+      const parsed = await reader.next((bytes) => {
+        const ms = first ? Math.max(0, firstChunkBy - Date.now()) : deadlines.idleMs;
+        const what = first
+          ? `the agent sent nothing within ${deadlines.firstChunkMs} ms`
+          : `the agent went silent for ${ms} ms`;
+        return readOnce(bytes, ms, what, signal);
+      });
+      if (!parsed) {
         drained = true;
         return;
       }
       first = false;
-      const parsed = next.value;
       if (!parsed.success) {
         throw new AgentError('agent_invalid_chunk', 'the agent sent a chunk that breaks the stream protocol', {
           cause: parsed.error,
@@ -95,18 +146,18 @@ export async function* streamEvents<T>(
     signal.removeEventListener('abort', forwardAbort);
     if (!drained) {
       upstream.abort();
-      reader?.cancel().catch(() => {});
+      events?.cancel();
     }
   }
 }
 
-async function readOnce<T>(
-  events: ReadableStreamDefaultReader<Parsed<T>>,
+async function readOnce(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
   ms: number,
   timeoutMessage: string,
   signal: AbortSignal,
 ) {
-  return within(events.read(), ms, signal, () => new AgentError('agent_timeout', timeoutMessage)).catch(
+  return within(reader.read(), ms, signal, () => new AgentError('agent_timeout', timeoutMessage)).catch(
     (err: unknown) => {
       throw settled(
         err,

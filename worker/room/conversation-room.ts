@@ -231,6 +231,8 @@ export class ConversationRoom extends DurableObject<Env> {
   private async sendAndWait(userId: string, input: SendInput) {
     const { user, reply } = await this.accept(userId, input);
     const final = reply.status === 'streaming' ? await this.replyDone.get(reply.id) : reply;
+    // The caller waited for the whole reply anyway: let the list (read from Postgres) show it too.
+    await this.flushNow();
     const c = this.owned(userId);
     return { conversation: this.wire(c), message: user, reply: final ?? this.store.message(c.id, reply.id) ?? reply };
   }
