@@ -248,6 +248,8 @@ async function firstChunk(ctx: Ctx) {
   const s = await Socket.open(ctx.stack, id, ctx.token);
   const viaWs: number[] = [];
   const agentOwn: number[] = [];
+  const toCommit: number[] = [];
+  const toAgent: number[] = [];
   for (let i = 0; i < 60; i++) {
     const from = s.frames.length;
     const sentAt = now();
@@ -257,8 +259,11 @@ async function firstChunk(ctx: Ctx) {
       .slice(from)
       .find((x) => x.frame.type === 'chunk' && x.frame.message_id === replyId && x.frame.chunk.type === 'text-delta');
     const run = ctx.agent.runs.get(replyId);
-    if (first && run?.firstChunkAt && i >= 10) {
+    const committed = s.frames.slice(from).find((x) => x.frame.type === 'message');
+    if (first && run?.firstChunkAt && committed && i >= 10) {
       viaWs.push(first.at - sentAt);
+      toCommit.push(committed.at - sentAt);
+      toAgent.push(run.arrivedAt - sentAt);
       agentOwn.push(run.firstChunkAt - run.arrivedAt);
     }
   }
@@ -269,6 +274,8 @@ async function firstChunk(ctx: Ctx) {
     if (i >= 10) direct.push(d.firstDelta);
   }
   console.log(`  send → first chunk via WebSocket: p50 ${ms(pct(viaWs, 50))}, p99 ${ms(pct(viaWs, 99))}`);
+  console.log(`  of which send → user message committed and echoed: p50 ${ms(pct(toCommit, 50))}`);
+  console.log(`  and send → the agent has the request: p50 ${ms(pct(toAgent, 50))}`);
   console.log(`  the agent asked directly, request → first chunk: p50 ${ms(pct(direct, 50))}`);
   console.log(`  (agent's own time from request arrival to first chunk: p50 ${ms(pct(agentOwn, 50))})`);
   report('send → first chunk beyond the agent, p50', pct(viaWs, 50) - pct(direct, 50), 3, 'ms', 'lower');

@@ -317,21 +317,24 @@ export class ConversationRoom extends DurableObject<Env> {
       perMinute: config.RATE_LIMIT_CONVERSATION_PER_MINUTE,
       burst: config.RATE_LIMIT_CONVERSATION_BURST,
     };
-    const saved = this.store.get('bucket');
-    const before = saved ? (JSON.parse(saved) as Bucket) : null;
-    const mine = take(before, policy, Date.now());
+    const mine = take(this.bucket, policy, Date.now());
     if (!mine.ok) throw rateLimited(mine.retryAfter);
-    this.store.put('bucket', JSON.stringify(mine.bucket));
+    this.keepBucket(mine.bucket);
     const quota = this.env.QUOTAS.get(this.env.QUOTAS.idFromName(userId));
     const wait = await quota.take();
     if (wait !== null) {
-      const now = this.store.get('bucket');
-      if (now) {
-        const b = JSON.parse(now) as Bucket;
-        this.store.put('bucket', JSON.stringify({ ...b, tokens: Math.min(policy.burst, b.tokens + 1) }));
-      }
+      const now = this.bucket ?? mine.bucket;
+      this.keepBucket({ ...now, tokens: Math.min(policy.burst, now.tokens + 1) });
       throw rateLimited(wait);
     }
+  }
+
+  private bucket: Bucket | null = null;
+
+  /** Unconfirmed: a token lost with a crash is harmless, a gated write would delay the send it admits. */
+  private keepBucket(bucket: Bucket): void {
+    this.bucket = bucket;
+    this.ctx.storage.put('bucket', bucket, { allowUnconfirmed: true }).catch(() => undefined);
   }
 
   private newConversation(userId: string, input: SendInput): ConversationRecord {
@@ -726,6 +729,7 @@ export class ConversationRoom extends DurableObject<Env> {
    * text its stored chunks carry, and every socket is told.
    */
   private async recover(): Promise<void> {
+    this.bucket = (await this.ctx.storage.get<Bucket>('bucket')) ?? null;
     const c = this.store.conversation();
     if (!c) return;
     for (const reply of this.store.messagesWithStatus(c.id, 'streaming')) {

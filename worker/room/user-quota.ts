@@ -19,15 +19,8 @@ export class UserQuota extends DurableObject<Env> {
     const policy = { perMinute: config.RATE_LIMIT_USER_PER_MINUTE, burst: config.RATE_LIMIT_USER_BURST };
     const result = take(this.bucket, policy, Date.now());
     this.bucket = result.bucket;
-    await this.ctx.storage.put('bucket', result.bucket);
+    // Unconfirmed: the answer would otherwise wait for the write to be durable, on every send's path.
+    this.ctx.storage.put('bucket', result.bucket, { allowUnconfirmed: true }).catch(() => undefined);
     return result.ok ? null : result.retryAfter;
-  }
-
-  /** Gives a token back, for a send refused by the conversation's own bucket after the user's was taken. */
-  async refund(): Promise<void> {
-    if (!this.bucket) return;
-    const config = loadConfig(this.env);
-    this.bucket = { ...this.bucket, tokens: Math.min(config.RATE_LIMIT_USER_BURST, this.bucket.tokens + 1) };
-    await this.ctx.storage.put('bucket', this.bucket);
   }
 }
