@@ -56,7 +56,7 @@ export function workerBindings(p: TestPorts, opts: { defaultRateLimits: boolean 
     AGENTCORE_HISTORY_LIMIT: '50',
     MAX_SOCKETS_PER_CONVERSATION: '64',
     WS_TICKET_TTL_SECONDS: '60',
-    LOG_LEVEL: 'info',
+    LOG_LEVEL: 'warn',
   };
   const [perMinute, burst] = opts.defaultRateLimits ? (['20', '5'] as const) : (['100000', '100000'] as const);
   bindings.RATE_LIMIT_USER_PER_MINUTE = perMinute;

@@ -1,10 +1,10 @@
 import { Hono } from 'hono';
 import { type AuthVariables, devLogin } from './auth';
 import { chat } from './chat';
-import { ConfigError } from './config';
+import { ConfigError, loadConfig } from './config';
 import { ApiError, toApiError } from './errors';
 import { health } from './health';
-import { log } from './log';
+import { log, setLogLevel } from './log';
 import { API_BASE } from './wire';
 
 export { ConversationRoom } from './room/conversation-room';
@@ -20,6 +20,11 @@ app.use('*', async (c, next) => {
   const requestId = incoming && REQUEST_ID.test(incoming) ? incoming : crypto.randomUUID();
   c.set('requestId', requestId);
   const started = Date.now();
+  try {
+    setLogLevel(loadConfig(c.env).LOG_LEVEL);
+  } catch {
+    // A bad config is answered by the route that needs it, naming the setting.
+  }
   await next();
   if (c.res.status !== 101) {
     // Responses passed on from a Durable Object have immutable headers.

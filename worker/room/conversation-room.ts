@@ -3,7 +3,7 @@ import type { UIMessage } from 'ai';
 import { AgentError, streamAgent } from '../agentcore/bridge';
 import { type Config, loadConfig } from '../config';
 import { ApiError, toApiError } from '../errors';
-import { log } from '../log';
+import { log, setLogLevel } from '../log';
 import {
   type Chunk,
   ClientFrame,
@@ -92,7 +92,9 @@ export class ConversationRoom extends DurableObject<Env> {
   }
 
   private get config(): Config {
-    return loadConfig(this.env);
+    const config = loadConfig(this.env);
+    setLogLevel(config.LOG_LEVEL);
+    return config;
   }
 
   // ---------------------------------------------------------------- conversation
@@ -408,9 +410,11 @@ export class ConversationRoom extends DurableObject<Env> {
     const done = this.run(next, user, reply, stream);
     this.replyDone.set(reply.id, done);
     this.ctx.waitUntil(done);
-    // Postgres is written when the reply ends; a long reply gets its start written by the alarm. Either way
-    // the write stays off the path of the first chunks (SPEC: a reply reaches Postgres at least when it ends).
-    this.ctx.waitUntil(this.scheduleAlarm(OUTBOX_DELAY_MS));
+    // Postgres is written when the reply ends, and a long reply's start a little after it began: off the
+    // path of the first chunks. A timer, not the alarm: setting an alarm is a storage write, and the output
+    // gate would hold the first chunks until it is durable. A restart re-arms the outbox from storage.
+    const early = setTimeout(() => this.kickOutbox(), OUTBOX_DELAY_MS);
+    done.finally(() => clearTimeout(early));
     return { user, reply };
   }
 
