@@ -712,8 +712,7 @@ export class ConversationRoom extends DurableObject<Env> {
   }
 
   /** Drops sockets whose client has stopped pinging: a half-open socket would otherwise hold a slot forever. */
-  private sweepSockets(): void {
-    const now = Date.now();
+  sweepSockets(now = Date.now()): void {
     for (const ws of this.ctx.getWebSockets()) {
       const attachment = ws.deserializeAttachment() as SocketAttachment | null;
       const lastPing = this.ctx.getWebSocketAutoResponseTimestamp(ws)?.getTime() ?? 0;
