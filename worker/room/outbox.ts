@@ -7,6 +7,8 @@ import type { ConversationRecord, RoomStore } from './store';
 
 /** Rows a single INSERT carries; keeps statements well under Postgres' 65,535 parameters. */
 const BATCH = 500;
+/** Postgres down must fail a flush quickly: a hanging attempt holds back the next one. */
+const CONNECT_TIMEOUT_MS = 3_000;
 const BACKOFF_MS = [500, 1_000, 2_000, 4_000, 8_000, 10_000];
 
 export type FlushResult = { ok: true; flushed: number } | { ok: false; retryInMs: number; error: unknown };
@@ -40,10 +42,17 @@ export class Outbox {
 
   private async loop(): Promise<FlushResult> {
     let total = 0;
+    let retried = false;
     do {
       this.again = false;
       const result = await this.once();
-      if (!result.ok) return result;
+      if (!result.ok) {
+        // Asked again while this attempt failed (Postgres may be back): one more try now, not after the backoff.
+        if (!this.again || retried) return result;
+        retried = true;
+        this.again = true;
+        continue;
+      }
       total += result.flushed;
     } while (this.again);
     return { ok: true, flushed: total };
@@ -58,7 +67,7 @@ export class Outbox {
     const conversation = this.store.conversation();
     const pending = conversation ? this.store.pending(conversation.id) : null;
     if (!deleteId && !pending) return { ok: true, flushed: 0 };
-    const pool = openPool(this.config());
+    const pool = openPool(this.config(), { max: 1, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
     try {
       if (deleteId) {
         await db(pool).delete(conversationStates).where(eq(conversationStates.id, deleteId));
