@@ -733,6 +733,7 @@ export class ConversationRoom extends DurableObject<Env> {
    */
   private async recover(): Promise<void> {
     this.bucket = (await this.ctx.storage.get<Bucket>('bucket')) ?? null;
+    await this.store.loadSettled();
     const c = this.store.conversation();
     if (!c) return;
     for (const reply of this.store.messagesWithStatus(c.id, 'streaming')) {

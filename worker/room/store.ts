@@ -215,25 +215,30 @@ export class RoomStore {
     return [...stored.values()].flat();
   }
 
+  /** Unconfirmed like the writes: a delete lost with a crash leaves only a finished reply's spare chunks. */
   async dropChunks(messageId: string): Promise<void> {
     const keys = [...(await this.storage.list({ prefix: chunkKey(messageId, null) })).keys()];
-    for (let i = 0; i < keys.length; i += 128) await this.storage.delete(keys.slice(i, i + 128));
+    for (let i = 0; i < keys.length; i += 128) {
+      this.storage.delete(keys.slice(i, i + 128), { allowUnconfirmed: true }).catch(() => undefined);
+    }
   }
 
   /** Marks a message (or, with null, the conversation state alone) as owed to Postgres. */
   enqueue(messageId: string | null): void {
+    this.sql.exec('DELETE FROM outbox WHERE id <= ?', this.settled);
     this.sql.exec('INSERT INTO outbox (message_id) VALUES (?)', messageId);
   }
 
   /** What the outbox owes: the highest entry seen and the distinct messages in seq order. */
   pending(conversationId: string): { upTo: number; messages: Message[] } | null {
     const upTo = num(this.sql.exec('SELECT coalesce(max(id), 0) AS m FROM outbox').one().m);
-    if (upTo === 0) return null;
+    if (upTo <= this.settled) return null;
     const messages = this.sql
       .exec(
         `SELECT m.* FROM messages m
-         WHERE m.id IN (SELECT message_id FROM outbox WHERE id <= ? AND message_id IS NOT NULL)
+         WHERE m.id IN (SELECT message_id FROM outbox WHERE id > ? AND id <= ? AND message_id IS NOT NULL)
          ORDER BY m.seq`,
+        this.settled,
         upTo,
       )
       .toArray()
@@ -241,8 +246,20 @@ export class RoomStore {
     return { upTo, messages };
   }
 
+  private settled = 0;
+
+  /**
+   * Records that Postgres has everything up to `upTo`. Unconfirmed: a confirmed write here would hold the
+   * chunks of the next reply at the output gate; if it is lost, the next flush repeats idempotent upserts.
+   * The settled entries themselves are deleted with the next commit.
+   */
   settle(upTo: number): void {
-    this.sql.exec('DELETE FROM outbox WHERE id <= ?', upTo);
+    this.settled = Math.max(this.settled, upTo);
+    this.storage.put('outbox_settled', this.settled, { allowUnconfirmed: true }).catch(() => undefined);
+  }
+
+  async loadSettled(): Promise<void> {
+    this.settled = (await this.storage.get<number>('outbox_settled')) ?? 0;
   }
 
   addTicket(ticket: string, userId: string, expiresAt: number): void {
