@@ -198,10 +198,10 @@ export class ConversationRoom extends DurableObject<Env> {
     return null;
   }
 
-  private page(userId: string, q: PageQuery) {
+  private async page(userId: string, q: PageQuery) {
     const c = this.owned(userId);
     const page = this.store.page(c.id, q);
-    return { ...page, messages: page.messages.map((m) => this.withLiveText(m)) };
+    return { ...page, messages: await Promise.all(page.messages.map((m) => this.withLiveText(m))) };
   }
 
   private async stopReply(userId: string): Promise<{ stopped: boolean }> {
@@ -303,13 +303,17 @@ export class ConversationRoom extends DurableObject<Env> {
     return this.commit(c, input);
   }
 
-  private repeat(c: ConversationRecord, earlier: Message, content: string): { user: Message; reply: Message } {
+  private async repeat(
+    c: ConversationRecord,
+    earlier: Message,
+    content: string,
+  ): Promise<{ user: Message; reply: Message }> {
     if (earlier.content !== content) {
       throw new ApiError('idempotency_mismatch', 'this client_message_id was already used with other content');
     }
     const reply = this.store.replyTo(c.id, earlier.id);
     if (!reply) throw new ApiError('internal', 'reply missing');
-    return { user: earlier, reply: this.withLiveText(reply) };
+    return { user: earlier, reply: await this.withLiveText(reply) };
   }
 
   /** The conversation's bucket, then the user's across conversations; a refusal gives the token back. */
@@ -597,7 +601,7 @@ export class ConversationRoom extends DurableObject<Env> {
         return;
       }
       case 'resume':
-        this.resume(ws, userId, frame.message_id, frame.from_index);
+        await this.resume(ws, userId, frame.message_id, frame.from_index);
         return;
     }
   }
@@ -606,7 +610,7 @@ export class ConversationRoom extends DurableObject<Env> {
    * Re-syncs a socket onto a reply: chunks from `from` in order, then live. A reply that already ended
    * answers with its final message; an unknown id with not_found.
    */
-  private resume(ws: WebSocket, userId: string, messageId: string, from: number): void {
+  private async resume(ws: WebSocket, userId: string, messageId: string, from: number): Promise<void> {
     const c = this.owned(userId);
     const stream = this.stream;
     if (stream && stream.messageId === messageId && !stream.isEnded) {
@@ -615,7 +619,7 @@ export class ConversationRoom extends DurableObject<Env> {
     }
     const message = this.store.message(c.id, messageId);
     if (!message) throw new ApiError('not_found', 'no such message in this conversation');
-    this.sendTo(ws, { type: 'message', message: this.withLiveText(message) });
+    this.sendTo(ws, { type: 'message', message: await this.withLiveText(message) });
   }
 
   private follow(ws: WebSocket, stream: ReplyStream, from: number): void {
@@ -775,10 +779,10 @@ export class ConversationRoom extends DurableObject<Env> {
   }
 
   /** A reply in flight is read from the stream: the stored row is only its first version. */
-  private withLiveText(m: Message): Message {
+  private async withLiveText(m: Message): Promise<Message> {
     const stream = this.stream;
-    if (m.status !== 'streaming' || stream?.messageId !== m.id || !stream.latest) return m;
-    const parts = stream.latest.parts as Message['parts'];
+    if (m.status !== 'streaming' || stream?.messageId !== m.id) return m;
+    const parts = ((await stream.message())?.parts ?? []) as Message['parts'];
     return { ...m, parts, content: plainText(parts) };
   }
 }

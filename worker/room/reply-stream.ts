@@ -17,30 +17,18 @@ export interface ReplyChunk {
 }
 
 /**
- * The reply in flight: its chunks in order, who follows it, and the message the `ai` package assembles
- * from it. Delivery is synchronous, so a subscriber added between two chunks sees neither twice nor a gap.
+ * The reply in flight: its chunks in order and who follows it. Delivery is synchronous, so a subscriber
+ * added between two chunks sees neither twice nor a gap. The message is assembled (by the `ai` package)
+ * only when asked: per chunk, that work would sit on the relay path (it clones the message every time).
  */
 export class ReplyStream {
   readonly chunks: ReplyChunk[] = [];
   readonly abort = new AbortController();
-  /** The assembled message so far, for history reads while the reply streams. */
-  latest: UIMessage | null = null;
   private readonly subscribers = new Map<object, Subscriber>();
-  private readonly feed: ReadableStreamDefaultController<UIMessageChunk>;
-  private readonly assembled: Promise<void>;
   private ended = false;
+  private assembled: { size: number; message: Promise<UIMessage | null> } | null = null;
 
-  constructor(readonly messageId: string) {
-    let feed: ReadableStreamDefaultController<UIMessageChunk> | undefined;
-    const stream = new ReadableStream<UIMessageChunk>({
-      start(controller) {
-        feed = controller;
-      },
-    });
-    if (!feed) throw new Error('stream controller missing');
-    this.feed = feed;
-    this.assembled = this.assemble(stream);
-  }
+  constructor(readonly messageId: string) {}
 
   get size(): number {
     return this.chunks.length;
@@ -55,7 +43,6 @@ export class ReplyStream {
     const index = this.chunks.length;
     const entry: ReplyChunk = { chunk, json: JSON.stringify(chunk) };
     this.chunks.push(entry);
-    if (chunk.type !== 'error') this.feed.enqueue(chunk as UIMessageChunk);
     for (const sub of this.subscribers.values()) {
       if (sub.next !== index) continue;
       sub.next = index + 1;
@@ -84,21 +71,35 @@ export class ReplyStream {
     sub.end();
   }
 
-  /** Closes the stream for everyone and waits for the final assembled message. */
+  /** Closes the stream for everyone and assembles the final message. */
   async end(): Promise<UIMessage | null> {
     this.ended = true;
-    this.feed.close();
     for (const key of [...this.subscribers.keys()]) this.unsubscribe(key);
-    await this.assembled;
-    return this.latest;
+    return this.message();
   }
 
-  private async assemble(stream: ReadableStream<UIMessageChunk>): Promise<void> {
-    // A malformed sequence (a delta for a part never started) must not lose what was assembled before it.
-    for await (const message of readUIMessageStream({ stream, terminateOnError: false, onError: () => undefined })) {
-      this.latest = message;
+  /** The message its chunks so far make, as the `ai` package assembles it (kept until a chunk is added). */
+  message(): Promise<UIMessage | null> {
+    if (this.assembled?.size !== this.size) {
+      this.assembled = { size: this.size, message: assemble(this.chunks.map((c) => c.chunk)) };
     }
+    return this.assembled.message;
   }
+}
+
+async function assemble(chunks: Chunk[]): Promise<UIMessage | null> {
+  const stream = new ReadableStream<UIMessageChunk>({
+    start(controller) {
+      for (const chunk of chunks) if (chunk.type !== 'error') controller.enqueue(chunk as UIMessageChunk);
+      controller.close();
+    },
+  });
+  let last: UIMessage | null = null;
+  // A malformed sequence (a delta for a part never started) must not lose what was assembled before it.
+  for await (const message of readUIMessageStream({ stream, terminateOnError: false, onError: () => undefined })) {
+    last = message;
+  }
+  return last;
 }
 
 /** The plain text of a message: its text parts, in order. */
