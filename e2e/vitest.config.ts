@@ -14,6 +14,8 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 180_000,
     teardownTimeout: 60_000,
-    passWithNoTests: true,
+    // One retry for a whole browser test: under a full-suite load, the polling-fallback test has twice
+    // stalled for 30 s (a page load, once a poll) and never in isolation; the cause is still open (see notes).
+    retry: 1,
   },
 });
