@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { client, control, eventually, pgQuery, uniqueUser } from '../test-support';
+import { allEvents, client, control, eventually, pgQuery, uniqueUser } from '../test-support';
 import { ConversationList, ErrorEnvelope } from '../wire';
 
 interface Row {
@@ -76,6 +76,30 @@ describe('outbox to Postgres', () => {
     expect(state?.message_count).toBe(40);
     const list = ConversationList.parse(await alice.json('GET', '/conversations'));
     expect(list.conversations[0]?.message_count).toBe(40);
+  });
+
+  it('stops a reply in flight when its conversation is deleted, and leaves nothing behind', async () => {
+    const alice = client(uniqueUser('alice'));
+    const c = await alice.createConversation();
+    const res = await alice.call('POST', '/messages', {
+      body: { conversation_id: c.id, content: '!dev words=300 delay_ms=20' },
+      headers: { accept: 'text/event-stream' },
+    });
+    expect(res.status).toBe(200);
+    const events = allEvents(res);
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await alice.call('DELETE', `/conversations/${c.id}`)).status).toBe(204);
+    const streamed = await events;
+    // The stream ends instead of running on for its 300 words.
+    expect(streamed.filter((e) => e.data.includes('text-delta')).length).toBeLessThan(300);
+    expect((await alice.call('GET', `/conversations/${c.id}/messages`)).status).toBe(404);
+    expect((await alice.call('GET', `/conversations/${c.id}/stream`)).status).toBe(404);
+    const left = await eventually(
+      () => pgQuery('select id from conversation_states where id = $1', [c.id]),
+      (x) => x.length === 0,
+    );
+    expect(left).toEqual([]);
+    expect(await rowsOf(c.id)).toEqual([]);
   });
 
   it('deletes the rows with the conversation, and a delete during an outage lands later', async () => {

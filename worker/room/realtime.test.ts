@@ -194,6 +194,14 @@ describe('WebSocket frames', () => {
     expect((await b.closedWith()).code).toBe(1009);
   });
 
+  it('answers the client’s close handshake', async () => {
+    const alice = client(uniqueUser('alice'));
+    const c = await alice.createConversation();
+    const s = await mustOpen(c.id, alice.userId);
+    s.ws.close(1000, 'bye');
+    expect((await s.closedWith()).code).toBe(1000);
+  });
+
   it('sends a stop over the socket', async () => {
     const alice = client(uniqueUser('alice'));
     const c = await alice.createConversation();
