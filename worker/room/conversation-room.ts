@@ -79,6 +79,13 @@ export class ConversationRoom extends DurableObject<Env> {
   /** Set while a send is between its checks and its commit, so a second one waits or is refused. */
   private starting: Promise<unknown> | null = null;
   private readonly pendingByClientId = new Map<string, Promise<unknown>>();
+  /** Settles with each reply in flight's final message (null when its conversation was deleted). */
+  private readonly replyDone = new Map<string, Promise<Message | null>>();
+  /** The conversation's send allowance; the user's is in the UserQuota object. */
+  private bucket: Bucket | null = null;
+  /** The pending batch write of in-flight chunks, and how many of them are kept already. */
+  private chunkWriter: ReturnType<typeof setTimeout> | null = null;
+  private keptUpTo = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -269,8 +276,6 @@ export class ConversationRoom extends DurableObject<Env> {
     return liveResponse(stream, resumeIndex(lastEventId, stream.messageId));
   }
 
-  private readonly replyDone = new Map<string, Promise<Message | null>>();
-
   /**
    * Checks and commits a send: ownership, idempotency, one reply at a time, rate limits; then the user
    * message and the reply's first row, and starts the agent. A retry with the same client_message_id
@@ -334,8 +339,6 @@ export class ConversationRoom extends DurableObject<Env> {
       throw rateLimited(wait);
     }
   }
-
-  private bucket: Bucket | null = null;
 
   /** Unconfirmed: a token lost with a crash is harmless, a gated write would delay the send it admits. */
   private keepBucket(bucket: Bucket): void {
@@ -501,9 +504,6 @@ export class ConversationRoom extends DurableObject<Env> {
     stream.push(chunk);
     this.chunkWriter ??= setTimeout(() => this.keepChunks(stream), CHUNK_BATCH_MS);
   }
-
-  private chunkWriter: ReturnType<typeof setTimeout> | null = null;
-  private keptUpTo = 0;
 
   /** Writes the chunks not yet kept; a room restart rebuilds the partial reply from them. */
   private keepChunks(stream: ReplyStream): void {
