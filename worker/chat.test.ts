@@ -1,6 +1,6 @@
 import { readUIMessageStream, type UIMessageChunk } from 'ai';
 import { describe, expect, it } from 'vitest';
-import { allEvents, client, sseEvents, uniqueUser, wordsOf } from './test-support';
+import { allEvents, client, firstEvents, sseEvents, uniqueUser, wordsOf } from './test-support';
 import { type Conversation, ConversationList, ErrorEnvelope, type Message, MessagePage, SendResult } from './wire';
 
 describe('conversations', () => {
@@ -220,10 +220,7 @@ describe('agent failures', () => {
 describe('SSE', () => {
   it('speaks the UI message stream v1: headers, ids, start and finish, [DONE]', async () => {
     const alice = client(uniqueUser('alice'));
-    const res = await alice.call('POST', '/messages', {
-      body: { content: '!dev words=4' },
-      headers: { accept: 'text/event-stream' },
-    });
+    const res = await alice.sendStreaming(undefined, '!dev words=4');
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toBe('text/event-stream');
     expect(res.headers.get('cache-control')).toBe('no-cache');
@@ -245,10 +242,7 @@ describe('SSE', () => {
 
   it('is read by the ai package’s own client code into the stored reply, tool parts included', async () => {
     const alice = client(uniqueUser('alice'));
-    const res = await alice.call('POST', '/messages', {
-      body: { content: '!dev calc=12*(3+4)' },
-      headers: { accept: 'text/event-stream' },
-    });
+    const res = await alice.sendStreaming(undefined, '!dev calc=12*(3+4)');
     const events = sseEvents(res);
     const chunks = new ReadableStream<UIMessageChunk>({
       async pull(controller) {
@@ -278,16 +272,7 @@ describe('SSE', () => {
   it('resumes with Last-Event-ID mid-reply: the rest, and no chunk twice', async () => {
     const alice = client(uniqueUser('alice'));
     const c = await alice.createConversation();
-    const first = await alice.call('POST', '/messages', {
-      body: { conversation_id: c.id, content: '!dev words=40 delay_ms=15' },
-      headers: { accept: 'text/event-stream' },
-    });
-    const seen: string[] = [];
-    const reader = sseEvents(first);
-    for await (const e of reader) {
-      seen.push(e.data);
-      if (seen.length === 8) break;
-    }
+    const seen = await firstEvents(await alice.sendStreaming(c.id, '!dev words=40 delay_ms=15'), 8);
     const lastId = `${(JSON.parse(seen[0] ?? '{}') as { messageId: string }).messageId}:7`;
     const resumed = await alice.call('GET', `/conversations/${c.id}/stream`, { headers: { 'last-event-id': lastId } });
     expect(resumed.status).toBe(200);
@@ -305,14 +290,12 @@ describe('SSE', () => {
 
   it('streams an idempotent retry again from index 0', async () => {
     const alice = client(uniqueUser('alice'));
-    const body = { content: '!dev words=3', client_message_id: 'sse-retry' };
-    const headers = { accept: 'text/event-stream' };
-    const a = (await allEvents(await alice.call('POST', '/messages', { body, headers }))).map((e) =>
-      JSON.parse(e.data === '[DONE]' ? 'null' : e.data),
-    );
-    const b = (await allEvents(await alice.call('POST', '/messages', { body, headers }))).map((e) =>
-      JSON.parse(e.data === '[DONE]' ? 'null' : e.data),
-    );
+    const streamed = async () =>
+      (await allEvents(await alice.sendStreaming(undefined, '!dev words=3', 'sse-retry'))).map((e) =>
+        JSON.parse(e.data === '[DONE]' ? 'null' : e.data),
+      );
+    const a = await streamed();
+    const b = await streamed();
     const text = (xs: Array<{ type: string; delta?: string } | null>) =>
       xs
         .filter((x) => x?.type === 'text-delta')

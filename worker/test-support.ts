@@ -34,6 +34,14 @@ export interface CallOptions {
   headers?: Record<string, string>;
 }
 
+function sendBody(conversationId: string | undefined, content: string, clientMessageId: string | undefined) {
+  return {
+    ...(conversationId ? { conversation_id: conversationId } : {}),
+    content,
+    ...(clientMessageId ? { client_message_id: clientMessageId } : {}),
+  };
+}
+
 /** A user's client for the REST API, through the Worker's own fetch handler. */
 export function client(userId: string) {
   const token = tokenFor(userId);
@@ -61,11 +69,13 @@ export function client(userId: string) {
       json<Conversation>('POST', '/conversations', { body: title === undefined ? {} : { title } }, 201),
     send: (conversationId: string | undefined, content: string, clientMessageId?: string) =>
       json<{ conversation: Conversation; message: Message; reply: Message }>('POST', '/messages', {
-        body: {
-          ...(conversationId ? { conversation_id: conversationId } : {}),
-          content,
-          ...(clientMessageId ? { client_message_id: clientMessageId } : {}),
-        },
+        body: sendBody(conversationId, content, clientMessageId),
+      }),
+    /** POST /messages asking for the reply as an SSE stream (SPEC §5). */
+    sendStreaming: (conversationId: string | undefined, content: string, clientMessageId?: string) =>
+      call('POST', '/messages', {
+        body: sendBody(conversationId, content, clientMessageId),
+        headers: { accept: 'text/event-stream' },
       }),
     history: (conversationId: string, q = '') =>
       json<{ messages: Message[]; has_more: boolean }>('GET', `/conversations/${conversationId}/messages${q}`),
@@ -100,6 +110,16 @@ export async function* sseEvents(res: Response): AsyncGenerator<SseEvent> {
       cut = buffer.indexOf('\n\n');
     }
   }
+}
+
+/** The first `n` events' data, leaving the rest of the stream unread. */
+export async function firstEvents(res: Response, n: number): Promise<string[]> {
+  const seen: string[] = [];
+  for await (const e of sseEvents(res)) {
+    seen.push(e.data);
+    if (seen.length >= n) break;
+  }
+  return seen;
 }
 
 export async function allEvents(res: Response): Promise<SseEvent[]> {

@@ -81,10 +81,7 @@ describe('outbox to Postgres', () => {
   it('stops a reply in flight when its conversation is deleted, and leaves nothing behind', async () => {
     const alice = client(uniqueUser('alice'));
     const c = await alice.createConversation();
-    const res = await alice.call('POST', '/messages', {
-      body: { conversation_id: c.id, content: '!dev words=300 delay_ms=20' },
-      headers: { accept: 'text/event-stream' },
-    });
+    const res = await alice.sendStreaming(c.id, '!dev words=300 delay_ms=20');
     expect(res.status).toBe(200);
     const events = allEvents(res);
     await new Promise((r) => setTimeout(r, 300));

@@ -1,7 +1,7 @@
 import { abortAllDurableObjects, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
-import { client, mustOpen, openSocket, sseEvents, TestSocket, uniqueUser } from '../test-support';
+import { client, firstEvents, mustOpen, openSocket, TestSocket, uniqueUser } from '../test-support';
 import { ErrorEnvelope, type Message, PING_FRAME, PONG_FRAME, type ServerFrame, WsTicket } from '../wire';
 
 type ChunkFrame = Extract<ServerFrame, { type: 'chunk' }>;
@@ -319,15 +319,7 @@ describe('room restart', () => {
   it('ends a reply in flight as error and keeps its partial text', async () => {
     const alice = client(uniqueUser('alice'));
     const c = await alice.createConversation();
-    const res = await alice.call('POST', '/messages', {
-      body: { conversation_id: c.id, content: '!dev words=200 delay_ms=20' },
-      headers: { accept: 'text/event-stream' },
-    });
-    const seen: string[] = [];
-    for await (const e of sseEvents(res)) {
-      seen.push(e.data);
-      if (seen.length >= 12) break;
-    }
+    const seen = await firstEvents(await alice.sendStreaming(c.id, '!dev words=200 delay_ms=20'), 12);
     // Chunks are written down in batches every 100 ms: give the room time to keep what was streamed.
     await new Promise((r) => setTimeout(r, 300));
     await abortAllDurableObjects();
