@@ -1,33 +1,12 @@
 /** The page against the real local stack: streaming, history, tabs, stop, rename, delete, reconnects. */
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import type { Stack } from '../dev/stack';
-import {
-  lastReply,
-  launchBrowser,
-  screenshot,
-  send,
-  signedInContext,
-  startTestStack,
-  uniqueUser,
-  words,
-} from './support';
+import type { Page } from 'playwright-core';
+import { describe, expect, test } from 'vitest';
+import { lastReply, screenshot, send, sharedStackAndBrowser, signedInContext, uniqueUser, words } from './support';
 
-let stack: Stack;
-let browser: Browser;
-
-beforeAll(async () => {
-  stack = await startTestStack();
-  browser = await launchBrowser();
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await stack?.stop();
-});
+const shared = sharedStackAndBrowser();
 
 async function openNewChat(user = uniqueUser()): Promise<Page> {
-  const context = await signedInContext(browser, stack, user);
+  const context = await signedInContext(shared.browser, shared.stack, user);
   const page = await context.newPage();
   await page.goto('/');
   await page.getByLabel('Message', { exact: true }).waitFor();
@@ -39,10 +18,10 @@ const reply = (page: Page, status: string) => page.locator(`article.message.assi
 async function storedReply(page: Page): Promise<string> {
   const id = await lastReply(page).getAttribute('data-message-id');
   const conversation = new URL(page.url()).pathname.split('/').pop();
-  const token = await stack.devToken(
+  const token = await shared.stack.devToken(
     await page.evaluate(() => JSON.parse(localStorage['agent-chat.dev-session']).user),
   );
-  const res = await fetch(`${stack.url}/api/v1/chat/conversations/${conversation}/messages`, {
+  const res = await fetch(`${shared.stack.url}/api/v1/chat/conversations/${conversation}/messages`, {
     headers: { authorization: `Bearer ${token}` },
   });
   const body = (await res.json()) as { messages: { id: string; content: string }[] };
@@ -51,7 +30,10 @@ async function storedReply(page: Page): Promise<string> {
 
 describe('chat page', () => {
   test('dev sign-in, a streamed reply, and history after a reload', async () => {
-    const context = await browser.newContext({ baseURL: stack.url, viewport: { width: 1200, height: 800 } });
+    const context = await shared.browser.newContext({
+      baseURL: shared.stack.url,
+      viewport: { width: 1200, height: 800 },
+    });
     const page = await context.newPage();
     await page.goto('/');
     await page.getByText('You are not signed in').waitFor();
@@ -151,7 +133,7 @@ describe('chat page', () => {
   });
 
   test('a socket closed mid-reply: the text completes with no word twice', async () => {
-    const context = await signedInContext(browser, stack, uniqueUser());
+    const context = await signedInContext(shared.browser, shared.stack, uniqueUser());
     await context.addInitScript(() => {
       const sockets: WebSocket[] = [];
       const Native = window.WebSocket;
@@ -213,7 +195,7 @@ describe('chat page', () => {
   });
 
   test('phone width and dark mode', async () => {
-    const context = await signedInContext(browser, stack, uniqueUser(), {
+    const context = await signedInContext(shared.browser, shared.stack, uniqueUser(), {
       viewport: { width: 390, height: 760 },
       colorScheme: 'dark',
     });

@@ -1,30 +1,9 @@
 /** The page where WebSockets (and then SSE) do not get through: it keeps working over SSE, then polling. */
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import type { Stack } from '../dev/stack';
-import {
-  lastReply,
-  launchBrowser,
-  screenshot,
-  send,
-  signedInContext,
-  startTestStack,
-  uniqueUser,
-  words,
-} from './support';
+import type { BrowserContext, Page } from 'playwright-core';
+import { describe, expect, test } from 'vitest';
+import { lastReply, screenshot, send, sharedStackAndBrowser, signedInContext, uniqueUser, words } from './support';
 
-let stack: Stack;
-let browser: Browser;
-
-beforeAll(async () => {
-  stack = await startTestStack();
-  browser = await launchBrowser();
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await stack?.stop();
-});
+const shared = sharedStackAndBrowser();
 
 /** A WebSocket that never connects, as behind a proxy that strips upgrades. */
 async function blockWebSockets(context: BrowserContext): Promise<void> {
@@ -58,7 +37,7 @@ const complete = (page: Page) => page.locator('article.message.assistant[data-st
 describe('fallbacks', () => {
   test('WebSockets blocked: replies stream over SSE, and replies sent elsewhere show up', async () => {
     const user = uniqueUser('nows');
-    const context = await signedInContext(browser, stack, user);
+    const context = await signedInContext(shared.browser, shared.stack, user);
     await blockWebSockets(context);
     const page = await context.newPage();
     await page.goto('/');
@@ -68,7 +47,7 @@ describe('fallbacks', () => {
     await page.locator('.connection[data-link="sse"]').waitFor({ timeout: 30_000 });
 
     // A reply started from a tab with a working socket reaches the blocked tab too.
-    const other = await signedInContext(browser, stack, user);
+    const other = await signedInContext(shared.browser, shared.stack, user);
     const live = await other.newPage();
     await live.goto(page.url());
     await live.locator('.connection[data-link="connected"]').waitFor();
@@ -88,7 +67,7 @@ describe('fallbacks', () => {
 
   test('WebSockets and SSE blocked: the page polls and the reply still arrives', async () => {
     const user = uniqueUser('poll');
-    const context = await signedInContext(browser, stack, user);
+    const context = await signedInContext(shared.browser, shared.stack, user);
     await blockWebSockets(context);
     await context.route('**/api/v1/chat/**', (route) =>
       (route.request().headers().accept ?? '').includes('text/event-stream') ? route.abort() : route.continue(),
@@ -107,8 +86,8 @@ describe('fallbacks', () => {
       .waitFor({ timeout: 30_000 })
       .catch(async (error: unknown) => {
         const id = new URL(page.url()).pathname.split('/').pop();
-        const res = await fetch(`${stack.url}/api/v1/chat/conversations/${id}/messages`, {
-          headers: { authorization: `Bearer ${await stack.devToken(user)}` },
+        const res = await fetch(`${shared.stack.url}/api/v1/chat/conversations/${id}/messages`, {
+          headers: { authorization: `Bearer ${await shared.stack.devToken(user)}` },
         });
         const body = (await res.json()) as { messages: { seq: number; role: string; status: string }[] };
         const stored = body.messages.map((m) => `${m.seq}:${m.role}:${m.status}`).join(' ');

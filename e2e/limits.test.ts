@@ -1,29 +1,16 @@
 /** Rate limits as the person sees them: the default limits (5 in a burst), explained with a countdown. */
-import type { Browser } from 'playwright-core';
-import { afterAll, beforeAll, expect, test } from 'vitest';
-import type { Stack } from '../dev/stack';
-import { launchBrowser, screenshot, send, signedInContext, startTestStack, uniqueUser } from './support';
+import { expect, test } from 'vitest';
+import { screenshot, send, sharedStackAndBrowser, signedInContext, uniqueUser } from './support';
 
-let stack: Stack;
-let browser: Browser;
-
-beforeAll(async () => {
-  stack = await startTestStack({
-    RATE_LIMIT_USER_PER_MINUTE: '2',
-    RATE_LIMIT_USER_BURST: '3',
-    RATE_LIMIT_CONVERSATION_PER_MINUTE: '2',
-    RATE_LIMIT_CONVERSATION_BURST: '3',
-  });
-  browser = await launchBrowser();
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await stack?.stop();
+const shared = sharedStackAndBrowser({
+  RATE_LIMIT_USER_PER_MINUTE: '2',
+  RATE_LIMIT_USER_BURST: '3',
+  RATE_LIMIT_CONVERSATION_PER_MINUTE: '2',
+  RATE_LIMIT_CONVERSATION_BURST: '3',
 });
 
 test('a rate-limited send is explained, with a countdown, and can be retried', async () => {
-  const context = await signedInContext(browser, stack, uniqueUser('limits'));
+  const context = await signedInContext(shared.browser, shared.stack, uniqueUser('limits'));
   const page = await context.newPage();
   await page.goto('/');
   const notice = page.locator('.notice.rate_limited');

@@ -3,6 +3,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll } from 'vitest';
 import { makeTempDataDir, type Stack, startStack } from '../dev/stack';
 
 export const ARTIFACTS = fileURLToPath(new URL('./artifacts/', import.meta.url));
@@ -33,6 +34,26 @@ export const GENEROUS_LIMITS = {
   RATE_LIMIT_CONVERSATION_PER_MINUTE: '100000',
   RATE_LIMIT_CONVERSATION_BURST: '100000',
 };
+
+/**
+ * The stack and the browser a test file shares: started before its first test, stopped after its last.
+ * Read them inside tests (`shared.stack`), once the file's tests run.
+ */
+export function sharedStackAndBrowser(vars?: Record<string, string>): {
+  readonly stack: Stack;
+  readonly browser: Browser;
+} {
+  const shared = {} as { stack: Stack; browser: Browser };
+  beforeAll(async () => {
+    shared.stack = await startTestStack(vars);
+    shared.browser = await launchBrowser();
+  });
+  afterAll(async () => {
+    await shared.browser?.close();
+    await shared.stack?.stop();
+  });
+  return shared;
+}
 
 export async function startTestStack(vars: Record<string, string> = GENEROUS_LIMITS): Promise<Stack> {
   return startStack({ port: 0, dataDir: await makeTempDataDir('agent-chat-e2e-'), quiet: true, vars });
