@@ -49,19 +49,6 @@ export class ApiError extends Error {
       ...(this.retryAfter === undefined ? {} : { retry_after: this.retryAfter }),
     };
   }
-
-  /** Rebuilds an ApiError from an envelope returned by a Durable Object. */
-  static async fromResponse(res: Response): Promise<ApiError | null> {
-    if (res.ok) return null;
-    const body = (await res
-      .clone()
-      .json()
-      .catch(() => null)) as { error?: { code?: ErrorCode; message?: string } } | null;
-    const code = body?.error?.code;
-    if (!code || !(code in STATUS)) return new ApiError('internal', 'internal error');
-    const retry = res.headers.get('retry-after');
-    return new ApiError(code, body?.error?.message ?? code, retry ? { retryAfter: Number(retry) } : {});
-  }
 }
 
 /** Anything thrown that is not an ApiError becomes a 500 with no detail leaked. */

@@ -196,9 +196,7 @@ export class ConversationRoom extends DurableObject<Env> {
     this.store.put('pg_delete', c.id);
     const result = await this.outbox.flush();
     if (result.ok) {
-      await this.ctx.storage.deleteAlarm();
-      await this.ctx.storage.deleteAll();
-      this.store = new RoomStore(this.ctx.storage);
+      await this.forget();
     } else {
       await this.scheduleAlarm(result.retryInMs);
     }
@@ -550,7 +548,8 @@ export class ConversationRoom extends DurableObject<Env> {
       last_seq: this.store.lastSeq(),
       streaming: stream ? { message_id: stream.messageId, next_index: stream.size } : null,
     });
-    this.ctx.waitUntil(this.ensureSweep());
+    // The sweep that drops clients who stopped pinging runs from the alarm while sockets are open.
+    this.ctx.waitUntil(this.scheduleAlarm(SOCKET_SWEEP_MS));
     return new Response(null, { status: 101, webSocket: client });
   }
 
@@ -693,21 +692,24 @@ export class ConversationRoom extends DurableObject<Env> {
     }
   }
 
+  /** A deleted conversation that Postgres has forgotten too: nothing of it stays in the room. */
+  private async forget(): Promise<void> {
+    await this.ctx.storage.deleteAlarm();
+    await this.ctx.storage.deleteAll();
+    this.store = new RoomStore(this.ctx.storage);
+    this.bucket = null;
+  }
+
   private async scheduleAlarm(inMs: number): Promise<void> {
     const at = Date.now() + inMs;
     const current = await this.ctx.storage.getAlarm();
     if (current === null || current > at) await this.ctx.storage.setAlarm(at);
   }
 
-  private async ensureSweep(): Promise<void> {
-    await this.scheduleAlarm(SOCKET_SWEEP_MS);
-  }
-
   override async alarm(): Promise<void> {
     const result = await this.outbox.flush();
     if (result.ok && this.store.get('pg_delete') === '' && this.store.get('deleted') === '1') {
-      await this.ctx.storage.deleteAll();
-      this.store = new RoomStore(this.ctx.storage);
+      await this.forget();
       return;
     }
     if (!result.ok) await this.scheduleAlarm(result.retryInMs);
