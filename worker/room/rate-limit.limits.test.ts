@@ -1,3 +1,4 @@
+import { abortAllDurableObjects } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { client, mustOpen, uniqueUser } from '../test-support';
 import { ErrorEnvelope, type ServerFrame } from '../wire';
@@ -58,5 +59,24 @@ describe('rate limits', () => {
     expect(err.client_message_id).toBe('ws-over');
     expect(err.retry_after).toBeGreaterThanOrEqual(1);
     s.close();
+  });
+
+  it('remembers spent allowances across a restart of the room and of the user quota', async () => {
+    const alice = client(uniqueUser('alice'));
+    const c = await alice.createConversation();
+    for (let i = 0; i < 5; i++) {
+      const r = await alice.call('POST', '/messages', { body: { conversation_id: c.id, content: '!dev words=1' } });
+      expect(r.status).toBe(200);
+      await r.text();
+    }
+    // The user quota writes its bucket at most a second after a send; the room writes its own with the send.
+    await new Promise((r) => setTimeout(r, 1_200));
+    await abortAllDurableObjects();
+    const sameRoom = await alice.call('POST', '/messages', { body: { conversation_id: c.id, content: 'again' } });
+    expect(sameRoom.status).toBe(429);
+    const other = await alice.createConversation();
+    const otherRoom = await alice.call('POST', '/messages', { body: { conversation_id: other.id, content: 'again' } });
+    expect(otherRoom.status).toBe(429);
+    await Promise.all([sameRoom.text(), otherRoom.text()]);
   });
 });
