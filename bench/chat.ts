@@ -1,70 +1,19 @@
 /**
  * Chat benchmarks (issues: chat core, real time) against the real local stack: `wrangler dev` (workerd),
  * embedded Postgres through the Neon proxy, and a timing agent that speaks the AgentCore bridge over real
- * HTTP and notes when it wrote each chunk. It prints figures and ratios to their targets; it asserts nothing.
+ * HTTP (bench/timing-agent.ts, its own process) and notes when it wrote each chunk. It prints figures and
+ * ratios to their targets; it asserts nothing.
  *
- *   npm run bench            (all suites)
- *   npx tsx bench/chat.ts relay fanout   (some)
+ *   npm run bench                           (all suites)
+ *   npx tsx bench/chat.ts relay fanout      (some)
+ *   npx tsx bench/chat.ts --direct relay    (clients skip wrangler's proxy; see workerSocket)
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { performance } from 'node:perf_hooks';
+import { execFileSync } from 'node:child_process';
 import WebSocket from 'ws';
 import { nodePool } from '../dev/migrate';
 import { makeTempDataDir, type Stack, startStack } from '../dev/stack';
 import { API_BASE, type ServerFrame } from '../worker/wire';
-
-const now = () => performance.timeOrigin + performance.now();
-
-// ------------------------------------------------------------------ timing agent
-
-interface AgentRun {
-  arrivedAt: number;
-  firstChunkAt?: number;
-  emits: number[];
-}
-
-/**
- * Answers like the dev agent (`!dev words=N delay_ms=M`), each delta `wK `, and records when it wrote
- * chunk K. Its clock is this process's, the same one the clients read.
- */
-async function startTimingAgent() {
-  const runs = new Map<string, AgentRun>();
-  const server = createServer((req, res) => void answer(req, res, runs));
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}/v1/agent`,
-    runs,
-    close: () => new Promise<void>((r) => server.close(() => r())),
-  };
-}
-
-async function answer(req: IncomingMessage, res: ServerResponse, runs: Map<string, AgentRun>): Promise<void> {
-  const arrivedAt = now();
-  let body = '';
-  for await (const piece of req) body += piece;
-  const turn = JSON.parse(body) as { message_id: string; messages: Array<{ parts: Array<{ text?: string }> }> };
-  const prompt = turn.messages.at(-1)?.parts[0]?.text ?? '';
-  const words = Number(/words=(\d+)/.exec(prompt)?.[1] ?? 5);
-  const delay = Number(/delay_ms=(\d+)/.exec(prompt)?.[1] ?? 0);
-  const run: AgentRun = { arrivedAt, emits: [] };
-  runs.set(turn.message_id, run);
-  res.writeHead(200, { 'content-type': 'text/event-stream', 'x-vercel-ai-ui-message-stream': 'v1' });
-  res.socket?.setNoDelay(true);
-  const write = (chunk: unknown) => res.write(`data: ${JSON.stringify(chunk)}\n\n`);
-  write({ type: 'start' });
-  write({ type: 'text-start', id: 't' });
-  for (let k = 0; k < words; k++) {
-    if (delay > 0) await sleep(delay);
-    run.emits[k] = now();
-    run.firstChunkAt ??= run.emits[k];
-    write({ type: 'text-delta', id: 't', delta: `w${k} ` });
-  }
-  write({ type: 'text-end', id: 't' });
-  write({ type: 'finish' });
-  res.end('data: [DONE]\n\n');
-}
+import { type AgentRun, now, startTimingAgent, type TimingAgent } from './timing-agent';
 
 // ------------------------------------------------------------------ clients
 
@@ -149,10 +98,10 @@ function deltaLatencies(s: Socket, replyId: string, run: AgentRun): number[] {
 }
 
 /** The same agent read directly over loopback SSE: the hop the room's relay is compared with. */
-async function directLatencies(agentUrl: string, runs: Map<string, AgentRun>, prompt: string) {
+async function directLatencies(agent: TimingAgent, prompt: string) {
   const messageId = crypto.randomUUID();
   const started = now();
-  const res = await fetch(agentUrl, {
+  const res = await fetch(agent.url, {
     method: 'POST',
     headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
     body: JSON.stringify({
@@ -184,7 +133,7 @@ async function directLatencies(agentUrl: string, runs: Map<string, AgentRun>, pr
       cut = buffer.indexOf('\n\n');
     }
   }
-  const run = runs.get(messageId);
+  const run = await agent.run(messageId);
   if (!run) throw new Error('agent saw no run');
   return {
     latencies: received.map(([k, at]) => at - (run.emits[k] ?? at)),
@@ -212,7 +161,7 @@ function report(name: string, value: number, target: number, unit: 'ms' | '/s', 
 
 interface Ctx {
   stack: Stack;
-  agent: Awaited<ReturnType<typeof startTimingAgent>>;
+  agent: TimingAgent;
   token: string;
 }
 
@@ -228,13 +177,13 @@ async function relay(ctx: Ctx) {
   for (let i = 0; i < 5; i++) {
     const replyId = await sendOver(s, '!dev words=200 delay_ms=3');
     await s.until(replyEnded(replyId));
-    const run = ctx.agent.runs.get(replyId);
+    const run = await ctx.agent.run(replyId);
     if (run) via.push(...deltaLatencies(s, replyId, run));
   }
   s.close();
   const direct: number[] = [];
   for (let i = 0; i < 5; i++) {
-    direct.push(...(await directLatencies(ctx.agent.url, ctx.agent.runs, '!dev words=200 delay_ms=3')).latencies);
+    direct.push(...(await directLatencies(ctx.agent, '!dev words=200 delay_ms=3')).latencies);
   }
   console.log(`  via the room: p50 ${ms(pct(via, 50))}, p99 ${ms(pct(via, 99))} (n=${via.length})`);
   console.log(`  agent read directly: p50 ${ms(pct(direct, 50))}, p99 ${ms(pct(direct, 99))}`);
@@ -251,6 +200,8 @@ async function firstChunk(ctx: Ctx) {
   const toCommit: number[] = [];
   const toAgent: number[] = [];
   for (let i = 0; i < 60; i++) {
+    // A person does not send within a millisecond of the last reply: the room's Postgres write for it is done.
+    await sleep(100);
     const from = s.frames.length;
     const sentAt = now();
     const replyId = await sendOver(s, '!dev words=2');
@@ -258,7 +209,7 @@ async function firstChunk(ctx: Ctx) {
     const first = s.frames
       .slice(from)
       .find((x) => x.frame.type === 'chunk' && x.frame.message_id === replyId && x.frame.chunk.type === 'text-delta');
-    const run = ctx.agent.runs.get(replyId);
+    const run = await ctx.agent.run(replyId);
     const committed = s.frames.slice(from).find((x) => x.frame.type === 'message');
     if (first && run?.firstChunkAt && committed && i >= 10) {
       viaWs.push(first.at - sentAt);
@@ -270,7 +221,7 @@ async function firstChunk(ctx: Ctx) {
   s.close();
   const direct: number[] = [];
   for (let i = 0; i < 60; i++) {
-    const d = await directLatencies(ctx.agent.url, ctx.agent.runs, '!dev words=2');
+    const d = await directLatencies(ctx.agent, '!dev words=2');
     if (i >= 10) direct.push(d.firstDelta);
   }
   console.log(`  send → first chunk via WebSocket: p50 ${ms(pct(viaWs, 50))}, p99 ${ms(pct(viaWs, 99))}`);
@@ -289,7 +240,7 @@ async function fanout(ctx: Ctx) {
   if (!sender) return;
   const replyId = await sendOver(sender, '!dev words=250 delay_ms=20');
   await Promise.all(sockets.map((s) => s.until(replyEnded(replyId))));
-  const run = ctx.agent.runs.get(replyId);
+  const run = await ctx.agent.run(replyId);
   const all: number[] = [];
   let complete = 0;
   for (const s of sockets) {
@@ -399,7 +350,24 @@ async function drain(ctx: Ctx) {
 
 const SUITES: Record<string, (ctx: Ctx) => Promise<void>> = { relay, firstChunk, fanout, many, history, drain };
 
-export async function runChatBench(names: string[] = Object.keys(SUITES)): Promise<void> {
+/**
+ * The worker's own socket inside `wrangler dev`. The public port belongs to wrangler's proxy, a second workerd
+ * process that every request and WebSocket frame crosses; production has no such hop. Wrangler does not print
+ * the inner address, so this asks `ss` for workerd's sockets and takes the one that answers /healthz.
+ * Diagnostic only: the figures that count are measured through the public port.
+ */
+async function workerSocket(stack: Stack): Promise<string> {
+  const listening = execFileSync('ss', ['-ltnpH'], { encoding: 'utf8' });
+  for (const [, port] of listening.matchAll(/127\.0\.0\.1:(\d+)\s.*"workerd"/g)) {
+    const url = `http://127.0.0.1:${port}`;
+    if (url === stack.url) continue;
+    const health = await fetch(`${url}/healthz`).catch(() => null);
+    if (health?.headers.get('content-type')?.includes('application/json')) return url;
+  }
+  throw new Error('no workerd socket answers /healthz');
+}
+
+export async function runChatBench(names: string[] = Object.keys(SUITES), direct = false): Promise<void> {
   const agent = await startTimingAgent();
   const stack = await startStack({
     port: 0,
@@ -415,6 +383,10 @@ export async function runChatBench(names: string[] = Object.keys(SUITES)): Promi
       MAX_SOCKETS_PER_CONVERSATION: '128',
     },
   });
+  if (direct) {
+    stack.url = await workerSocket(stack);
+    console.log(`direct: clients talk to the worker at ${stack.url}, not through wrangler's proxy`);
+  }
   const ctx: Ctx = { stack, agent, token: await stack.devToken('bench') };
   try {
     for (const name of names) {
@@ -429,8 +401,9 @@ export async function runChatBench(names: string[] = Object.keys(SUITES)): Promi
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const names = process.argv.slice(2);
-  runChatBench(names.length ? names : undefined).catch((err: unknown) => {
+  const args = process.argv.slice(2);
+  const names = args.filter((a) => a !== '--direct');
+  runChatBench(names.length ? names : undefined, args.includes('--direct')).catch((err: unknown) => {
     console.error(err);
     process.exitCode = 1;
   });
