@@ -25,7 +25,7 @@ export class UserQuota extends DurableObject<Env> {
     this.bucket = result.bucket;
     // Written a moment later, not in this turn: a storage commit here would hold up the answer, and with it
     // every send. A crash in between forgets at most the last second's sends, which errs towards allowing.
-    this.keeping ??= setTimeout(() => this.keep(), KEEP_AFTER_MS);
+    if (!this.keeping) this.keeping = setTimeout(() => this.keep(), KEEP_AFTER_MS);
     return result.ok ? null : result.retryAfter;
   }
 
