@@ -320,8 +320,8 @@ describe('room restart', () => {
     const alice = client(uniqueUser('alice'));
     const c = await alice.createConversation();
     const seen = await firstEvents(await alice.sendStreaming(c.id, '!dev words=200 delay_ms=20'), 12);
-    // Chunks are written down in batches every 100 ms: give the room time to keep what was streamed.
-    await new Promise((r) => setTimeout(r, 300));
+    // Chunks are written down in batches every 250 ms: give the room time to keep what was streamed.
+    await new Promise((r) => setTimeout(r, 600));
     await abortAllDurableObjects();
     const page = await alice.history(c.id);
     const reply = page.messages[1] as Message;
