@@ -62,7 +62,11 @@ function serve(): void {
       res.writeHead(run ? 200 : 404, { 'content-type': 'application/json' }).end(JSON.stringify(run ?? null));
       return;
     }
-    void answer(req, res, runs);
+    if (req.method !== 'POST') {
+      res.writeHead(404).end();
+      return;
+    }
+    answer(req, res, runs).catch(() => res.destroy());
   });
   server.listen(0, '127.0.0.1', () => process.send?.({ port: (server.address() as AddressInfo).port }));
   process.on('disconnect', () => process.exit(0));
