@@ -11,6 +11,12 @@ const BATCH = 500;
 /** Postgres down must fail a flush quickly: a hanging attempt holds back the next one. */
 const CONNECT_TIMEOUT_MS = 3_000;
 const BACKOFF_MS = [500, 1_000, 2_000, 4_000, 8_000, 10_000];
+/**
+ * A whole attempt must end: under load (500 rooms connecting at once) the driver can lose a connection in
+ * the middle of authenticating and then never settle, which held the outbox, and every create waiting
+ * for it, forever. A late finish of an abandoned attempt is harmless: its upserts are idempotent.
+ */
+const ATTEMPT_TIMEOUT_MS = 10_000;
 
 export type FlushResult = { ok: true; flushed: number } | { ok: false; retryInMs: number; error: unknown };
 
@@ -70,19 +76,21 @@ export class Outbox {
     if (!deleteId && !pending) return { ok: true, flushed: 0 };
     const pool = this.connection();
     try {
-      if (deleteId) {
-        await db(pool).delete(conversationStates).where(eq(conversationStates.id, deleteId));
-        this.store.put('pg_delete', '');
-      } else if (conversation && pending) {
-        await this.write(pool, conversation, pending.messages);
-        this.store.settle(pending.upTo);
-      }
+      await bounded(ATTEMPT_TIMEOUT_MS, async () => {
+        if (deleteId) {
+          await db(pool).delete(conversationStates).where(eq(conversationStates.id, deleteId));
+          this.store.put('pg_delete', '');
+        } else if (conversation && pending) {
+          await this.write(pool, conversation, pending.messages);
+          this.store.settle(pending.upTo);
+        }
+      });
       this.failures = 0;
       return { ok: true, flushed: pending?.messages.length ?? 0 };
     } catch (error) {
-      // A connection that failed once is not trusted again.
-      this.pool = null;
-      await pool.end().catch(() => undefined);
+      // A connection that failed once is not trusted again; ending it must not hang this attempt either.
+      if (this.pool === pool) this.pool = null;
+      await bounded(1_000, () => pool.end()).catch(() => undefined);
       const retryInMs = BACKOFF_MS[Math.min(this.failures, BACKOFF_MS.length - 1)] ?? 10_000;
       this.failures++;
       return { ok: false, retryInMs, error };
@@ -153,5 +161,21 @@ export class Outbox {
           });
       }
     });
+  }
+}
+
+/** `work`, or a rejection once `ms` have passed. */
+async function bounded<T>(ms: number, work: () => Promise<T>): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | null = null;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`the Postgres write took longer than ${ms} ms`)), ms);
+  });
+  const running = work();
+  // An abandoned attempt that fails later must not surface as an unhandled rejection.
+  running.catch(() => undefined);
+  try {
+    return await Promise.race([running, timeout]);
+  } finally {
+    if (timer !== null) clearTimeout(timer);
   }
 }
