@@ -13,8 +13,9 @@ const CONNECT_TIMEOUT_MS = 3_000;
 const BACKOFF_MS = [500, 1_000, 2_000, 4_000, 8_000, 10_000];
 /**
  * A whole attempt must end: under load (500 rooms connecting at once) the driver can lose a connection in
- * the middle of authenticating and then never settle, which held the outbox, and every create waiting
- * for it, forever. A late finish of an abandoned attempt is harmless: its upserts are idempotent.
+ * the middle of authenticating ("send() after close()") and never settle, and a flush that never ends
+ * holds the room's outbox for good. A late finish of an abandoned attempt is harmless: its upserts are
+ * idempotent and the settled watermark only moves up.
  */
 const ATTEMPT_TIMEOUT_MS = 10_000;
 
