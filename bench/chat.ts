@@ -254,7 +254,10 @@ async function fanout(ctx: Ctx) {
 
 async function many(ctx: Ctx) {
   console.log('many: 500 conversations streaming at once (20 chunks each at 20/s), one socket each');
-  const ids = await Promise.all(Array.from({ length: 500 }, () => newConversation(ctx)));
+  const ids: string[] = [];
+  for (let i = 0; i < 500; i += 50) {
+    ids.push(...(await Promise.all(Array.from({ length: 50 }, () => newConversation(ctx)))));
+  }
   const sockets: Socket[] = [];
   for (let i = 0; i < ids.length; i += 50) {
     sockets.push(...(await Promise.all(ids.slice(i, i + 50).map((id) => Socket.open(ctx.stack, id, ctx.token)))));
