@@ -47,16 +47,31 @@ export function db(pool: Pool): Database {
 /** Readiness probe: can we run `select 1` within a couple of seconds? */
 export async function checkPostgres(config: Config): Promise<boolean> {
   const pool = openPool(config, { max: 1, connectionTimeoutMillis: CHECK_TIMEOUT_MS });
-  let timer: ReturnType<typeof setTimeout> | null = null;
-  const timeout = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), CHECK_TIMEOUT_MS);
-  });
   try {
-    return await Promise.race([pool.query('select 1 as ok').then((r) => r.rows[0]?.ok === 1), timeout]);
+    const result = await bounded(CHECK_TIMEOUT_MS, () => pool.query('select 1 as ok'));
+    return result.rows[0]?.ok === 1;
   } catch {
     return false;
   } finally {
+    await bounded(500, () => pool.end()).catch(() => undefined);
+  }
+}
+
+/**
+ * `work`, or a rejection once `ms` have passed. The driver can lose a connection and never settle (seen
+ * when 500 rooms log in at once), so every wait on Postgres is bounded; an abandoned attempt that fails
+ * later is not reported as an unhandled rejection.
+ */
+export async function bounded<T>(ms: number, work: () => Promise<T>): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | null = null;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`Postgres did not answer within ${ms} ms`)), ms);
+  });
+  const running = work();
+  running.catch(() => undefined);
+  try {
+    return await Promise.race([running, timeout]);
+  } finally {
     if (timer !== null) clearTimeout(timer);
-    await Promise.race([pool.end().catch(() => undefined), new Promise((r) => setTimeout(r, 500))]);
   }
 }

@@ -1,7 +1,7 @@
 import type { Pool } from '@neondatabase/serverless';
 import { eq, sql } from 'drizzle-orm';
 import type { Config } from '../config';
-import { db, openPool } from '../db/client';
+import { bounded, db, openPool } from '../db/client';
 import { conversationMessages, conversationStates } from '../db/schema';
 import type { Message } from '../wire';
 import type { ConversationRecord, RoomStore } from './store';
@@ -165,18 +165,3 @@ export class Outbox {
   }
 }
 
-/** `work`, or a rejection once `ms` have passed. */
-async function bounded<T>(ms: number, work: () => Promise<T>): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | null = null;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`the Postgres write took longer than ${ms} ms`)), ms);
-  });
-  const running = work();
-  // An abandoned attempt that fails later must not surface as an unhandled rejection.
-  running.catch(() => undefined);
-  try {
-    return await Promise.race([running, timeout]);
-  } finally {
-    if (timer !== null) clearTimeout(timer);
-  }
-}
