@@ -241,8 +241,8 @@ describe('dev agent: bridge endpoint', () => {
     const r = await ask('!dev inspect', {
       headers: { 'idempotency-key': 'msg-1', authorization: 'Bearer hidden-value' },
     });
-    expect(text(r.chunks)).toBe(
-      'message_id=msg-1 idempotency_key=msg-1 bearer=yes accept=text/event-stream messages=1',
+    expect(text(r.chunks)).toMatch(
+      /^message_id=msg-1 idempotency_key=msg-1 bearer=yes accept=text\/event-stream messages=1 connection_requests=\d+$/,
     );
   });
 

@@ -12,7 +12,8 @@
  *   echo          answer with the prompt text
  *   bad_chunk     (hidden, for bridge tests) send a text-delta without `delta`, which breaks the chunk schema
  *   inspect       (hidden, for bridge tests) answer with what the request carried: message_id, idempotency_key,
- *                 bearer (yes/no, never the token), accept, and the number of messages
+ *                 bearer (yes/no, never the token), accept, the number of messages, and how many requests its
+ *                 connection has carried (this one included)
  * A prompt asking for the time or the clock calls the clock tool.
  *
  * With OPENAI_BASE_URL (or opts.openaiBaseUrl) messages without `!dev` are forwarded to that OpenAI-compatible API
@@ -60,6 +61,7 @@ export async function startDevAgent(opts: DevAgentOptions): Promise<DevAgent> {
     replyDelayMs: opts.replyDelayMs ?? Number(process.env.DEV_AGENT_DELAY_MS ?? 10),
   };
   const server = createServer({ noDelay: true }, (req, res) => {
+    requestsOn.set(req.socket, (requestsOn.get(req.socket) ?? 0) + 1);
     route(req, res, settings).catch((err: unknown) => {
       debug('request failed', err);
       if (!res.headersSent) sendJson(res, 500, { error: { code: 'internal', message: 'dev agent failed' } });
@@ -132,6 +134,9 @@ async function handleAgent(req: IncomingMessage, res: ServerResponse, settings: 
   await play(stream, beats, delayMs);
 }
 
+/** Requests per connection: a client that reads replies to their end can send the next one on the same socket. */
+const requestsOn = new WeakMap<object, number>();
+
 function describeRequest(req: IncomingMessage, turn: AgentRequest): string {
   return [
     `message_id=${turn.messageId}`,
@@ -139,6 +144,7 @@ function describeRequest(req: IncomingMessage, turn: AgentRequest): string {
     `bearer=${/^Bearer \S+$/.test(req.headers.authorization ?? '') ? 'yes' : 'no'}`,
     `accept=${req.headers.accept ?? 'none'}`,
     `messages=${turn.messages.length}`,
+    `connection_requests=${requestsOn.get(req.socket) ?? 0}`,
   ].join(' ');
 }
 

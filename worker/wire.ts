@@ -2,6 +2,7 @@
  * The wire protocol: REST bodies, WebSocket frames and stream chunks (SPEC §3–§5).
  * The single source of these shapes for the worker, the web client and the tests.
  */
+import type { JSONValue } from 'ai';
 import { z } from 'zod';
 
 export const MAX_CONTENT_CODE_POINTS = 32_000;
@@ -123,9 +124,103 @@ export const ErrorEnvelope = z.object({
   error: z.object({ code: ErrorCode, message: z.string() }),
 });
 
-/** A UI message stream chunk (SPEC §5); its full schema is the `ai` package's. */
+/** A UI message stream chunk (SPEC §5) as frames carry it: the room has checked it in full (AgentChunk). */
 export const Chunk = z.looseObject({ type: z.string() });
 export type Chunk = z.infer<typeof Chunk>;
+
+const JsonValue: z.ZodType<JSONValue> = z.lazy(() =>
+  z.union([
+    z.null(),
+    z.string(),
+    z.number(),
+    z.boolean(),
+    z.record(z.string(), JsonValue.optional()),
+    z.array(JsonValue),
+  ]),
+);
+const providerMetadata = z.record(z.string(), z.record(z.string(), JsonValue.optional())).optional();
+const toolMetadata = z.record(z.string(), JsonValue.optional()).optional();
+const toolCall = {
+  toolCallId: z.string(),
+  providerExecuted: z.boolean().optional(),
+  providerMetadata,
+  toolMetadata,
+  dynamic: z.boolean().optional(),
+};
+const chunkOf = <T extends string, S extends z.ZodRawShape>(type: T, shape: S) =>
+  z.looseObject({ type: z.literal(type), ...shape });
+
+/**
+ * A chunk from the agent, checked in full: the `ai` package's `uiMessageChunkSchema`, field for field, but found by
+ * its `type`. That schema is a 24-way union tried in order and checked asynchronously, which cost the first chunks of
+ * every reply ~0.5 ms (bench/chat.ts firstChunk); wire.test.ts holds the two in agreement.
+ */
+export const AgentChunk = z.union([
+  z.discriminatedUnion('type', [
+    chunkOf('text-start', { id: z.string(), providerMetadata }),
+    chunkOf('text-delta', { id: z.string(), delta: z.string(), providerMetadata }),
+    chunkOf('text-end', { id: z.string(), providerMetadata }),
+    chunkOf('error', { errorText: z.string() }),
+    chunkOf('tool-input-start', {
+      ...toolCall,
+      toolName: z.string(),
+      inputEncoding: z.enum(['json', 'text']).optional(),
+      title: z.string().optional(),
+    }),
+    chunkOf('tool-input-delta', { toolCallId: z.string(), inputTextDelta: z.string() }),
+    chunkOf('tool-input-available', {
+      ...toolCall,
+      toolName: z.string(),
+      input: z.unknown(),
+      title: z.string().optional(),
+    }),
+    chunkOf('tool-input-error', {
+      ...toolCall,
+      toolName: z.string(),
+      input: z.unknown(),
+      errorText: z.string(),
+      title: z.string().optional(),
+    }),
+    chunkOf('tool-approval-request', {
+      approvalId: z.string(),
+      toolCallId: z.string(),
+      approvalDescriptor: z.unknown().optional(),
+      inputSchemaInput: z.unknown().optional(),
+      signature: z.string().optional(),
+    }),
+    chunkOf('tool-output-available', { ...toolCall, output: z.unknown(), preliminary: z.boolean().optional() }),
+    chunkOf('tool-output-error', { ...toolCall, errorText: z.string() }),
+    chunkOf('tool-output-denied', { toolCallId: z.string() }),
+    chunkOf('reasoning-start', { id: z.string(), providerMetadata }),
+    chunkOf('reasoning-delta', { id: z.string(), delta: z.string(), providerMetadata }),
+    chunkOf('reasoning-end', { id: z.string(), providerMetadata }),
+    chunkOf('source-url', { sourceId: z.string(), url: z.string(), title: z.string().optional(), providerMetadata }),
+    chunkOf('source-document', {
+      sourceId: z.string(),
+      mediaType: z.string(),
+      title: z.string(),
+      filename: z.string().optional(),
+      providerMetadata,
+    }),
+    chunkOf('file', { url: z.string(), mediaType: z.string(), providerMetadata }),
+    chunkOf('start-step', {}),
+    chunkOf('finish-step', {}),
+    chunkOf('start', { messageId: z.string().optional(), messageMetadata: z.unknown().optional() }),
+    chunkOf('finish', {
+      finishReason: z.enum(['stop', 'length', 'content-filter', 'tool-calls', 'error', 'other']).optional(),
+      messageMetadata: z.unknown().optional(),
+    }),
+    chunkOf('abort', { reason: z.string().optional() }),
+    chunkOf('message-metadata', { messageMetadata: z.unknown() }),
+  ]),
+  z.looseObject({
+    type: z.templateLiteral(['data-', z.string()]),
+    id: z.string().optional(),
+    data: z.unknown(),
+    transient: z.boolean().optional(),
+  }),
+]);
+export type AgentChunk = z.infer<typeof AgentChunk>;
 
 export const StreamingState = z.object({ message_id: Id, next_index: z.number().int() }).nullable();
 

@@ -180,11 +180,18 @@ describe('streamAgent (ui-stream, against the dev agent)', () => {
     const limited = withSettings({ AGENTCORE_HISTORY_LIMIT: '3' });
     const chunks: UIMessageChunk[] = [];
     for await (const c of streamAgent(limited, turn, new AbortController().signal)) chunks.push(c);
-    expect(textOf(chunks)).toBe(
-      `message_id=${turn.messageId} idempotency_key=${turn.messageId} bearer=yes accept=text/event-stream messages=3`,
+    expect(textOf(chunks)).toMatch(
+      `message_id=${turn.messageId} idempotency_key=${turn.messageId} bearer=yes accept=text/event-stream messages=3 `,
     );
     const echoed = await run('!dev echo\nnewest', { config: limited, history });
     expect(textOf(echoed.chunks)).toBe('newest');
+  });
+
+  it('reads a finished reply to its end, so the next request reuses the connection instead of opening one', async () => {
+    await run('!dev words=3 delay_ms=0');
+    const inspected = await run('!dev inspect');
+    const carried = Number(/connection_requests=(\d+)/.exec(textOf(inspected.chunks))?.[1]);
+    expect(carried).toBeGreaterThanOrEqual(2);
   });
 });
 

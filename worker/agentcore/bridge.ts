@@ -1,6 +1,7 @@
 /** The AgentCore HTTP bridge (SPEC §6): one agent reply as validated UI message stream chunks. */
-import { type UIMessage, type UIMessageChunk, uiMessageChunkSchema } from 'ai';
+import type { UIMessage, UIMessageChunk } from 'ai';
 import type { Config } from '../config';
+import { AgentChunk } from '../wire';
 import { AgentError } from './agent-error';
 import { type ChatCompletionsTarget, streamChatCompletions } from './openai';
 import { type Deadlines, streamEvents } from './upstream';
@@ -48,7 +49,8 @@ async function* streamUiMessages(
       messages: turn.messages,
     },
   };
-  for await (const chunk of streamEvents(request, uiMessageChunkSchema, deadlines(config), signal)) {
+  const isFinish = (chunk: AgentChunk) => chunk.type === 'finish';
+  for await (const chunk of streamEvents(request, AgentChunk, deadlines(config), signal, isFinish)) {
     switch (chunk.type) {
       case 'start':
         if (chunk.messageMetadata !== undefined) yield metadata(chunk.messageMetadata);

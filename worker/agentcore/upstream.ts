@@ -1,5 +1,5 @@
-import { asSchema, type FlexibleSchema } from 'ai';
 import { createParser, type EventSourceParser } from 'eventsource-parser';
+import type { z } from 'zod';
 import { AgentError } from './agent-error';
 
 export interface EventRequest {
@@ -30,11 +30,12 @@ export class EventReader<T> {
   private readonly decoder = new TextDecoder();
   private readonly parser: EventSourceParser;
   private readonly pending: string[] = [];
-  private readonly schema: ReturnType<typeof asSchema<T>>;
 
-  constructor(body: ReadableStream<Uint8Array>, schema: FlexibleSchema<T>) {
+  constructor(
+    body: ReadableStream<Uint8Array>,
+    private readonly schema: z.ZodType<T>,
+  ) {
     this.reader = body.getReader();
-    this.schema = asSchema(schema);
     this.parser = createParser({
       onEvent: (event) => {
         if (event.data !== '[DONE]') this.pending.push(event.data);
@@ -58,21 +59,21 @@ export class EventReader<T> {
     this.reader.cancel().catch(() => {});
   }
 
-  private async parse(data: string): Promise<Parsed<T>> {
+  /** Synchronous on purpose: an asynchronous check costs every chunk a few turns on the relay path. */
+  private parse(data: string): Parsed<T> {
     let value: unknown;
     try {
       value = JSON.parse(data);
     } catch (error) {
       return { success: false, error: error instanceof Error ? error : new Error('invalid JSON') };
     }
-    if (!this.schema.validate) return { success: true, value: value as T };
-    const checked = await this.schema.validate(value);
-    return checked.success ? { success: true, value: checked.value } : { success: false, error: checked.error };
+    const checked = this.schema.safeParse(value);
+    return checked.success ? { success: true, value: checked.data } : { success: false, error: checked.error };
   }
 }
 
 /** All events of a byte stream, with no deadlines. */
-export async function* parseEvents<T>(body: ReadableStream<Uint8Array>, schema: FlexibleSchema<T>) {
+export async function* parseEvents<T>(body: ReadableStream<Uint8Array>, schema: z.ZodType<T>) {
   const events = new EventReader(body, schema);
   for (let e = await events.next(); e; e = await events.next()) yield e;
 }
@@ -80,13 +81,15 @@ export async function* parseEvents<T>(body: ReadableStream<Uint8Array>, schema: 
 /**
  * POSTs `request` and yields its SSE events, each validated against `schema`, until the agent closes the stream.
  * Timeouts, a dropped connection and a chunk that fails the schema end it with an AgentError; an abort through
- * `signal` ends it with the signal's reason. Leaving early (return/throw) cancels the upstream fetch.
+ * `signal` ends it with the signal's reason. Leaving early (return/throw) cancels the upstream fetch, unless the
+ * event `isLast` marks was seen: then the rest of the body is read in the background and the connection kept.
  */
 export async function* streamEvents<T>(
   request: EventRequest,
-  schema: FlexibleSchema<T>,
+  schema: z.ZodType<T>,
   deadlines: Deadlines,
   signal: AbortSignal,
+  isLast: (event: T) => boolean = () => false,
 ): AsyncGenerator<T, void, undefined> {
   signal.throwIfAborted();
   const upstream = new AbortController();
@@ -95,6 +98,7 @@ export async function* streamEvents<T>(
   const firstChunkBy = Date.now() + deadlines.firstChunkMs;
   let events: EventReader<T> | undefined;
   let drained = false;
+  let ended = false;
   try {
     const res = await within(
       fetch(request.url, {
@@ -140,14 +144,34 @@ export async function* streamEvents<T>(
           cause: parsed.error,
         });
       }
+      ended = isLast(parsed.value);
       yield parsed.value;
     }
   } finally {
     signal.removeEventListener('abort', forwardAbort);
-    if (!drained) {
+    if (ended && events && !signal.aborted) {
+      // The reply is over but the body may still hold a `[DONE]`: read to its end (within the idle timeout), so
+      // the connection carries the next request instead of being torn down (a new TLS handshake per reply).
+      void drain(events, deadlines.idleMs);
+    } else if (!drained) {
       upstream.abort();
       events?.cancel();
     }
+  }
+}
+
+/** Reads what is left of a finished reply's body, giving up (and cancelling it) after `ms`. */
+async function drain<T>(events: EventReader<T>, ms: number): Promise<void> {
+  const never = new AbortController().signal;
+  const by = Date.now() + ms;
+  const read: Read = (r) =>
+    within(r.read(), Math.max(0, by - Date.now()), never, () => new AgentError('agent_timeout', 'drain'));
+  try {
+    while (await events.next(read)) {
+      // Events after the end of the reply are not the reply's: dropped.
+    }
+  } catch {
+    events.cancel();
   }
 }
 
