@@ -39,6 +39,8 @@ export interface PostgresServer {
   start(): Promise<void>;
   /** Fast shutdown (SIGINT); resolves once the server has exited. */
   stop(): Promise<void>;
+  /** Freezes every Postgres process (SIGSTOP), or lets them go on (SIGCONT): a server that hangs, not one that is down. */
+  pause(paused: boolean): void;
 }
 
 interface Binaries {
@@ -81,6 +83,10 @@ export async function startPostgres(opts: PostgresOptions): Promise<PostgresServ
       child = undefined;
       unwatch();
       if (c) await terminate(c);
+    },
+    pause(paused) {
+      // Detached: the server and its backends share the process group its pid names.
+      if (child?.pid) process.kill(-child.pid, paused ? 'SIGSTOP' : 'SIGCONT');
     },
   };
   await server.start();
@@ -192,7 +198,9 @@ async function initialise(bin: Binaries, dataDir: string, runAs: RunAs | undefin
     await chown(pwFile, runAs.uid, runAs.gid);
   }
   try {
-    const args = ['-D', dataDir, '-U', PG_USER, '-A', 'scram-sha-256', `--pwfile=${pwFile}`, '-E', 'UTF8'];
+    // Password auth in clear over loopback, as Neon's proxy takes it over TLS. With scram-sha-256 the driver derives
+    // the key in 4,096 awaited HMAC calls: ~15 ms of the Worker's thread per connection (a list took 26 ms, now 11).
+    const args = ['-D', dataDir, '-U', PG_USER, '-A', 'password', `--pwfile=${pwFile}`, '-E', 'UTF8'];
     await run(bin.initdb, [...args, '--locale=C', '--no-sync', '--no-instructions'], {
       cwd: '/',
       env: pgEnv(),
