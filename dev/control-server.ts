@@ -7,6 +7,8 @@ import type { PostgresServer } from './postgres';
  * Lets Worker tests (which cannot spawn processes) drive the local Postgres:
  *   POST /postgres/stop      → {running:false} once the server has exited
  *   POST /postgres/start     → {running:true} once it accepts connections again (same port, same data)
+ *   POST /postgres/pause     → {paused:true}: every Postgres process frozen, connections hang (SIGSTOP)
+ *   POST /postgres/resume    → {paused:false}
  *   GET  /postgres/status    → {running}
  *   POST /postgres/databases → {database, url}: a new empty database (`?migrate=1`: with migrations applied)
  *   POST /postgres/migrate?database=NAME → {migrated:true}: runs dev/migrate.ts on it
@@ -28,6 +30,8 @@ export async function startControlServer(opts: {
   const routes: Record<string, (url: URL) => Promise<unknown>> = {
     'POST /postgres/stop': () => serial(() => postgres.stop()).then(() => ({ running: false })),
     'POST /postgres/start': () => serial(() => postgres.start()).then(() => ({ running: true })),
+    'POST /postgres/pause': () => serial(async () => postgres.pause(true)).then(() => ({ paused: true })),
+    'POST /postgres/resume': () => serial(async () => postgres.pause(false)).then(() => ({ paused: false })),
     'GET /postgres/status': async () => ({ running: postgres.running() }),
     'POST /postgres/databases': (url) =>
       serial(async () => {

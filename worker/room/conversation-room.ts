@@ -68,6 +68,8 @@ const SOCKET_SWEEP_MS = 60_000;
 const CHUNK_BATCH_MS = 250;
 /** How long the start of a reply may wait for Postgres when the reply itself runs longer. */
 const OUTBOX_DELAY_MS = 2_000;
+/** How long an answer waits for Postgres to catch up with it (catchUp). */
+const CATCH_UP_MS = 1_000;
 /** A client pings every 20 s; three missed pings and it is gone. */
 const SOCKET_SILENCE_MS = 75_000;
 
@@ -167,7 +169,7 @@ export class ConversationRoom extends DurableObject<Env> {
     this.store.put('deleted', '');
     this.store.saveConversation(record);
     this.store.enqueue(null);
-    await this.flushNow();
+    await this.catchUp();
     return this.wire(record);
   }
 
@@ -178,8 +180,7 @@ export class ConversationRoom extends DurableObject<Env> {
     this.store.enqueue(null);
     const conversation = this.wire(next);
     this.broadcast({ type: 'conversation', conversation });
-    // The list is read from Postgres: a rename shows there when it answers, unless Postgres is down.
-    await this.flushNow();
+    await this.catchUp();
     return conversation;
   }
 
@@ -198,11 +199,12 @@ export class ConversationRoom extends DurableObject<Env> {
     this.store.wipeConversation();
     this.store.put('deleted', '1');
     this.store.put('pg_delete', c.id);
-    const result = await this.outbox.flush();
-    if (result.ok) {
+    // Like catchUp: a hung Postgres must not hold the answer; the alarm finishes what the flush could not.
+    const result = await Promise.race([this.outbox.flush(), scheduler.wait(CATCH_UP_MS).then(() => null)]);
+    if (result?.ok) {
       await this.forget();
     } else {
-      await this.scheduleAlarm(result.retryInMs);
+      await this.scheduleAlarm(result?.retryInMs ?? CATCH_UP_MS);
     }
     return null;
   }
@@ -242,8 +244,7 @@ export class ConversationRoom extends DurableObject<Env> {
   private async sendAndWait(userId: string, input: SendInput) {
     const { user, reply } = await this.accept(userId, input);
     const final = reply.status === 'streaming' ? await this.replyDone.get(reply.id) : reply;
-    // The caller waited for the whole reply anyway: let the list (read from Postgres) show it too.
-    await this.flushNow();
+    await this.catchUp();
     const c = this.owned(userId);
     return { conversation: this.wire(c), message: user, reply: final ?? this.store.message(c.id, reply.id) ?? reply };
   }
@@ -683,6 +684,17 @@ export class ConversationRoom extends DurableObject<Env> {
 
   private kickOutbox(): void {
     this.ctx.waitUntil(this.flushNow());
+  }
+
+  /**
+   * The list is read from Postgres: a create, rename or JSON send shows there when it answers, if Postgres
+   * keeps up. It waits no longer than CATCH_UP_MS: with Postgres down or 500 rooms logging in at once, a create
+   * waited 3–11 s for a flush the outbox finishes on its own anyway.
+   */
+  private async catchUp(): Promise<void> {
+    const flushing = this.flushNow();
+    this.ctx.waitUntil(flushing);
+    await Promise.race([flushing, scheduler.wait(CATCH_UP_MS)]);
   }
 
   private async flushNow(): Promise<void> {

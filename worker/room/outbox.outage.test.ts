@@ -16,6 +16,7 @@ const rowsOf = (conversationId: string) =>
 
 describe('outbox to Postgres', () => {
   afterEach(async () => {
+    await control('/postgres/resume');
     await control('/postgres/start');
   });
 
@@ -76,6 +77,31 @@ describe('outbox to Postgres', () => {
     expect(state?.message_count).toBe(40);
     const list = ConversationList.parse(await alice.json('GET', '/conversations'));
     expect(list.conversations[0]?.message_count).toBe(40);
+  });
+
+  it('answers a create and a delete within about a second while Postgres hangs; both land once it answers', async () => {
+    const alice = client(uniqueUser('alice'));
+    const doomed = await alice.createConversation();
+    await eventually(
+      () => pgQuery('select 1 from conversation_states where id = $1', [doomed.id]),
+      (x) => x.length === 1,
+    );
+    await control('/postgres/pause');
+    // Waiting for the flush, these took the driver's connect timeout (3 s) or the attempt bound (10 s).
+    let started = Date.now();
+    const c = await alice.createConversation();
+    expect(Date.now() - started).toBeLessThan(2_500);
+    started = Date.now();
+    expect((await alice.call('DELETE', `/conversations/${doomed.id}`)).status).toBe(204);
+    expect(Date.now() - started).toBeLessThan(2_500);
+    expect((await alice.call('GET', `/conversations/${c.id}`)).status).toBe(200);
+    await control('/postgres/resume');
+    const landed = await eventually(
+      () => pgQuery<{ id: string }>('select id from conversation_states where id = any($1)', [[c.id, doomed.id]]),
+      (x) => x.length === 1 && x[0]?.id === c.id,
+      30_000,
+    );
+    expect(landed.map((x) => x.id)).toEqual([c.id]);
   });
 
   it('stops a reply in flight when its conversation is deleted, and leaves nothing behind', async () => {
