@@ -282,6 +282,43 @@ async function many(ctx: Ctx) {
   );
 }
 
+async function creates(ctx: Ctx) {
+  console.log('creates: 500 conversations created at once, then the list read 30 times (no target; robustness)');
+  const call = (method: string, path: string) =>
+    fetch(`${ctx.stack.url}${API_BASE}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${ctx.token}`, 'content-type': 'application/json' },
+      body: method === 'POST' ? '{}' : undefined,
+      signal: AbortSignal.timeout(60_000),
+    });
+  const statuses = new Map<string, number>();
+  const took: number[] = [];
+  await Promise.all(
+    Array.from({ length: 500 }, async () => {
+      const started = now();
+      const status = await call('POST', '/conversations').then(
+        async (res) => {
+          await res.text();
+          return String(res.status);
+        },
+        (err: Error) => err.name,
+      );
+      statuses.set(status, (statuses.get(status) ?? 0) + 1);
+      took.push(now() - started);
+    }),
+  );
+  console.log(
+    `  answers: ${[...statuses].map(([k, v]) => `${v} × ${k}`).join(', ')}; p50 ${ms(pct(took, 50))}, p99 ${ms(pct(took, 99))}`,
+  );
+  const lists: number[] = [];
+  for (let i = 0; i < 30; i++) {
+    const started = now();
+    await (await call('GET', '/conversations?limit=20')).text();
+    lists.push(now() - started);
+  }
+  console.log(`  list of 20 afterwards: p50 ${ms(pct(lists, 50))}`);
+}
+
 async function history(ctx: Ctx) {
   console.log('history: a page of 50 from a 10,000-message conversation');
   const id = await newConversation(ctx);
@@ -351,7 +388,15 @@ async function drain(ctx: Ctx) {
   report('outbox drain', (n / took) * 1000, 1_000, '/s', 'higher');
 }
 
-const SUITES: Record<string, (ctx: Ctx) => Promise<void>> = { relay, firstChunk, fanout, many, history, drain };
+const SUITES: Record<string, (ctx: Ctx) => Promise<void>> = {
+  relay,
+  firstChunk,
+  fanout,
+  many,
+  creates,
+  history,
+  drain,
+};
 
 /**
  * The worker's own socket inside `wrangler dev`. The public port belongs to wrangler's proxy, a second workerd
