@@ -7,7 +7,7 @@ import { pickTestPorts, workerBindings } from './dev/test-env.ts';
  * Projects, run as groups one after another:
  *   node     dev/**\/*.test.ts (plain Node)
  *   workers  worker/**\/*.test.ts in workerd, rate limits high so tests don't trip over each other
- *   limits   worker/**\/*.limits.test.ts in workerd with the default rate limits
+ *   limits   worker/**\/*.limits.test.ts in workerd with tight rate limits (bursts of 5 per user, 3 per conversation)
  *   outage   worker/**\/*.outage.test.ts in workerd, alone and one file at a time: they stop the shared Postgres
  * The global setup (dev/test-global-setup.ts) starts the local services on the ports picked here.
  */
@@ -24,14 +24,14 @@ export default defineConfig(async () => {
     name: string,
     include: string[],
     exclude: string[],
-    defaultRateLimits: boolean,
+    tightRateLimits: boolean,
     groupOrder: number,
   ) => ({
     plugins: [
       cloudflareTest({
         main: './worker/index.ts',
         wrangler: { configPath: './wrangler.toml' },
-        miniflare: { bindings: workerBindings(ports, { defaultRateLimits }) },
+        miniflare: { bindings: workerBindings(ports, { tightRateLimits }) },
       }),
     ],
     test: {

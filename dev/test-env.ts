@@ -33,9 +33,10 @@ export function readTestPorts(): TestPorts {
 
 /**
  * The Worker's bindings in tests (SPEC §7 names), every setting spelled out: the pool also reads the
- * developer's .dev.vars (next to wrangler.toml), and these must win over it. defaultRateLimits: 20/min, burst 5.
+ * developer's .dev.vars (next to wrangler.toml), and these must win over it. tightRateLimits: 20 sends a minute, bursts of 5 per user and
+ * of 3 per conversation (the defaults but the last, so a test can tell the two buckets apart).
  */
-export function workerBindings(p: TestPorts, opts: { defaultRateLimits: boolean }): Record<string, string> {
+export function workerBindings(p: TestPorts, opts: { tightRateLimits: boolean }): Record<string, string> {
   const bindings: Record<string, string> = {
     DATABASE_URL: `postgres://postgres:postgres@127.0.0.1:${p.postgres}/${TEST_DATABASE}`,
     NEON_WS_PROXY: `127.0.0.1:${p.proxy}/v1`,
@@ -58,10 +59,12 @@ export function workerBindings(p: TestPorts, opts: { defaultRateLimits: boolean 
     WS_TICKET_TTL_SECONDS: '60',
     LOG_LEVEL: 'warn',
   };
-  const [perMinute, burst] = opts.defaultRateLimits ? (['20', '5'] as const) : (['100000', '100000'] as const);
+  const [perMinute, userBurst, conversationBurst] = opts.tightRateLimits
+    ? (['20', '5', '3'] as const)
+    : (['100000', '100000', '100000'] as const);
   bindings.RATE_LIMIT_USER_PER_MINUTE = perMinute;
-  bindings.RATE_LIMIT_USER_BURST = burst;
+  bindings.RATE_LIMIT_USER_BURST = userBurst;
   bindings.RATE_LIMIT_CONVERSATION_PER_MINUTE = perMinute;
-  bindings.RATE_LIMIT_CONVERSATION_BURST = burst;
+  bindings.RATE_LIMIT_CONVERSATION_BURST = conversationBurst;
   return bindings;
 }

@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { client, mustOpen, uniqueUser } from '../test-support';
 import { ErrorEnvelope, type ServerFrame } from '../wire';
 
-// Runs with the default limits: 20 sends a minute, bursts of 5, per user and per conversation.
+// Runs with 20 sends a minute and bursts of 5 per user, 3 per conversation (vitest.config.ts): the user's
+// allowance outlasts one conversation's, so a refusal names the bucket it came from.
 describe('rate limits', () => {
   it('lets exactly the burst of a 50-send burst through, per user across conversations', async () => {
     const alice = client(uniqueUser('alice'));
@@ -23,10 +24,10 @@ describe('rate limits', () => {
     await Promise.all(ok.map((r) => r.text()));
   });
 
-  it('limits sequential sends in one conversation, and does not count idempotent retries', async () => {
+  it('limits sequential sends in one conversation apart from the user, and does not count idempotent retries', async () => {
     const alice = client(uniqueUser('alice'));
     const c = await alice.createConversation();
-    for (let i = 0; i < 5; i++) {
+    for (let i = 0; i < 3; i++) {
       const r = await alice.call('POST', '/messages', {
         body: { conversation_id: c.id, content: '!dev words=1', client_message_id: `m${i}` },
       });
@@ -40,6 +41,10 @@ describe('rate limits', () => {
       body: { conversation_id: c.id, content: '!dev words=1', client_message_id: 'm0' },
     });
     expect(retry.status).toBe(200);
+    // The refusal was the conversation's: the user still has sends left for another one.
+    const elsewhere = await alice.call('POST', '/messages', { body: { content: '!dev words=1' } });
+    expect(elsewhere.status).toBe(200);
+    await Promise.all([retry.text(), elsewhere.text()]);
   });
 
   it('answers a WebSocket send over the limit with an error frame carrying retry_after', async () => {
@@ -49,7 +54,7 @@ describe('rate limits', () => {
     const endOf = (fs: ServerFrame[], n: number) =>
       fs.filter((f) => f.type === 'message' && f.message.role === 'assistant' && f.message.status !== 'streaming')
         .length >= n;
-    for (let i = 0; i < 5; i++) {
+    for (let i = 0; i < 3; i++) {
       s.send({ type: 'send', content: '!dev words=1', client_message_id: `ws-${i}` });
       await s.until((fs) => endOf(fs, i + 1));
     }
@@ -61,22 +66,30 @@ describe('rate limits', () => {
     s.close();
   });
 
-  it('remembers spent allowances across a restart of the room and of the user quota', async () => {
-    const alice = client(uniqueUser('alice'));
-    const c = await alice.createConversation();
-    for (let i = 0; i < 5; i++) {
-      const r = await alice.call('POST', '/messages', { body: { conversation_id: c.id, content: '!dev words=1' } });
-      expect(r.status).toBe(200);
+  it('remembers spent allowances across a restart, the conversation’s and the user’s each', async () => {
+    const send = async (who: ReturnType<typeof client>, conversationId: string) => {
+      const r = await who.call('POST', '/messages', {
+        body: { conversation_id: conversationId, content: '!dev words=1' },
+      });
       await r.text();
-    }
+      return r.status;
+    };
+    // Alice empties one conversation (3) but keeps 2 of her own; Bob empties his own 5 over two conversations.
+    const alice = client(uniqueUser('alice'));
+    const a = await alice.createConversation();
+    const bob = client(uniqueUser('bob'));
+    const [b1, b2] = [await bob.createConversation(), await bob.createConversation()];
+    for (let i = 0; i < 3; i++) expect(await send(alice, a.id)).toBe(200);
+    for (let i = 0; i < 3; i++) expect(await send(bob, b1.id)).toBe(200);
+    for (let i = 0; i < 2; i++) expect(await send(bob, b2.id)).toBe(200);
     // The user quota writes its bucket at most a second after a send; the room writes its own with the send.
+    // A token comes back every 3 s, so the checks below must come well within that.
     await new Promise((r) => setTimeout(r, 1_200));
     await abortAllDurableObjects();
-    const sameRoom = await alice.call('POST', '/messages', { body: { conversation_id: c.id, content: 'again' } });
-    expect(sameRoom.status).toBe(429);
-    const other = await alice.createConversation();
-    const otherRoom = await alice.call('POST', '/messages', { body: { conversation_id: other.id, content: 'again' } });
-    expect(otherRoom.status).toBe(429);
-    await Promise.all([sameRoom.text(), otherRoom.text()]);
+    // Refused by the room: Alice herself has sends left, as her other conversation shows.
+    expect(await send(alice, a.id)).toBe(429);
+    expect(await send(alice, (await alice.createConversation()).id)).toBe(200);
+    // Refused by the user quota: Bob's second conversation has a send left of its own.
+    expect(await send(bob, b2.id)).toBe(429);
   });
 });
