@@ -132,6 +132,33 @@ describe('chat page', () => {
     await page.context().close();
   });
 
+  test('the sidebar keeps a reply in flight on top when it refreshes from the server', async () => {
+    const page = await openNewChat();
+    await send(page, '!dev words=2\nthe older one');
+    await reply(page, 'complete').waitFor();
+    const older = page.url();
+    await page.getByRole('button', { name: 'New chat' }).click();
+    await send(page, '!dev words=2\nthe newer one');
+    await reply(page, 'complete').waitFor();
+    await page.locator('.conversation-row').first().filter({ hasText: 'the newer one' }).waitFor();
+
+    await page.goto(older);
+    await reply(page, 'complete').waitFor();
+    await send(page, '!dev words=60 delay_ms=50\nback to the older one');
+    await reply(page, 'streaming').waitFor();
+    const top = page.locator('.conversation-row').first();
+    await top.filter({ hasText: 'the older one' }).locator('.dot').waitFor();
+    // The list in Postgres learns of a reply when it ends (or 2 s in): a refresh before that must not undo
+    // what this tab already knows, moving the conversation down and dropping its replying dot.
+    const refreshed = page.waitForResponse((r) => /\/api\/v1\/chat\/conversations\?/.test(r.url()));
+    await page.evaluate(() => window.dispatchEvent(new Event('focus')));
+    await refreshed;
+    expect(await reply(page, 'streaming').count()).toBe(1);
+    expect(await top.innerText()).toContain('the older one');
+    expect(await top.locator('.dot').count()).toBe(1);
+    await page.context().close();
+  });
+
   test('a socket closed mid-reply: the text completes with no word twice', async () => {
     const context = await signedInContext(shared.browser, shared.stack, uniqueUser());
     await context.addInitScript(() => {

@@ -11,6 +11,13 @@ export interface IndexSnapshot {
 
 const PAGE = 30;
 
+/** Whether `a` is a later state of the conversation than `b` (renamed, or a message since). */
+function later(a: Conversation, b: Conversation): boolean {
+  return (
+    Date.parse(a.updated_at) > Date.parse(b.updated_at) || Date.parse(a.last_message_at) > Date.parse(b.last_message_at)
+  );
+}
+
 function newestFirst(a: Conversation, b: Conversation): number {
   return (
     Date.parse(b.last_message_at) - Date.parse(a.last_message_at) || Date.parse(b.created_at) - Date.parse(a.created_at)
@@ -70,7 +77,12 @@ export class ConversationIndex {
     if (this.loading) return;
     try {
       const page = await this.api.listConversations(null, PAGE);
-      for (const c of page.conversations) this.byId.set(c.id, c);
+      // The list comes from Postgres, which hears of a reply in flight only when it ends (or 2 s in): what this
+      // tab saw live is newer, and replacing it moved the conversation down and dropped its replying dot.
+      for (const c of page.conversations) {
+        const known = this.byId.get(c.id);
+        if (!known || !later(known, c)) this.byId.set(c.id, c);
+      }
       if (!this.started) {
         this.started = true;
         this.cursor = page.next_cursor;
