@@ -33,8 +33,9 @@ export function readTestPorts(): TestPorts {
 
 /**
  * The Worker's bindings in tests (SPEC §7 names), every setting spelled out: the pool also reads the
- * developer's .dev.vars (next to wrangler.toml), and these must win over it. tightRateLimits: 20 sends a minute, bursts of 5 per user and
- * of 3 per conversation (the defaults but the last, so a test can tell the two buckets apart).
+ * developer's .dev.vars (next to wrangler.toml), and these must win over it. tightRateLimits: 20 sends a
+ * minute, bursts of 5 per user and 3 per conversation (the defaults but the last, so a test can tell the two
+ * buckets apart).
  */
 export function workerBindings(p: TestPorts, opts: { tightRateLimits: boolean }): Record<string, string> {
   const bindings: Record<string, string> = {

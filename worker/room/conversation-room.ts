@@ -2,6 +2,7 @@ import { DurableObject } from 'cloudflare:workers';
 import type { UIMessage } from 'ai';
 import { AgentError, streamAgent } from '../agentcore/bridge';
 import { type Config, loadConfig } from '../config';
+import { bounded } from '../db/client';
 import { ApiError, toApiError } from '../errors';
 import { log, setLogLevel } from '../log';
 import {
@@ -200,7 +201,7 @@ export class ConversationRoom extends DurableObject<Env> {
     this.store.put('deleted', '1');
     this.store.put('pg_delete', c.id);
     // Like catchUp: a hung Postgres must not hold the answer; the alarm finishes what the flush could not.
-    const result = await Promise.race([this.outbox.flush(), scheduler.wait(CATCH_UP_MS).then(() => null)]);
+    const result = await bounded(CATCH_UP_MS, () => this.outbox.flush()).catch(() => null);
     if (result?.ok) {
       await this.forget();
     } else {
@@ -694,7 +695,7 @@ export class ConversationRoom extends DurableObject<Env> {
   private async catchUp(): Promise<void> {
     const flushing = this.flushNow();
     this.ctx.waitUntil(flushing);
-    await Promise.race([flushing, scheduler.wait(CATCH_UP_MS)]);
+    await bounded(CATCH_UP_MS, () => flushing).catch(() => undefined);
   }
 
   private async flushNow(): Promise<void> {
