@@ -1,5 +1,6 @@
 import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from './ports';
 import { alive, commandLine, descendants } from './processes';
 import { makeTempDataDir, parseVars, type Stack, startStack } from './stack';
 
@@ -58,6 +59,12 @@ describe('startStack', () => {
     expect((await readyz(stack)).status).toBe(200);
   });
 
+  it('runs workerd without the devtools inspector, which would slow every fetch the Worker makes', () => {
+    const workerd = descendants(process.pid).filter((pid) => commandLine(pid).includes('workerd'));
+    expect(workerd.length).toBeGreaterThan(0);
+    for (const pid of workerd) expect(commandLine(pid)).not.toMatch(/inspector-addr/);
+  });
+
   it('stops every process it started', async () => {
     const ours = descendants(process.pid).filter((pid) => /postgres|workerd|wrangler/.test(commandLine(pid)));
     expect(ours.some((pid) => commandLine(pid).includes('workerd'))).toBe(true);
@@ -65,6 +72,21 @@ describe('startStack', () => {
     await stack.stop();
     expect(alive(ours)).toEqual([]);
   });
+});
+
+describe('startStack with an inspector port', () => {
+  it('serves devtools there', async () => {
+    const dataDir = await makeTempDataDir('agent-chat-inspect-test-');
+    const inspectorPort = await freePort();
+    const stack = await startStack({ port: 0, dataDir, quiet: true, inspectorPort });
+    try {
+      const targets = (await (await fetch(`http://127.0.0.1:${inspectorPort}/json`)).json()) as unknown[];
+      expect(targets.length).toBeGreaterThan(0);
+    } finally {
+      await stack.stop();
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
 
 describe('parseVars', () => {

@@ -11,12 +11,24 @@ let exiting = false;
 
 const starting = startStack({
   dataDir: process.env.AGENTCHAT_DATA_DIR || undefined,
+  inspectorPort: inspectorPort(process.env.INSPECTOR_PORT),
   signal: abort.signal,
   onExit: (what) => {
     console.error(what);
     void shutdown(1);
   },
 });
+
+/** INSPECTOR_PORT=9229 opens the devtools inspector there; it is off by default because it slows every fetch. */
+function inspectorPort(value: string | undefined): number | undefined {
+  if (!value) return undefined;
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 1 || port > 65_535) {
+    console.error(`INSPECTOR_PORT must be a port number, not "${value}"`);
+    process.exit(1);
+  }
+  return port;
+}
 
 async function shutdown(code: number): Promise<void> {
   if (exiting) return;
