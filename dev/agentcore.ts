@@ -12,8 +12,8 @@
  *   echo          answer with the prompt text
  *   bad_chunk     (hidden, for bridge tests) send a text-delta without `delta`, which breaks the chunk schema
  *   inspect       (hidden, for bridge tests) answer with what the request carried: message_id, idempotency_key,
- *                 bearer (yes/no, never the token), accept, the number of messages, and how many requests its
- *                 connection has carried (this one included)
+ *                 bearer (yes/no, never the token), accept, the number of messages and their ids in order, and
+ *                 how many requests its connection has carried (this one included)
  * A prompt asking for the time or the clock calls the clock tool.
  *
  * With OPENAI_BASE_URL (or opts.openaiBaseUrl) messages without `!dev` are forwarded to that OpenAI-compatible API
@@ -144,6 +144,7 @@ function describeRequest(req: IncomingMessage, turn: AgentRequest): string {
     `bearer=${/^Bearer \S+$/.test(req.headers.authorization ?? '') ? 'yes' : 'no'}`,
     `accept=${req.headers.accept ?? 'none'}`,
     `messages=${turn.messages.length}`,
+    `history=${turn.messages.map((m) => m.id).join(',')}`,
     `connection_requests=${requestsOn.get(req.socket) ?? 0}`,
   ].join(' ');
 }

@@ -217,6 +217,26 @@ describe('agent failures', () => {
   }
 });
 
+describe('the agent’s history', () => {
+  it('carries every ended message with parts, in order, failed replies included, ending with the new one', async () => {
+    const alice = client(uniqueUser('alice'));
+    const first = await alice.send(undefined, '!dev words=2');
+    const id = first.conversation.id;
+    await alice.send(id, '!dev words=5 fail_after=2');
+    await alice.send(id, '!dev words=5 fail_after=0');
+    await alice.send(id, '!dev calc=6*7');
+    const inspected = await alice.send(id, '!dev inspect');
+    const carried = /history=(\S+)/.exec(inspected.reply.content)?.[1]?.split(',');
+    const stored = (await alice.history(id)).messages;
+    const expected = stored
+      .filter((m) => m.seq <= inspected.message.seq && m.status !== 'streaming' && m.parts.length > 0)
+      .map((m) => m.id);
+    expect(expected.length).toBeGreaterThanOrEqual(8);
+    expect(carried).toEqual(expected);
+    expect(carried?.at(-1)).toBe(inspected.message.id);
+  });
+});
+
 describe('SSE', () => {
   it('speaks the UI message stream v1: headers, ids, start and finish, [DONE]', async () => {
     const alice = client(uniqueUser('alice'));

@@ -42,12 +42,7 @@ async function* streamUiMessages(
       'idempotency-key': turn.messageId,
       ...(config.AGENTCORE_TOKEN ? { authorization: `Bearer ${config.AGENTCORE_TOKEN}` } : {}),
     },
-    body: {
-      conversation_id: turn.conversationId,
-      user_id: turn.userId,
-      message_id: turn.messageId,
-      messages: turn.messages,
-    },
+    body: turnBody(turn),
   };
   const isFinish = (chunk: AgentChunk) => chunk.type === 'finish';
   for await (const chunk of streamEvents(request, AgentChunk, deadlines(config), signal, isFinish)) {
@@ -67,6 +62,27 @@ async function* streamUiMessages(
     }
   }
   throw new AgentError('agent_cut', 'the agent closed the stream before finishing the reply');
+}
+
+/**
+ * The request body. Each history message is serialized once and kept with it: the room hands the same message
+ * objects to every turn, and re-encoding 50 of them per send would put the whole history on the path of the
+ * first chunk. The fields are those of JSON.stringify({ conversation_id, user_id, message_id, messages }).
+ */
+function turnBody(turn: AgentTurn): string {
+  const messages = turn.messages.map(messageJson).join(',');
+  return `{"conversation_id":${JSON.stringify(turn.conversationId)},"user_id":${JSON.stringify(turn.userId)},"message_id":${JSON.stringify(turn.messageId)},"messages":[${messages}]}`;
+}
+
+const serialized = new WeakMap<UIMessage, string>();
+
+function messageJson(message: UIMessage): string {
+  let json = serialized.get(message);
+  if (json === undefined) {
+    json = JSON.stringify(message);
+    serialized.set(message, json);
+  }
+  return json;
 }
 
 /** Readiness: can the agent be reached at all? Any HTTP answer below 500 counts; a production agent may 404 it. */

@@ -78,12 +78,12 @@ export async function* streamChatCompletions(
       accept: 'text/event-stream',
       ...(target.token ? { authorization: `Bearer ${target.token}` } : {}),
     },
-    body: {
+    body: JSON.stringify({
       model: target.model,
       stream: true,
       stream_options: { include_usage: true },
       messages: toChatMessages(messages),
-    },
+    }),
   };
   const translator = new CompletionTranslator();
   for await (const chunk of streamEvents(request, CompletionChunk, target.deadlines, signal)) {

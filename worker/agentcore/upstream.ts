@@ -5,7 +5,8 @@ import { AgentError } from './agent-error';
 export interface EventRequest {
   url: string;
   headers: Record<string, string>;
-  body: unknown;
+  /** The JSON request body, already serialized. */
+  body: string;
 }
 
 /** One event: its JSON value checked against the schema, or why it failed. */
@@ -104,7 +105,7 @@ export async function* streamEvents<T>(
       fetch(request.url, {
         method: 'POST',
         headers: { 'content-type': 'application/json', ...request.headers },
-        body: JSON.stringify(request.body),
+        body: request.body,
         signal: upstream.signal,
       }),
       deadlines.firstChunkMs,

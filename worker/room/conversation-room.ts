@@ -93,6 +93,8 @@ export class ConversationRoom extends DurableObject<Env> {
   /** The pending batch write of in-flight chunks, and how many of them are kept already. */
   private chunkWriter: ReturnType<typeof setTimeout> | null = null;
   private keptUpTo = 0;
+  /** The agent's view of the conversation (agentHistory), null until a send first needs it. */
+  private agentView: UIMessage[] | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -198,6 +200,7 @@ export class ConversationRoom extends DurableObject<Env> {
       }
     }
     this.store.wipeConversation();
+    this.agentView = null;
     this.store.put('deleted', '1');
     this.store.put('pg_delete', c.id);
     // Like catchUp: a hung Postgres must not hold the answer; the alarm finishes what the flush could not.
@@ -408,6 +411,7 @@ export class ConversationRoom extends DurableObject<Env> {
       this.store.enqueue(user.id);
       this.store.enqueue(reply.id);
     });
+    this.remember(user);
     const stream = new ReplyStream(reply.id);
     this.stream = stream;
     for (const ws of this.ctx.getWebSockets()) this.follow(ws, stream, 0);
@@ -492,6 +496,7 @@ export class ConversationRoom extends DurableObject<Env> {
       if (current) this.store.saveConversation({ ...current, metadata: { ...current.metadata, streaming: false } });
       this.store.enqueue(reply.id);
     });
+    this.remember(final);
     if (this.stream === stream) this.stream = null;
     this.broadcast({ type: 'message', message: final });
     this.replyDone.delete(reply.id);
@@ -516,13 +521,26 @@ export class ConversationRoom extends DurableObject<Env> {
     this.keptUpTo += batch.length;
   }
 
+  /**
+   * What the agent is sent: the last AGENTCORE_HISTORY_LIMIT messages that have parts and have ended, ending with
+   * `user`. Read from storage once, then kept up to date by the sends and replies (the room is their only writer),
+   * so a send costs neither a read of the history nor its parsing; the bridge encodes each message once too.
+   */
   private agentHistory(c: ConversationRecord, user: Message): UIMessage[] {
     const limit = this.config.AGENTCORE_HISTORY_LIMIT;
-    return this.store
+    this.agentView ??= this.store
       .recent(c.id, limit + 1)
-      .filter((m) => m.status !== 'streaming' && m.parts.length > 0 && m.seq <= user.seq)
-      .slice(-limit)
-      .map((m) => ({ id: m.id, role: m.role, parts: m.parts }) as UIMessage);
+      .filter((m) => m.seq <= user.seq)
+      .map(forAgent)
+      .filter((m) => m !== null);
+    if (this.agentView.length > limit) this.agentView.splice(0, this.agentView.length - limit);
+    return [...this.agentView];
+  }
+
+  /** Adds a message that has just been committed in its final form to the agent's history, once it is read. */
+  private remember(m: Message): void {
+    const entry = forAgent(m);
+    if (this.agentView && entry) this.agentView.push(entry);
   }
 
   // ---------------------------------------------------------------- WebSockets
@@ -712,6 +730,7 @@ export class ConversationRoom extends DurableObject<Env> {
     await this.ctx.storage.deleteAll();
     this.store = new RoomStore(this.ctx.storage);
     this.bucket = null;
+    this.agentView = null;
   }
 
   private async scheduleAlarm(inMs: number): Promise<void> {
@@ -817,6 +836,12 @@ const rateLimited = (retryAfter: number) =>
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** A message as the agent sees it, or null when it is not part of the agent's history (streaming, or no parts). */
+function forAgent(m: Message): UIMessage | null {
+  if (m.status === 'streaming' || m.parts.length === 0) return null;
+  return { id: m.id, role: m.role, parts: m.parts } as UIMessage;
 }
 
 function describeFailure(err: unknown): { code: string; message: string } {
