@@ -403,7 +403,7 @@ export class ConversationRoom extends DurableObject<Env> {
     };
     // One storage commit per send: the bucket is kept with the messages it admitted. Locally every commit
     // is a disk sync that workerd waits for before it runs anything else (bench/chat.ts: ~1.5–2 ms here).
-    this.ctx.storage.transactionSync(() => {
+    this.store.transaction(() => {
       if (this.bucket) this.store.put('bucket', JSON.stringify(this.bucket));
       this.store.saveConversation(next);
       this.store.saveMessage(user);
@@ -491,7 +491,7 @@ export class ConversationRoom extends DurableObject<Env> {
     };
     const final: Message = { ...reply, parts, content: plainText(parts), status, metadata };
     const current = this.store.conversation();
-    this.ctx.storage.transactionSync(() => {
+    this.store.transaction(() => {
       this.store.saveMessage(final);
       if (current) this.store.saveConversation({ ...current, metadata: { ...current.metadata, streaming: false } });
       this.store.enqueue(reply.id);
@@ -791,7 +791,7 @@ export class ConversationRoom extends DurableObject<Env> {
           error: { code: 'interrupted', message: 'the reply was interrupted by a restart' },
         },
       };
-      this.ctx.storage.transactionSync(() => {
+      this.store.transaction(() => {
         this.store.saveMessage(final);
         this.store.saveConversation({ ...c, metadata: { ...c.metadata, streaming: false } });
         this.store.enqueue(reply.id);

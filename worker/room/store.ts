@@ -102,12 +102,32 @@ export class RoomStore {
     this.sql.exec(SCHEMA);
   }
 
+  /**
+   * The conversation as last read or written, so a send does not read and parse it three times: the room is its
+   * only writer. Undefined: read it again. Callers treat the record as read-only and write a new one.
+   */
+  private current: ConversationRecord | null | undefined;
+
   conversation(): ConversationRecord | null {
-    const row = this.sql.exec('SELECT * FROM conversation LIMIT 1').toArray()[0];
-    return row ? toConversation(row) : null;
+    if (this.current === undefined) {
+      const row = this.sql.exec('SELECT * FROM conversation LIMIT 1').toArray()[0];
+      this.current = row ? toConversation(row) : null;
+    }
+    return this.current;
+  }
+
+  /** Runs `writes` as one transaction; if it throws, nothing of it stays, in storage or in what is kept above. */
+  transaction(writes: () => void): void {
+    try {
+      this.storage.transactionSync(writes);
+    } catch (err) {
+      this.current = undefined;
+      throw err;
+    }
   }
 
   saveConversation(c: ConversationRecord): void {
+    this.current = undefined;
     this.sql.exec(
       `INSERT OR REPLACE INTO conversation
        (id, user_id, title, title_source, created_at, updated_at, last_message_at, message_count, metadata)
@@ -122,6 +142,7 @@ export class RoomStore {
       c.messageCount,
       JSON.stringify(c.metadata),
     );
+    this.current = c;
   }
 
   lastSeq(): number {
@@ -286,6 +307,7 @@ export class RoomStore {
 
   /** Everything but the key/value notes: what a deleted conversation leaves behind until Postgres agrees. */
   wipeConversation(): void {
+    this.current = undefined;
     this.sql.exec('DELETE FROM conversation; DELETE FROM messages; DELETE FROM outbox; DELETE FROM tickets;');
   }
 }
