@@ -200,6 +200,7 @@ async function firstChunk(ctx: Ctx) {
   console.log(`  and send → the agent has the request: p50 ${ms(pct(burst.toAgent, 50))}`);
   console.log(`  the agent asked directly, request → first chunk: p50 ${ms(pct(burst.direct, 50))}`);
   console.log(`  (agent's own time from request arrival to first chunk: p50 ${ms(pct(burst.agentOwn, 50))})`);
+  console.log(`  and the agent writes the first delta → the client has it: p50 ${ms(pct(burst.relayed, 50))}`);
   // The dev agent's own pace for plain prompts: 10 ms before each chunk, so its first delta comes alone.
   const paced = await firstChunkWith(ctx, '!dev words=2 delay_ms=10');
   const pacedBeyond = pct(paced.viaWs, 50) - pct(paced.direct, 50);
@@ -215,6 +216,7 @@ async function firstChunkWith(ctx: Ctx, prompt: string) {
     agentOwn: [] as number[],
     toCommit: [] as number[],
     toAgent: [] as number[],
+    relayed: [] as number[],
   };
   for (let i = 0; i < 60; i++) {
     // A person does not send within a millisecond of the last reply: the room's Postgres write for it is done.
@@ -233,6 +235,7 @@ async function firstChunkWith(ctx: Ctx, prompt: string) {
       figures.toCommit.push(committed.at - sentAt);
       figures.toAgent.push(run.arrivedAt - sentAt);
       figures.agentOwn.push(run.firstChunkAt - run.arrivedAt);
+      figures.relayed.push(first.at - run.firstChunkAt);
     }
   }
   s.close();
