@@ -73,6 +73,8 @@ const OUTBOX_DELAY_MS = 2_000;
 const CATCH_UP_MS = 1_000;
 /** A client pings every 20 s; three missed pings and it is gone. */
 const SOCKET_SILENCE_MS = 75_000;
+/** A send drawn in advance is spent only this long before the quota would take it back (clocks may differ). */
+const ADVANCE_MARGIN_MS = 5_000;
 
 /**
  * One conversation: its only writer. It checks ownership, numbers messages, commits them to its own
@@ -90,6 +92,14 @@ export class ConversationRoom extends DurableObject<Env> {
   private readonly replyDone = new Map<string, Promise<Message | null>>();
   /** The conversation's send allowance; the user's is in the UserQuota object. */
   private bucket: Bucket | null = null;
+  /**
+   * Until when the room holds a send drawn in advance from the user's quota (in memory only); a count of
+   * admissions, so a late answer from the quota does not hand out an advance a later send has already replaced;
+   * and the last report of a spent advance.
+   */
+  private advanceUntil: number | null = null;
+  private advanceAsked = 0;
+  private advanceReport: Promise<void> | null = null;
   /** The pending batch write of in-flight chunks, and how many of them are kept already. */
   private chunkWriter: ReturnType<typeof setTimeout> | null = null;
   private keptUpTo = 0;
@@ -248,6 +258,8 @@ export class ConversationRoom extends DurableObject<Env> {
   private async sendAndWait(userId: string, input: SendInput) {
     const { user, reply } = await this.accept(userId, input);
     const final = reply.status === 'streaming' ? await this.replyDone.get(reply.id) : reply;
+    // What this send spent of the user's quota is known there before it answers (the tests count on it).
+    await this.advanceReport;
     await this.catchUp();
     const c = this.owned(userId);
     return { conversation: this.wire(c), message: user, reply: final ?? this.store.message(c.id, reply.id) ?? reply };
@@ -305,14 +317,18 @@ export class ConversationRoom extends DurableObject<Env> {
     const checks = this.admit(userId);
     this.starting = checks;
     if (key) this.pendingByClientId.set(key, checks);
+    let spentAdvance: boolean;
     try {
-      await checks;
+      spentAdvance = await checks;
     } finally {
       this.starting = null;
       if (key) this.pendingByClientId.delete(key);
     }
     c = this.store.conversation() ?? this.newConversation(userId, input);
-    return this.commit(c, input);
+    const made = this.commit(c, input);
+    // Reported when the reply has ended: off the path of its first chunks, and before the next send can start.
+    if (spentAdvance) void this.replyDone.get(made.reply.id)?.finally(() => this.reportSpent(userId));
+    return made;
   }
 
   private async repeat(
@@ -328,8 +344,12 @@ export class ConversationRoom extends DurableObject<Env> {
     return { user: earlier, reply: await this.withLiveText(reply) };
   }
 
-  /** The conversation's bucket, then the user's across conversations; a refusal gives the token back. */
-  private async admit(userId: string): Promise<void> {
+  /**
+   * The conversation's bucket, then the user's across conversations; a refusal gives the token back. The user's
+   * send is one the room drew in advance when it has one (UserQuota), so most sends do not wait for the quota.
+   * Returns whether it spent that advance: the quota is told once the reply has ended.
+   */
+  private async admit(userId: string): Promise<boolean> {
     const config = this.config;
     const policy = {
       perMinute: config.RATE_LIMIT_CONVERSATION_PER_MINUTE,
@@ -338,13 +358,35 @@ export class ConversationRoom extends DurableObject<Env> {
     const mine = take(this.bucket, policy, Date.now());
     if (!mine.ok) throw rateLimited(mine.retryAfter);
     this.bucket = mine.bucket;
-    const quota = this.env.QUOTAS.get(this.env.QUOTAS.idFromName(userId));
-    const wait = await quota.take();
-    if (wait !== null) {
+    const advance = this.advanceUntil;
+    this.advanceUntil = null;
+    this.advanceAsked++;
+    if (advance !== null && Date.now() < advance - ADVANCE_MARGIN_MS) return true;
+    const grant = await this.quota(userId).take(this.ctx.id.toString());
+    if (grant.wait !== null) {
       const now = this.bucket ?? mine.bucket;
       this.bucket = { ...now, tokens: Math.min(policy.burst, now.tokens + 1) };
-      throw rateLimited(wait);
+      throw rateLimited(grant.wait);
     }
+    this.advanceUntil = grant.advanceUntil;
+    return false;
+  }
+
+  /** Tells the quota a send spent the room's advance, and keeps the next one it draws (unless asked again since). */
+  private reportSpent(userId: string): void {
+    const asked = this.advanceAsked;
+    const report = this.quota(userId)
+      .spent(this.ctx.id.toString())
+      .then((grant) => {
+        if (this.advanceAsked === asked) this.advanceUntil = grant.advanceUntil;
+      })
+      .catch(() => undefined);
+    this.advanceReport = report;
+    this.ctx.waitUntil(report);
+  }
+
+  private quota(userId: string) {
+    return this.env.QUOTAS.get(this.env.QUOTAS.idFromName(userId));
   }
 
   private newConversation(userId: string, input: SendInput): ConversationRecord {

@@ -92,4 +92,53 @@ describe('rate limits', () => {
     // Refused by the user quota: Bob's second conversation has a send left of its own.
     expect(await send(bob, b2.id)).toBe(429);
   });
+
+  it('lends a send one conversation drew in advance to another rather than refuse it, and bills it if spent after all', async () => {
+    const alice = client(uniqueUser('alice'));
+    const send = async (conversationId: string) => {
+      const r = await alice.call('POST', '/messages', {
+        body: { conversation_id: conversationId, content: '!dev words=1' },
+      });
+      await r.text();
+      return r;
+    };
+    const [a, b, c] = [
+      await alice.createConversation(),
+      await alice.createConversation(),
+      await alice.createConversation(),
+    ];
+    // Two in A: A then holds a send drawn in advance, so the bucket itself has 2 left.
+    for (let i = 0; i < 2; i++) expect((await send(a.id)).status).toBe(200);
+    // Three in B: the third finds the bucket empty and is lent A's advance; the user has had exactly 5.
+    for (let i = 0; i < 3; i++) expect((await send(b.id)).status).toBe(200);
+    expect((await send(c.id)).status).toBe(429);
+    // A still believes it holds its advance and spends it: that send is billed, so the bucket is a token in debt
+    // and the next refusal asks for a wait of two tokens (3 s each), not one.
+    expect((await send(a.id)).status).toBe(200);
+    const refused = await send(c.id);
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(5);
+  });
+
+  it('takes back an advance its room forgot in a restart: the user keeps exactly the burst', async () => {
+    const bob = client(uniqueUser('bob'));
+    const send = async (conversationId: string) => {
+      const r = await bob.call('POST', '/messages', {
+        body: { conversation_id: conversationId, content: '!dev words=1' },
+      });
+      await r.text();
+      return r.status;
+    };
+    const x = await bob.createConversation();
+    expect(await send(x.id)).toBe(200);
+    // The quota writes what it holds at most a second later; then both objects restart and X forgets its advance.
+    await new Promise((r) => setTimeout(r, 1_200));
+    await abortAllDurableObjects();
+    expect(await send(x.id)).toBe(200);
+    const others = [await bob.createConversation(), await bob.createConversation(), await bob.createConversation()];
+    const statuses = [];
+    for (const o of [...others, await bob.createConversation()]) statuses.push(await send(o.id));
+    // 2 sent in X, so 3 more: the advance X drew before the restart was spent on its second send, not lost.
+    expect(statuses).toEqual([200, 200, 200, 429]);
+  });
 });
