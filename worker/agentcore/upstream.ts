@@ -96,23 +96,27 @@ export async function* streamEvents<T>(
   const upstream = new AbortController();
   const forwardAbort = () => upstream.abort(signal.reason);
   signal.addEventListener('abort', forwardAbort, { once: true });
-  const firstChunkBy = Date.now() + deadlines.firstChunkMs;
+  let first = true;
+  // One timer for the whole stream, not one per read: a read is on the path of every chunk.
+  const watchdog = new Watchdog(() => {
+    const failure = first
+      ? new AgentError('agent_timeout', `the agent sent nothing within ${deadlines.firstChunkMs} ms`)
+      : new AgentError('agent_timeout', `the agent went silent for ${deadlines.idleMs} ms`);
+    upstream.abort(failure);
+    return failure;
+  });
+  watchdog.arm(Date.now() + deadlines.firstChunkMs);
   let events: EventReader<T> | undefined;
   let drained = false;
   let ended = false;
   try {
-    const res = await within(
-      fetch(request.url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', ...request.headers },
-        body: request.body,
-        signal: upstream.signal,
-      }),
-      deadlines.firstChunkMs,
-      signal,
-      () => new AgentError('agent_timeout', `the agent did not answer within ${deadlines.firstChunkMs} ms`),
-    ).catch((err: unknown) => {
-      throw settled(err, signal, () => new AgentError('agent_http', 'the agent is unreachable', { cause: err }));
+    const res = await fetch(request.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...request.headers },
+      body: request.body,
+      signal: upstream.signal,
+    }).catch((err: unknown) => {
+      throw watchdog.failure ?? settled(err, signal, () => unreachable(err));
     });
     if (!res.ok) {
       await res.body?.cancel().catch(() => {});
@@ -126,20 +130,18 @@ export async function* streamEvents<T>(
     if (!res.body) throw new AgentError('agent_cut', 'the agent answered with an empty body');
     const reader = new EventReader(res.body, schema);
     events = reader;
-    let first = true;
-    for (;;) {
-      const parsed = await reader.next((bytes) => {
-        const ms = first ? Math.max(0, firstChunkBy - Date.now()) : deadlines.idleMs;
-        const what = first
-          ? `the agent sent nothing within ${deadlines.firstChunkMs} ms`
-          : `the agent went silent for ${ms} ms`;
-        return readOnce(bytes, ms, what, signal);
+    const read: Read = (bytes) =>
+      bytes.read().catch((err: unknown) => {
+        throw watchdog.failure ?? settled(err, signal, () => lost(err));
       });
+    for (;;) {
+      const parsed = await reader.next(read);
       if (!parsed) {
         drained = true;
         return;
       }
-      first = false;
+      if (first) first = false;
+      watchdog.arm(Date.now() + deadlines.idleMs);
       if (!parsed.success) {
         throw new AgentError('agent_invalid_chunk', 'the agent sent a chunk that breaks the stream protocol', {
           cause: parsed.error,
@@ -149,6 +151,7 @@ export async function* streamEvents<T>(
       yield parsed.value;
     }
   } finally {
+    watchdog.stop();
     signal.removeEventListener('abort', forwardAbort);
     if (ended && events && !signal.aborted) {
       // The reply is over but the body may still hold a `[DONE]`: read to its end (within the idle timeout), so
@@ -158,6 +161,47 @@ export async function* streamEvents<T>(
       upstream.abort();
       events?.cancel();
     }
+  }
+}
+
+const unreachable = (cause: unknown) => new AgentError('agent_http', 'the agent is unreachable', { cause });
+const lost = (cause: unknown) => new AgentError('agent_cut', 'the connection to the agent was lost', { cause });
+
+/**
+ * A deadline that can be pushed back cheaply: pushing it later costs no timer (the one set checks again when it
+ * fires); only an earlier deadline sets a new one. When it passes, `expire` runs once and its error is kept.
+ */
+class Watchdog {
+  failure: AgentError | null = null;
+  private due = 0;
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private firesAt = 0;
+
+  constructor(private readonly expire: () => AgentError) {}
+
+  arm(due: number): void {
+    this.due = due;
+    if (this.timer === null || due < this.firesAt) this.schedule();
+  }
+
+  stop(): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  private schedule(): void {
+    this.stop();
+    this.firesAt = this.due;
+    this.timer = setTimeout(() => this.check(), Math.max(0, this.due - Date.now()));
+  }
+
+  private check(): void {
+    this.timer = null;
+    if (Date.now() < this.due) {
+      this.schedule();
+      return;
+    }
+    this.failure ??= this.expire();
   }
 }
 
@@ -174,23 +218,6 @@ async function drain<T>(events: EventReader<T>, ms: number): Promise<void> {
   } catch {
     events.cancel();
   }
-}
-
-async function readOnce(
-  reader: ReadableStreamDefaultReader<Uint8Array>,
-  ms: number,
-  timeoutMessage: string,
-  signal: AbortSignal,
-) {
-  return within(reader.read(), ms, signal, () => new AgentError('agent_timeout', timeoutMessage)).catch(
-    (err: unknown) => {
-      throw settled(
-        err,
-        signal,
-        () => new AgentError('agent_cut', 'the connection to the agent was lost', { cause: err }),
-      );
-    },
-  );
 }
 
 /** An abort wins over whatever the aborted fetch threw; our own AgentErrors pass; anything else is classified. */
