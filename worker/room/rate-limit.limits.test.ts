@@ -3,6 +3,13 @@ import { describe, expect, it } from 'vitest';
 import { client, mustOpen, uniqueUser } from '../test-support';
 import { ErrorEnvelope, type ServerFrame } from '../wire';
 
+/** One JSON send in a conversation, read to its end. */
+async function sendIn(who: ReturnType<typeof client>, conversationId: string): Promise<Response> {
+  const r = await who.call('POST', '/messages', { body: { conversation_id: conversationId, content: '!dev words=1' } });
+  await r.text();
+  return r;
+}
+
 // Runs with 20 sends a minute and bursts of 5 per user, 3 per conversation (vitest.config.ts): the user's
 // allowance outlasts one conversation's, so a refusal names the bucket it came from.
 describe('rate limits', () => {
@@ -67,13 +74,8 @@ describe('rate limits', () => {
   });
 
   it('remembers spent allowances across a restart, the conversation’s and the user’s each', async () => {
-    const send = async (who: ReturnType<typeof client>, conversationId: string) => {
-      const r = await who.call('POST', '/messages', {
-        body: { conversation_id: conversationId, content: '!dev words=1' },
-      });
-      await r.text();
-      return r.status;
-    };
+    const send = async (who: ReturnType<typeof client>, conversationId: string) =>
+      (await sendIn(who, conversationId)).status;
     // Alice empties one conversation (3) but keeps 2 of her own; Bob empties his own 5 over two conversations.
     const alice = client(uniqueUser('alice'));
     const a = await alice.createConversation();
@@ -95,13 +97,7 @@ describe('rate limits', () => {
 
   it('lends a send one conversation drew in advance to another rather than refuse it, and bills it if spent after all', async () => {
     const alice = client(uniqueUser('alice'));
-    const send = async (conversationId: string) => {
-      const r = await alice.call('POST', '/messages', {
-        body: { conversation_id: conversationId, content: '!dev words=1' },
-      });
-      await r.text();
-      return r;
-    };
+    const send = (conversationId: string) => sendIn(alice, conversationId);
     const [a, b, c] = [
       await alice.createConversation(),
       await alice.createConversation(),
@@ -122,13 +118,7 @@ describe('rate limits', () => {
 
   it('takes back an advance its room forgot in a restart: the user keeps exactly the burst', async () => {
     const bob = client(uniqueUser('bob'));
-    const send = async (conversationId: string) => {
-      const r = await bob.call('POST', '/messages', {
-        body: { conversation_id: conversationId, content: '!dev words=1' },
-      });
-      await r.text();
-      return r.status;
-    };
+    const send = async (conversationId: string) => (await sendIn(bob, conversationId)).status;
     const x = await bob.createConversation();
     expect(await send(x.id)).toBe(200);
     // The quota writes what it holds at most a second later; then both objects restart and X forgets its advance.
