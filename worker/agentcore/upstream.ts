@@ -207,16 +207,20 @@ class Watchdog {
 
 /** Reads what is left of a finished reply's body, giving up (and cancelling it) after `ms`. */
 async function drain<T>(events: EventReader<T>, ms: number): Promise<void> {
-  const never = new AbortController().signal;
-  const by = Date.now() + ms;
-  const read: Read = (r) =>
-    within(r.read(), Math.max(0, by - Date.now()), never, () => new AgentError('agent_timeout', 'drain'));
+  // Cancelling the body ends the pending read, and with it the loop.
+  const watchdog = new Watchdog(() => {
+    events.cancel();
+    return new AgentError('agent_timeout', 'the rest of a finished reply did not come in time');
+  });
+  watchdog.arm(Date.now() + ms);
   try {
-    while (await events.next(read)) {
+    while (await events.next()) {
       // Events after the end of the reply are not the reply's: dropped.
     }
   } catch {
     events.cancel();
+  } finally {
+    watchdog.stop();
   }
 }
 
@@ -225,36 +229,4 @@ function settled(err: unknown, signal: AbortSignal, classify: () => AgentError):
   if (signal.aborted) return signal.reason;
   if (err instanceof AgentError) return err;
   return classify();
-}
-
-/** Settles with `work`, or rejects on timeout or abort, whichever comes first. */
-function within<T>(work: Promise<T>, ms: number, signal: AbortSignal, onTimeout: () => AgentError): Promise<T> {
-  // The loser of the race must not surface later as an unhandled rejection.
-  work.catch(() => {});
-  return new Promise<T>((resolve, reject) => {
-    const finish = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', onAbort);
-    };
-    const onAbort = () => {
-      finish();
-      reject(signal.reason);
-    };
-    const timer = setTimeout(() => {
-      finish();
-      reject(onTimeout());
-    }, ms);
-    if (signal.aborted) return onAbort();
-    signal.addEventListener('abort', onAbort, { once: true });
-    work.then(
-      (v) => {
-        finish();
-        resolve(v);
-      },
-      (e: unknown) => {
-        finish();
-        reject(e);
-      },
-    );
-  });
 }
