@@ -242,7 +242,7 @@ describe('dev agent: bridge endpoint', () => {
       headers: { 'idempotency-key': 'msg-1', authorization: 'Bearer hidden-value' },
     });
     expect(text(r.chunks)).toMatch(
-      /^message_id=msg-1 idempotency_key=msg-1 bearer=yes accept=text\/event-stream messages=1 history=u1 connection_requests=\d+$/,
+      /^message_id=msg-1 idempotency_key=msg-1 bearer=yes accept=text\/event-stream messages=1 history=u1 request_id=none trigger=none connection_requests=\d+$/,
     );
   });
 

@@ -11,6 +11,10 @@
  *   calc=EXPR     call the calculator tool on EXPR (+ - * / % ^ and parentheses) and answer with the result
  *   echo          answer with the prompt text
  *   bad_chunk     (hidden, for bridge tests) send a text-delta without `delta`, which breaks the chunk schema
+ *   garbage       (hidden) after the words, an event whose data is not JSON
+ *   unknown_chunk (hidden) after the words, a chunk of a type the protocol does not have
+ *   not_sse       (hidden) answer 200 with a text/plain body instead of an event stream
+ *   status=N      (hidden) answer HTTP N with a JSON error instead of a stream
  *   inspect       (hidden, for bridge tests) answer with what the request carried: message_id, idempotency_key,
  *                 bearer (yes/no, never the token), accept, the number of messages and their ids in order, and
  *                 how many requests its connection has carried (this one included)
@@ -26,6 +30,8 @@
  * DEV_AGENT_TOKEN set: requests must carry `Authorization: Bearer <it>`. DEBUG set: one log line per request.
  * Standalone: `tsx dev/agentcore.ts` (PORT, default 8788; HOST, default 127.0.0.1).
  */
+
+import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
@@ -115,13 +121,23 @@ async function route(req: IncomingMessage, res: ServerResponse, settings: Settin
 
 interface AgentRequest {
   messageId: string;
+  trigger: string;
   messages: UIMessage[];
 }
 
 async function handleAgent(req: IncomingMessage, res: ServerResponse, settings: Settings): Promise<void> {
-  const turn = parseAgentRequest(await readJson(req));
+  const turn = parseAgentRequest(await readJson(req), header(req, 'idempotency-key'));
   if (typeof turn === 'string') return sendJson(res, 400, { error: { code: 'invalid_request', message: turn } });
   const { options, prompt } = parseDevPrompt(lastUserText(turn.messages));
+  if (options && !(options instanceof Error) && options.status !== undefined) {
+    const message = `dev agent: answering HTTP ${options.status} on purpose (status)`;
+    return sendJson(res, options.status, { error: { code: 'dev_status', message } });
+  }
+  if (options && !(options instanceof Error) && options.notSse) {
+    res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
+    res.end('dev agent: plain text on purpose (not_sse)');
+    return;
+  }
   const stream = openStream(res);
   if (!options && settings.openaiBaseUrl) return forward(stream, turn, settings.openaiBaseUrl);
   const beats =
@@ -145,21 +161,29 @@ function describeRequest(req: IncomingMessage, turn: AgentRequest): string {
     `accept=${req.headers.accept ?? 'none'}`,
     `messages=${turn.messages.length}`,
     `history=${turn.messages.map((m) => m.id).join(',')}`,
+    `request_id=${req.headers['x-request-id'] ?? 'none'}`,
+    `trigger=${turn.trigger}`,
     `connection_requests=${requestsOn.get(req.socket) ?? 0}`,
   ].join(' ');
 }
 
-function parseAgentRequest(raw: unknown): AgentRequest | string {
+/**
+ * The bridge body (SPEC §6). Only `messages` is required, as in the AI SDK's own chat request: the dev agent
+ * reads what an AI SDK route reads, and takes our ids when they are there.
+ */
+function parseAgentRequest(raw: unknown, idempotencyKey: string | undefined): AgentRequest | string {
   if (!isRecord(raw)) return 'body must be a JSON object';
-  for (const key of ['conversation_id', 'user_id', 'message_id'] as const) {
-    if (typeof raw[key] !== 'string' || !raw[key]) return `${key} must be a non-empty string`;
+  for (const key of ['id', 'trigger', 'conversation_id', 'user_id', 'message_id'] as const) {
+    if (raw[key] !== undefined && (typeof raw[key] !== 'string' || !raw[key]))
+      return `${key} must be a non-empty string`;
   }
   const messages = raw.messages;
   if (!Array.isArray(messages) || messages.length === 0) return 'messages must be a non-empty array';
   if (!messages.every((m) => isRecord(m) && typeof m.role === 'string' && Array.isArray(m.parts))) {
     return 'messages must be UIMessages ({id, role, parts})';
   }
-  return { messageId: String(raw.message_id), messages: messages as UIMessage[] };
+  const messageId = (raw.message_id as string | undefined) ?? idempotencyKey ?? `dev-${randomUUID()}`;
+  return { messageId, trigger: (raw.trigger as string | undefined) ?? 'none', messages: messages as UIMessage[] };
 }
 
 function lastUserText(messages: UIMessage[]): string {
@@ -176,10 +200,15 @@ export interface DevOptions {
   calc?: string;
   echo?: boolean;
   badChunk?: boolean;
+  garbage?: boolean;
+  unknownChunk?: boolean;
+  notSse?: boolean;
+  status?: number;
   inspect?: boolean;
 }
 
-const NUMERIC: Record<string, 'words' | 'delayMs' | 'failAfter' | 'cutAfter' | 'hangAfter'> = {
+const NUMERIC: Record<string, 'words' | 'delayMs' | 'failAfter' | 'cutAfter' | 'hangAfter' | 'status'> = {
+  status: 'status',
   words: 'words',
   delay_ms: 'delayMs',
   fail_after: 'failAfter',
@@ -210,13 +239,16 @@ export function parseDevPrompt(text: string): { options: DevOptions | Error | nu
     else if (key === 'echo' && value === undefined) options.echo = true;
     else if (key === 'bad_chunk' && value === undefined) options.badChunk = true;
     else if (key === 'inspect' && value === undefined) options.inspect = true;
+    else if (key === 'garbage' && value === undefined) options.garbage = true;
+    else if (key === 'unknown_chunk' && value === undefined) options.unknownChunk = true;
+    else if (key === 'not_sse' && value === undefined) options.notSse = true;
     else return { options: new Error(`unknown !dev option "${token}"`), prompt };
   }
   return { options, prompt };
 }
 
-/** One step of a scripted reply: a chunk to send, `[DONE]`, a dropped connection, or silence. */
-type Beat = { data: unknown } | { done: true } | { cut: true } | { hang: true };
+/** One step of a scripted reply: a chunk to send, raw event data, `[DONE]`, a dropped connection, or silence. */
+type Beat = { data: unknown } | { raw: string } | { done: true } | { cut: true } | { hang: true };
 
 const chunk = (data: Record<string, unknown>): Beat => ({ data });
 const DONE: Beat = { done: true };
@@ -249,6 +281,8 @@ export function planReply(messageId: string, options: DevOptions, prompt: string
     beats.push(chunk({ type: 'text-delta', id, delta: piece }));
   }
   if (stop) return [...beats, ...stop.beats];
+  if (options.garbage) beats.push({ raw: 'this is not JSON' });
+  if (options.unknownChunk) beats.push(chunk({ type: 'banana-split', id }));
   beats.push(
     chunk({ type: 'text-end', id }),
     chunk({ type: 'finish-step' }),
@@ -332,6 +366,8 @@ export function splitWords(text: string): string[] {
 
 interface EventStream {
   send(data: unknown): Promise<void>;
+  /** An event with this data as is, JSON or not. */
+  sendRaw(data: string): Promise<void>;
   done(): Promise<void>;
   /** Drops the connection without ending the chunked body, like a crashed agent. */
   cut(): void;
@@ -363,6 +399,7 @@ function openStream(res: ServerResponse): EventStream {
     });
   return {
     send: (data) => write(`data: ${JSON.stringify(data)}\n\n`),
+    sendRaw: (data) => write(`data: ${data}\n\n`),
     done: async () => {
       await write('data: [DONE]\n\n');
       res.end();
@@ -378,6 +415,7 @@ async function play(stream: EventStream, beats: Beat[], delayMs: number): Promis
     if (delayMs > 0) await sleep(delayMs);
     if (stream.signal.aborted) return;
     if ('data' in beat) await stream.send(beat.data);
+    else if ('raw' in beat) await stream.sendRaw(beat.raw);
     else if ('done' in beat) return stream.done();
     else if ('cut' in beat) return stream.cut();
     else return stream.gone;
@@ -603,6 +641,11 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
   } catch {
     return undefined;
   }
+}
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return typeof value === 'string' && value ? value : undefined;
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {

@@ -1,8 +1,8 @@
 import { env } from 'cloudflare:workers';
 import type { UIMessage, UIMessageChunk } from 'ai';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../config';
-import { AgentError, type AgentTurn, checkAgent, streamAgent } from './bridge';
+import { AgentError, type AgentTurn, checkAgent, streamAgent, turnBody } from './bridge';
 
 /** The test-only bindings vitest.config.ts hands the pool (the dev agent runs in the global setup). */
 const bindings = env as unknown as Record<string, string>;
@@ -55,6 +55,12 @@ async function run(
   } catch (error) {
     return { chunks, error, ms: Date.now() - started };
   }
+}
+
+async function collect(chunks: AsyncIterable<UIMessageChunk>): Promise<UIMessageChunk[]> {
+  const out: UIMessageChunk[] = [];
+  for await (const c of chunks) out.push(c);
+  return out;
 }
 
 const textOf = (chunks: UIMessageChunk[]) => chunks.map((c) => (c.type === 'text-delta' ? c.delta : '')).join('');
@@ -160,18 +166,83 @@ describe('streamAgent (ui-stream, against the dev agent)', () => {
     expect((error as DOMException).name).toBe('AbortError');
   });
 
-  it('a chunk that breaks the protocol schema is agent_invalid_chunk', async () => {
+  it('a chunk that breaks the protocol schema is agent_bad_stream, naming the field', async () => {
     const { chunks, error } = await run('!dev bad_chunk words=3');
-    expectAgentError(error, 'agent_invalid_chunk');
+    expectAgentError(error, 'agent_bad_stream');
+    expect((error as Error).message).toContain('"text-delta" chunk is invalid (delta:');
     expect(count(chunks, 'text-delta')).toBe(0);
   });
 
-  it('a non-2xx answer is agent_http with the status; an unreachable agent is agent_http', async () => {
+  it('an event that is not JSON is agent_bad_stream, after the chunks before it', async () => {
+    const { chunks, error } = await run('!dev words=3 garbage');
+    expectAgentError(error, 'agent_bad_stream');
+    expect((error as Error).message).toContain('not JSON');
+    expect(count(chunks, 'text-delta')).toBe(3);
+  });
+
+  it('a chunk of a type the protocol does not have is agent_bad_stream, naming the type', async () => {
+    const { chunks, error } = await run('!dev words=2 unknown_chunk');
+    expectAgentError(error, 'agent_bad_stream');
+    expect((error as Error).message).toContain('unknown chunk type "banana-split"');
+    expect(count(chunks, 'text-delta')).toBe(2);
+  });
+
+  it('a 200 that is not an event stream is agent_bad_stream, naming its content type', async () => {
+    const { error } = await run('!dev not_sse');
+    expectAgentError(error, 'agent_bad_stream');
+    expect((error as Error).message).toContain('text/plain instead of an event stream');
+  });
+
+  it('401 and 403 are agent_unauthorized; another status is agent_http with it; no connection is agent_unreachable', async () => {
+    for (const status of [401, 403]) {
+      const { error } = await run(`!dev status=${status}`);
+      expectAgentError(error, 'agent_unauthorized');
+      expect((error as Error).message).toContain('AGENTCORE_TOKEN');
+    }
+    const failed = await run('!dev status=500');
+    expectAgentError(failed.error, 'agent_http');
+    expect((failed.error as AgentError).status).toBe(500);
     const missing = await run('hi', { config: withSettings({ AGENTCORE_URL: `${agentBase}/no-such-path` }) });
     expectAgentError(missing.error, 'agent_http');
     expect((missing.error as AgentError).status).toBe(404);
     const down = await run('hi', { config: withSettings({ AGENTCORE_URL: 'http://127.0.0.1:9/v1/agent' }) });
-    expectAgentError(down.error, 'agent_http');
+    expectAgentError(down.error, 'agent_unreachable');
+  });
+
+  it('logs one line per failed reply naming the conversation and the request id', async () => {
+    const lines: string[] = [];
+    const spy = vi.spyOn(console, 'warn').mockImplementation((line: unknown) => void lines.push(String(line)));
+    try {
+      const turn = { ...turnOf('!dev words=2 garbage'), requestId: 'req-log-1' };
+      await expect(collect(streamAgent(config, turn, new AbortController().signal))).rejects.toThrow(AgentError);
+      expect(lines.map((l) => JSON.parse(l))).toEqual([
+        expect.objectContaining({
+          msg: 'agent reply failed',
+          conversation_id: turn.conversationId,
+          message_id: turn.messageId,
+          request_id: 'req-log-1',
+          code: 'agent_bad_stream',
+        }),
+      ]);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  it('sends the AI SDK chat request fields with ours, and the request id as X-Request-Id (made when absent)', async () => {
+    const turn = { ...turnOf('!dev inspect'), requestId: 'req-from-edge' };
+    const given = textOf(await collect(streamAgent(config, turn, new AbortController().signal)));
+    expect(given).toContain(' request_id=req-from-edge trigger=submit-message ');
+    const made = textOf((await run('!dev inspect')).chunks);
+    expect(made).toMatch(/ request_id=[0-9a-f-]{36} /);
+    expect(JSON.parse(turnBody(turn))).toEqual({
+      id: turn.conversationId,
+      messages: turn.messages,
+      trigger: 'submit-message',
+      conversation_id: turn.conversationId,
+      user_id: turn.userId,
+      message_id: turn.messageId,
+    });
   });
 
   it('sends the SPEC §6 headers and the last AGENTCORE_HISTORY_LIMIT messages, ending with the new one', async () => {
@@ -255,10 +326,10 @@ describe('streamAgent (openai protocol, against the fake chat completions API)',
     expect(textOf(chunks)).toBe('The calculator says {"result":"42"}.');
   });
 
-  it('a JSON answer where a stream was expected is agent_http', async () => {
+  it('a JSON answer where a stream was expected is agent_bad_stream', async () => {
     const { error } = await run('hi', { config: withSettings({ AGENTCORE_URL: `${agentBase}/openai/v1/models` }) });
-    expectAgentError(error, 'agent_http');
-    expect((error as Error).message).toContain('JSON');
+    expectAgentError(error, 'agent_bad_stream');
+    expect((error as Error).message).toContain('application/json instead of an event stream');
   });
 
   it('a wrong base URL is agent_http', async () => {

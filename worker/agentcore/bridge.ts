@@ -1,6 +1,7 @@
 /** The AgentCore HTTP bridge (SPEC §6): one agent reply as validated UI message stream chunks. */
 import type { UIMessage, UIMessageChunk } from 'ai';
 import type { Config } from '../config';
+import { log } from '../log';
 import { AgentChunk } from '../wire';
 import { AgentError } from './agent-error';
 import { type ChatCompletionsTarget, streamChatCompletions } from './openai';
@@ -15,6 +16,8 @@ export interface AgentTurn {
   messageId: string;
   /** Recent history ending with the new user message. */
   messages: UIMessage[];
+  /** The edge's request id, sent as X-Request-Id and named in the log; one is made when absent. */
+  requestId?: string | undefined;
 }
 
 const PROBE_TIMEOUT_MS = 2_000;
@@ -24,15 +27,38 @@ const PROBE_TIMEOUT_MS = 2_000;
  * its start or finish comes through as `message-metadata`. Ends with an AgentError on failure, or with the
  * signal's reason when aborted.
  */
-export function streamAgent(config: Config, turn: AgentTurn, signal: AbortSignal): AsyncIterable<UIMessageChunk> {
+export async function* streamAgent(
+  config: Config,
+  turn: AgentTurn,
+  signal: AbortSignal,
+): AsyncGenerator<UIMessageChunk, void, undefined> {
   const messages = turn.messages.slice(-config.AGENTCORE_HISTORY_LIMIT);
-  if (config.AGENTCORE_PROTOCOL === 'openai') return streamChatCompletions(openaiTarget(config), messages, signal);
-  return streamUiMessages(config, { ...turn, messages }, signal);
+  const requestId = turn.requestId || crypto.randomUUID();
+  const chunks =
+    config.AGENTCORE_PROTOCOL === 'openai'
+      ? streamChatCompletions(openaiTarget(config), messages, signal)
+      : streamUiMessages(config, { ...turn, messages, requestId }, signal);
+  try {
+    yield* chunks;
+  } catch (err) {
+    // One line per failed reply, naming what an operator searches by: the conversation and the request.
+    if (err instanceof AgentError && !signal.aborted) {
+      log('warn', 'agent reply failed', {
+        conversation_id: turn.conversationId,
+        message_id: turn.messageId,
+        request_id: requestId,
+        code: err.code,
+        ...(err.status === undefined ? {} : { status: err.status }),
+        message: err.message,
+      });
+    }
+    throw err;
+  }
 }
 
 async function* streamUiMessages(
   config: Config,
-  turn: AgentTurn,
+  turn: AgentTurn & { requestId: string },
   signal: AbortSignal,
 ): AsyncGenerator<UIMessageChunk, void, undefined> {
   const request = {
@@ -40,6 +66,7 @@ async function* streamUiMessages(
     headers: {
       accept: 'text/event-stream',
       'idempotency-key': turn.messageId,
+      'x-request-id': turn.requestId,
       ...(config.AGENTCORE_TOKEN ? { authorization: `Bearer ${config.AGENTCORE_TOKEN}` } : {}),
     },
     body: turnBody(turn),
@@ -65,13 +92,16 @@ async function* streamUiMessages(
 }
 
 /**
- * The request body. Each history message is serialized once and kept with it: the room hands the same message
- * objects to every turn, and re-encoding 50 of them per send would put the whole history on the path of the
- * first chunk. The fields are those of JSON.stringify({ conversation_id, user_id, message_id, messages }).
+ * The request body (SPEC §6): the AI SDK chat transport's own request (`id`, `messages`, `trigger`), so an
+ * unchanged AI SDK route or pydantic-ai's adapter reads it, plus our ids. Each history message is serialized
+ * once and kept with it: the room hands the same message objects to every turn, and re-encoding 50 of them per
+ * send would put the whole history on the path of the first chunk. The fields are those of
+ * JSON.stringify({ id, messages, trigger, conversation_id, user_id, message_id }).
  */
-function turnBody(turn: AgentTurn): string {
+export function turnBody(turn: AgentTurn): string {
   const messages = turn.messages.map(messageJson).join(',');
-  return `{"conversation_id":${JSON.stringify(turn.conversationId)},"user_id":${JSON.stringify(turn.userId)},"message_id":${JSON.stringify(turn.messageId)},"messages":[${messages}]}`;
+  const conversationId = JSON.stringify(turn.conversationId);
+  return `{"id":${conversationId},"messages":[${messages}],"trigger":"submit-message","conversation_id":${conversationId},"user_id":${JSON.stringify(turn.userId)},"message_id":${JSON.stringify(turn.messageId)}}`;
 }
 
 const serialized = new WeakMap<UIMessage, string>();

@@ -1,5 +1,5 @@
 import { createParser, type EventSourceParser } from 'eventsource-parser';
-import type { z } from 'zod';
+import { z } from 'zod';
 import { AgentError } from './agent-error';
 
 export interface EventRequest {
@@ -10,7 +10,7 @@ export interface EventRequest {
 }
 
 /** One event: its JSON value checked against the schema, or why it failed. */
-type Parsed<T> = { success: true; value: T } | { success: false; error: Error };
+type Parsed<T> = { success: true; value: T } | { success: false; error: Error; data: string };
 
 export interface Deadlines {
   /** From sending the request to the first event. */
@@ -66,10 +66,10 @@ export class EventReader<T> {
     try {
       value = JSON.parse(data);
     } catch (error) {
-      return { success: false, error: error instanceof Error ? error : new Error('invalid JSON') };
+      return { success: false, error: error instanceof Error ? error : new Error('invalid JSON'), data };
     }
     const checked = this.schema.safeParse(value);
-    return checked.success ? { success: true, value: checked.data } : { success: false, error: checked.error };
+    return checked.success ? { success: true, value: checked.data } : { success: false, error: checked.error, data };
   }
 }
 
@@ -120,12 +120,17 @@ export async function* streamEvents<T>(
     });
     if (!res.ok) {
       await res.body?.cancel().catch(() => {});
-      throw new AgentError('agent_http', `the agent answered HTTP ${res.status}`, { status: res.status });
+      throw refusal(res.status);
     }
-    // A 200 with a JSON body is an agent that did not stream (wrong URL or protocol), not a cut-off stream.
-    if (res.headers.get('content-type')?.startsWith('application/json')) {
+    // A 200 that is not an event stream is an agent that did not stream (wrong URL or protocol), not a cut one.
+    const contentType = res.headers.get('content-type') ?? '';
+    if (!/^text\/event-stream\b/i.test(contentType)) {
       await res.body?.cancel().catch(() => {});
-      throw new AgentError('agent_http', 'the agent answered JSON instead of an event stream', { status: res.status });
+      throw new AgentError(
+        'agent_bad_stream',
+        `the agent answered ${contentType.split(';')[0] || 'with no content type'} instead of an event stream (text/event-stream)`,
+        { status: res.status },
+      );
     }
     if (!res.body) throw new AgentError('agent_cut', 'the agent answered with an empty body');
     const reader = new EventReader(res.body, schema);
@@ -143,7 +148,7 @@ export async function* streamEvents<T>(
       if (first) first = false;
       watchdog.arm(Date.now() + deadlines.idleMs);
       if (!parsed.success) {
-        throw new AgentError('agent_invalid_chunk', 'the agent sent a chunk that breaks the stream protocol', {
+        throw new AgentError('agent_bad_stream', `the agent broke the stream protocol: ${badEvent(parsed)}`, {
           cause: parsed.error,
         });
       }
@@ -164,7 +169,35 @@ export async function* streamEvents<T>(
   }
 }
 
-const unreachable = (cause: unknown) => new AgentError('agent_http', 'the agent is unreachable', { cause });
+const unreachable = (cause: unknown) => new AgentError('agent_unreachable', 'the agent is unreachable', { cause });
+
+/** What is wrong with an event, in one short phrase for the reply's error and the log. */
+export function badEvent(parsed: { error: Error; data: string }): string {
+  if (!(parsed.error instanceof z.ZodError))
+    return `an event is not JSON (${JSON.stringify(parsed.data.slice(0, 40))})`;
+  const value: unknown = JSON.parse(parsed.data);
+  const type = typeof value === 'object' && value !== null && 'type' in value ? value.type : undefined;
+  let issue: z.core.$ZodIssue | undefined = parsed.error.issues[0];
+  // A union reports each arm: the chunk types by name, then data-*; the arm the type points to says what is wrong.
+  const arm = typeof type === 'string' && type.startsWith('data-') ? -1 : 0;
+  while (issue?.code === 'invalid_union') {
+    const first: z.core.$ZodIssue | undefined = issue.errors.at(arm)?.[0];
+    if (!first)
+      return typeof type === 'string' ? `unknown chunk type ${JSON.stringify(type)}` : 'a chunk without a type';
+    issue = first;
+  }
+  const where = issue?.path.length ? `${issue.path.join('.')}: ` : '';
+  return `a ${JSON.stringify(type)} chunk is invalid (${where}${issue?.message ?? 'bad shape'})`;
+}
+
+function refusal(status: number): AgentError {
+  if (status === 401 || status === 403) {
+    return new AgentError('agent_unauthorized', `the agent refused our token (HTTP ${status}): check AGENTCORE_TOKEN`, {
+      status,
+    });
+  }
+  return new AgentError('agent_http', `the agent answered HTTP ${status}`, { status });
+}
 const lost = (cause: unknown) => new AgentError('agent_cut', 'the connection to the agent was lost', { cause });
 
 /**
