@@ -1,0 +1,71 @@
+/** The product's REST API, as the agent suites use it against a whole stack (no browser). */
+import type { UIMessageChunk } from 'ai';
+import { createParser } from 'eventsource-parser';
+import type { z } from 'zod';
+import type { Stack } from '../dev/stack';
+import type { Message, SendResult as SendResultSchema } from '../worker/wire';
+
+export type SendResult = z.infer<typeof SendResultSchema>;
+
+export interface SseEvent {
+  id: string | undefined;
+  chunk: UIMessageChunk | '[DONE]';
+}
+
+export interface ApiClient {
+  /** POST /messages as JSON: answers when the reply has ended. */
+  send(content: string, conversationId?: string): Promise<SendResult>;
+  /** POST /messages with Accept: text/event-stream; `onEvent` sees each event as it arrives. */
+  sendStreaming(content: string, onEvent?: (event: SseEvent) => void): Promise<SseEvent[]>;
+  stop(conversationId: string): Promise<{ stopped: boolean }>;
+  messages(conversationId: string): Promise<Message[]>;
+}
+
+const API = '/api/v1/chat';
+
+export async function apiClient(stack: Stack, userId: string): Promise<ApiClient> {
+  const token = await stack.devToken(userId);
+  const call = async (method: string, path: string, body?: unknown, accept = 'application/json') => {
+    const res = await fetch(`${stack.url}${API}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    if (!res.ok) throw new Error(`${method} ${path}: HTTP ${res.status} ${await res.text()}`);
+    return res;
+  };
+  return {
+    send: async (content, conversationId) =>
+      (await (await call('POST', '/messages', { content, conversation_id: conversationId })).json()) as SendResult,
+    sendStreaming: async (content, onEvent) =>
+      readEvents(await call('POST', '/messages', { content }, 'text/event-stream'), onEvent),
+    stop: async (id) => (await (await call('POST', `/conversations/${id}/stop`, {})).json()) as { stopped: boolean },
+    messages: async (id) =>
+      ((await (await call('GET', `/conversations/${id}/messages?limit=200`)).json()) as { messages: Message[] })
+        .messages,
+  };
+}
+
+/** Every SSE event of a response until it ends. */
+export async function readEvents(res: Response, onEvent?: (event: SseEvent) => void): Promise<SseEvent[]> {
+  const events: SseEvent[] = [];
+  const parser = createParser({
+    onEvent: (e) => {
+      const event: SseEvent = {
+        id: e.id,
+        chunk: e.data === '[DONE]' ? '[DONE]' : (JSON.parse(e.data) as UIMessageChunk),
+      };
+      events.push(event);
+      onEvent?.(event);
+    },
+  });
+  const decoder = new TextDecoder();
+  const reader = res.body?.getReader();
+  if (!reader) return events;
+  for (let r = await reader.read(); !r.done; r = await reader.read())
+    parser.feed(decoder.decode(r.value, { stream: true }));
+  return events;
+}
+
+/** The types of a message's parts, in order. */
+export const partTypes = (m: Message) => m.parts.map((p) => p.type);

@@ -1,0 +1,94 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type AiSdkRoute, startAiSdkRoute } from '../dev/ai-sdk-route';
+import type { Stack } from '../dev/stack';
+import { type ApiClient, apiClient, partTypes, type SseEvent } from './agent-support';
+import { GENEROUS_LIMITS, startTestStack, uniqueUser } from './support';
+
+/**
+ * SPEC §6: an unchanged AI SDK route (streamText + toUIMessageStreamResponse, dev/ai-sdk-route.ts) is a valid
+ * AgentCore. The whole product is pointed at it over real HTTP.
+ */
+let route: AiSdkRoute;
+let stack: Stack;
+let api: ApiClient;
+
+beforeAll(async () => {
+  route = await startAiSdkRoute({ token: 'route-token' });
+  stack = await startTestStack({ ...GENEROUS_LIMITS, AGENTCORE_URL: route.url, AGENTCORE_TOKEN: 'route-token' });
+  api = await apiClient(stack, uniqueUser('ai-sdk'));
+});
+afterAll(async () => {
+  await stack?.stop();
+  await route?.close();
+});
+
+const chunkTypes = (events: SseEvent[]) => events.map((e) => (e.chunk === '[DONE]' ? '[DONE]' : e.chunk.type));
+
+describe('an unchanged AI SDK route as the AgentCore', () => {
+  it('answers with text that is stored complete', async () => {
+    const { reply } = await api.send('hello there');
+    expect(reply.status).toBe('complete');
+    expect(reply.content).toBe('You said: hello there');
+  });
+
+  it('runs its server-side tool: the reply keeps the tool part with input and output, then the text', async () => {
+    const { reply } = await api.send('weather Paris');
+    expect(reply.status).toBe('complete');
+    const toolPart = reply.parts.find((p) => p.type === 'tool-weather');
+    expect(toolPart).toMatchObject({
+      state: 'output-available',
+      input: { city: 'Paris' },
+      output: { city: 'Paris', forecast: 'sunny', celsius: 21 },
+    });
+    expect(partTypes(reply).indexOf('tool-weather')).toBeLessThan(partTypes(reply).indexOf('text'));
+    expect(reply.content).toBe('The weather tool says {"city":"Paris","forecast":"sunny","celsius":21}.');
+  });
+
+  it('keeps its reasoning as a reasoning part before the text', async () => {
+    const { reply } = await api.send('think hard');
+    expect(reply.parts.filter((p) => p.type !== 'step-start')).toEqual([
+      expect.objectContaining({ type: 'reasoning', text: 'Let me think about hard' }),
+      expect.objectContaining({ type: 'text', text: 'I thought about hard.' }),
+    ]);
+  });
+
+  it('streams under the product’s own start and finish, dropping the route’s', async () => {
+    const events = await api.sendStreaming('hello again');
+    const types = chunkTypes(events);
+    expect(types.filter((t) => t === 'start')).toHaveLength(1);
+    expect(types.filter((t) => t === 'finish')).toHaveLength(1);
+    expect(types[0]).toBe('start');
+    expect(types.slice(-2)).toEqual(['finish', '[DONE]']);
+    const start = events[0]?.chunk as { messageId: string; messageMetadata: Record<string, string> };
+    expect(start.messageMetadata).toEqual({ conversation_id: expect.any(String), user_message_id: expect.any(String) });
+    expect(events[0]?.id).toBe(`${start.messageId}:0`);
+  });
+
+  it('stop aborts the route (its abortSignal fires) and keeps the partial text as stopped', async () => {
+    const aborted = route.nextAbort();
+    let conversationId = '';
+    let stopping: Promise<unknown> | undefined;
+    await api.sendStreaming('slow 400', (event) => {
+      if (event.chunk === '[DONE]') return;
+      if (event.chunk.type === 'start') {
+        conversationId = (event.chunk.messageMetadata as { conversation_id: string }).conversation_id;
+      }
+      if (event.chunk.type === 'text-delta' && event.chunk.delta.startsWith('w2'))
+        stopping ??= api.stop(conversationId);
+    });
+    expect(await stopping).toEqual({ stopped: true });
+    await aborted;
+    const reply = (await api.messages(conversationId)).find((m) => m.role === 'assistant');
+    expect(reply?.status).toBe('stopped');
+    expect(reply?.content.startsWith('w0 w1 w2')).toBe(true);
+    expect(reply?.content.split(' ').length).toBeLessThan(400);
+  });
+
+  it('an error mid-stream ends the reply as error, keeping the text before it', async () => {
+    const { reply, conversation } = await api.send('fail');
+    expect(reply.status).toBe('error');
+    expect(reply.content).toBe('Half an ');
+    expect(reply.metadata.error).toEqual({ code: 'agent_error', message: 'An error occurred.' });
+    expect((await api.send('hello after', conversation.id)).reply.status).toBe('complete');
+  });
+});
