@@ -16,7 +16,8 @@ export function codePointLength(text: string): number {
   return n;
 }
 
-export const Id = z.uuid({ message: 'must be a UUID' });
+/** A UUID in any case, read as lower case: the rooms, Postgres and every comparison see one spelling. */
+export const Id = z.uuid({ message: 'must be a UUID' }).overwrite((id) => id.toLowerCase());
 
 /** Content: 1..32,000 code points, not only white space. Too long is a 413, so it is checked apart. */
 export const Content = z

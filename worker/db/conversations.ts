@@ -1,7 +1,8 @@
 import { and, desc, eq, lt, or, sql } from 'drizzle-orm';
+import { z } from 'zod';
 import type { Config } from '../config';
 import { ApiError } from '../errors';
-import type { Conversation } from '../wire';
+import { type Conversation, Id } from '../wire';
 import { db, openPool } from './client';
 import { conversationStates } from './schema';
 
@@ -17,14 +18,46 @@ function encodeCursor(c: Cursor): string {
     .replace(/=+$/, '');
 }
 
+/** Postgres' text form of a timestamptz, as the cursor carries it (microseconds kept, so ties page exactly). */
+const PG_TIME = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(\.\d{1,6})?(Z|[+-]\d{2}(:?\d{2}){0,2})$/;
+
+/** A real calendar time: a well-formed but impossible one (month 13) would reach Postgres and fail there. */
+function isTimestamp(text: string): boolean {
+  const m = PG_TIME.exec(text);
+  if (!m) return false;
+  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  const date = new Date(Date.UTC(year, month - 1, day, hour, minute, second));
+  return (
+    date.getUTCFullYear() === year &&
+    date.getUTCMonth() === month - 1 &&
+    date.getUTCDate() === day &&
+    date.getUTCHours() === hour &&
+    date.getUTCMinutes() === minute &&
+    date.getUTCSeconds() === second
+  );
+}
+
+const CursorFields = z.tuple([z.string().refine(isTimestamp), Id]);
+
+/** Anything but a cursor this API gave out is the caller's mistake (400), never a query Postgres refuses (503). */
 function decodeCursor(raw: string): Cursor {
+  let json: unknown;
   try {
-    const [at, id] = JSON.parse(atob(raw.replaceAll('-', '+').replaceAll('_', '/'))) as unknown[];
-    if (typeof at === 'string' && typeof id === 'string' && !Number.isNaN(Date.parse(at))) return { at, id };
+    json = JSON.parse(atob(raw.replaceAll('-', '+').replaceAll('_', '/')));
   } catch {
-    // Falls through to the error below.
+    json = undefined;
   }
-  throw new ApiError('invalid_request', 'query.cursor: not a cursor this API gave out');
+  const fields = CursorFields.safeParse(json);
+  if (!fields.success) throw new ApiError('invalid_request', 'query.cursor: not a cursor this API gave out');
+  const [at, id] = fields.data;
+  return { at, id };
 }
 
 const iso = (pgTime: string) => new Date(pgTime).toISOString();
