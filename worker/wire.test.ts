@@ -1,6 +1,6 @@
 import { asSchema, uiMessageChunkSchema } from 'ai';
 import { describe, expect, it } from 'vitest';
-import { AgentChunk } from './wire';
+import { AgentChunk, ClientFrame, SendMessageBody, Title } from './wire';
 
 const meta = { openai: { id: 'x', n: 1, nested: { ok: true, list: [1, 'a', null] } } };
 
@@ -96,5 +96,18 @@ describe('AgentChunk', () => {
   )('refuses %s as the ai package does', async (_, value) => {
     expect((await referenceSays(value)).success).toBe(false);
     expect(AgentChunk.safeParse(value).success).toBe(false);
+  });
+});
+
+describe('text the room must be able to hand to Postgres', () => {
+  it('refuses NUL and unpaired surrogates in content, titles and client message ids, and keeps real pairs', () => {
+    for (const bad of ['a\u0000b', 'x\ud800y', '\udfff', 'end\ud83d']) {
+      expect(SendMessageBody.safeParse({ content: bad }).success).toBe(false);
+      expect(SendMessageBody.safeParse({ content: 'ok', client_message_id: bad }).success).toBe(false);
+      expect(Title.safeParse(bad).success).toBe(false);
+      expect(ClientFrame.safeParse({ type: 'send', content: bad, client_message_id: 'c' }).success).toBe(false);
+    }
+    expect(SendMessageBody.safeParse({ content: 'smile 😀 ok', client_message_id: '😀' }).success).toBe(true);
+    expect(Title.safeParse('日本語 😀').success).toBe(true);
   });
 });

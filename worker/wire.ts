@@ -19,20 +19,34 @@ export function codePointLength(text: string): number {
 /** A UUID in any case, read as lower case: the rooms, Postgres and every comparison see one spelling. */
 export const Id = z.uuid({ message: 'must be a UUID' }).overwrite((id) => id.toLowerCase());
 
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/**
+ * Text Postgres can store as it is: no NUL and no unpaired surrogate. Either one, once admitted, could never leave
+ * the room's outbox (text and jsonb refuse NUL; an unpaired surrogate fails the flush and is mangled by the room's
+ * own storage), so the conversation's every later message never reached Postgres either (faults/, experiment 6).
+ */
+export function isStorableText(s: string): boolean {
+  return !s.includes('\u0000') && !LONE_SURROGATE.test(s);
+}
+const storable = { message: 'must be valid Unicode text without NUL characters' };
+
 /** Content: 1..32,000 code points, not only white space. Too long is a 413, so it is checked apart. */
 export const Content = z
   .string()
-  .refine((s) => s.trim().length > 0, { message: 'must not be empty or only white space' });
+  .refine((s) => s.trim().length > 0, { message: 'must not be empty or only white space' })
+  .refine(isStorableText, storable);
 
 export const Title = z
   .string()
+  .refine(isStorableText, storable)
   .transform((s) => s.trim())
   .refine((s) => s.length > 0, { message: 'must not be empty' })
   .refine((s) => codePointLength(s) <= MAX_TITLE_CODE_POINTS, {
     message: `must be at most ${MAX_TITLE_CODE_POINTS} characters`,
   });
 
-export const ClientMessageId = z.string().min(1).max(200);
+export const ClientMessageId = z.string().min(1).max(200).refine(isStorableText, storable);
 
 export const CreateConversationBody = z.strictObject({ title: Title.optional() });
 export const RenameConversationBody = z.strictObject({ title: Title });

@@ -1,0 +1,59 @@
+import { emptyVerdict, type Verdict } from './invariants';
+import type { Lab } from './lab';
+
+export type Profile = 'short' | 'full' | 'soak';
+
+/** A trial count or duration per profile: a few in CI, the issue's figures with --full. */
+export interface Scale<T> {
+  short: T;
+  full: T;
+  soak?: T;
+}
+
+export function scaled<T>(profile: Profile, scale: Scale<T>): T {
+  return profile === 'soak' ? (scale.soak ?? scale.full) : scale[profile];
+}
+
+export interface Outcome {
+  trials: number;
+  /** What was checked, in a few words for the table. */
+  checked: string;
+  verdict: Verdict;
+  /** Experiment-specific failures (a refused case accepted, a reply that did not end as expected …). */
+  failures: string[];
+  /** Figures worth printing under the table (latencies, drain time, memory). */
+  figures: string[];
+}
+
+export interface Experiment {
+  key: string;
+  title: string;
+  run(profile: Profile, log: (line: string) => void): Promise<Outcome>;
+}
+
+export function outcome(checked: string): Outcome {
+  return { trials: 0, checked, verdict: emptyVerdict(), failures: [], figures: [] };
+}
+
+/** Runs `work` on a fresh lab and adds the lab's own findings: 5xx seen, processes left behind. */
+export async function withLab(
+  start: () => Promise<Lab>,
+  result: Outcome,
+  work: (lab: Lab) => Promise<void>,
+): Promise<Outcome> {
+  const lab = await start();
+  try {
+    await work(lab);
+  } catch (err) {
+    result.failures.push(`aborted: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  } finally {
+    const leftovers = await lab.stop();
+    result.failures.push(...leftovers.map((l) => `left behind: ${l}`));
+    result.failures.push(...lab.serverErrors.slice(0, 20).map((e) => `5xx: ${e}`));
+    fiveXX.set(result, lab.serverErrors.length);
+  }
+  return result;
+}
+
+/** 5xx count per outcome, kept apart so experiments need not copy it. */
+export const fiveXX = new WeakMap<Outcome, number>();
