@@ -396,3 +396,20 @@ describe('dev agent: parts', () => {
     expect(() => calculate(`${'('.repeat(80)}1${')'.repeat(80)}`)).toThrow(CalcError);
   });
 });
+
+describe('dev agent: resumable runs (SPEC §6)', () => {
+  it('says X-Resumable, replays a kept key, and resumes it from chunk n exactly', async () => {
+    const key = { 'idempotency-key': `resume-${Date.now()}` };
+    const first = await ask('!dev words=6 calc=1+1', { headers: key });
+    expect(first.headers.get('x-resumable')).toBe('true');
+    expect((await ask('!dev words=6 calc=1+1', { headers: key })).chunks).toEqual(first.chunks);
+    const resumed = await ask('!dev words=6 calc=1+1', { headers: { ...key, 'x-resume-from': '5' } });
+    expect(resumed.chunks).toEqual(first.chunks.slice(5));
+    expect(resumed.done).toBe(true);
+  });
+
+  it('refuses to resume a key it does not keep with 409 cannot_resume', async () => {
+    const r = await ask('!dev words=3', { headers: { 'idempotency-key': 'never-seen', 'x-resume-from': '2' } });
+    expect(r.status).toBe(409);
+  });
+});

@@ -27,6 +27,9 @@
  * It also serves a deterministic fake OpenAI-compatible API under /openai/v1 (chat/completions, models): a last
  * user message starting with `calc:` gets a streamed tool call, `think:` gets reasoning first.
  *
+ * Resumable (SPEC §6): every reply is kept under its Idempotency-Key for 10 minutes; a retry gets it again, and
+ * `X-Resume-From: n` gets it from its chunk n on (409 cannot_resume for a key it does not keep).
+ *
  * DEV_AGENT_TOKEN set: requests must carry `Authorization: Bearer <it>`. DEBUG set: one log line per request.
  * Standalone: `tsx dev/agentcore.ts` (PORT, default 8788; HOST, default 127.0.0.1).
  */
@@ -138,16 +141,59 @@ async function handleAgent(req: IncomingMessage, res: ServerResponse, settings: 
     res.end('dev agent: plain text on purpose (not_sse)');
     return;
   }
-  const stream = openStream(res);
-  if (!options && settings.openaiBaseUrl) return forward(stream, turn, settings.openaiBaseUrl);
-  const beats =
-    options instanceof Error
-      ? failure(turn.messageId, options.message)
-      : options?.inspect
-        ? planReply(turn.messageId, { ...options, echo: true }, describeRequest(req, turn))
-        : planReply(turn.messageId, options ?? {}, prompt);
-  const delayMs = options && !(options instanceof Error) ? (options.delayMs ?? 0) : settings.replyDelayMs;
-  await play(stream, beats, delayMs);
+  if (!options && settings.openaiBaseUrl) return forward(openStream(res, false), turn, settings.openaiBaseUrl);
+  const key = header(req, 'idempotency-key');
+  const resumeFrom = Number(header(req, 'x-resume-from') ?? '0');
+  if (!Number.isInteger(resumeFrom) || resumeFrom < 0) {
+    return sendJson(res, 400, { error: { code: 'invalid_request', message: 'X-Resume-From must be a whole number' } });
+  }
+  const kept = key ? runs.get(key) : undefined;
+  if (resumeFrom > 0 && !kept) {
+    return sendJson(res, 409, {
+      error: { code: 'cannot_resume', message: 'no run is kept under this Idempotency-Key' },
+    });
+  }
+  const run = kept ?? {
+    beats:
+      options instanceof Error
+        ? failure(turn.messageId, options.message)
+        : options?.inspect
+          ? planReply(turn.messageId, { ...options, echo: true }, describeRequest(req, turn))
+          : planReply(turn.messageId, options ?? {}, prompt),
+    delayMs: options && !(options instanceof Error) ? (options.delayMs ?? 0) : settings.replyDelayMs,
+    keptAt: Date.now(),
+  };
+  if (key && !kept) keepRun(key, run);
+  await play(openStream(res, true), skipChunks(run.beats, resumeFrom), run.delayMs);
+}
+
+/**
+ * Runs kept under their Idempotency-Key (SPEC §6, resumable agents): a retry gets the same reply, and
+ * `X-Resume-From: n` the same reply from its chunk n on. The reply is decided up front, so keeping its plan is
+ * keeping the run; the clock tool's answer included.
+ */
+interface KeptRun {
+  beats: Beat[];
+  delayMs: number;
+  keptAt: number;
+}
+
+export const RUN_TTL_MS = 10 * 60_000;
+const runs = new Map<string, KeptRun>();
+
+function keepRun(key: string, run: KeptRun): void {
+  for (const [k, r] of runs) {
+    if (run.keptAt - r.keptAt <= RUN_TTL_MS) break;
+    runs.delete(k);
+  }
+  runs.set(key, run);
+}
+
+/** The beats after the first `n` chunks (events) of a reply. */
+function skipChunks(beats: Beat[], n: number): Beat[] {
+  let chunks = 0;
+  const at = beats.findIndex((beat) => ('data' in beat || 'raw' in beat ? chunks++ === n : chunks >= n));
+  return at < 0 ? [] : beats.slice(at);
 }
 
 /** Requests per connection: a client that reads replies to their end can send the next one on the same socket. */
@@ -377,12 +423,13 @@ interface EventStream {
   signal: AbortSignal;
 }
 
-function openStream(res: ServerResponse): EventStream {
+function openStream(res: ServerResponse, resumable: boolean): EventStream {
   res.writeHead(200, {
     'content-type': 'text/event-stream',
     'cache-control': 'no-cache',
     'x-vercel-ai-ui-message-stream': 'v1',
     'x-accel-buffering': 'no',
+    ...(resumable ? { 'x-resumable': 'true' } : {}),
   });
   res.flushHeaders();
   const client = new AbortController();
