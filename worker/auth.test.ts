@@ -323,3 +323,22 @@ describe('JWKS key rotation', () => {
     await expectUnauthorized(config, `Bearer ${before}`, /^unknown signing key$/);
   }, 20_000);
 });
+
+describe('AUTH_MAX_TOKEN_AGE_SECONDS', () => {
+  const aged = loadConfig({ ...bindings, AUTH_MAX_TOKEN_AGE_SECONDS: '600' });
+
+  it('refuses a token issued longer ago than the maximum age, whatever its exp', async () => {
+    const old = await hs256({ ...good(), iat: now() - 601 - 5, exp: now() + 3600 });
+    await expectUnauthorized(aged, `Bearer ${old}`, /^token too old$/);
+    await expect(authenticate(hsConfig, `Bearer ${old}`)).resolves.toEqual({ userId: 'alice' });
+  });
+
+  it('refuses a token without iat, which cannot show its age', async () => {
+    await expectUnauthorized(aged, `Bearer ${await hs256(good())}`, /iat/);
+  });
+
+  it('accepts a token younger than the maximum age', async () => {
+    const fresh = await hs256({ ...good(), iat: now() - 590 });
+    await expect(authenticate(aged, `Bearer ${fresh}`)).resolves.toEqual({ userId: 'alice' });
+  });
+});

@@ -78,7 +78,7 @@ function bearerToken(authorization: string | null | undefined): string {
 
 /** A short reason for the caller; jose's own messages stay in `cause`. */
 function reasonFor(err: unknown): string | null {
-  if (err instanceof errors.JWTExpired) return 'token expired';
+  if (err instanceof errors.JWTExpired) return err.claim === 'iat' ? 'token too old' : 'token expired';
   if (err instanceof errors.JWTClaimValidationFailed) {
     if (err.claim === 'nbf') return 'token not yet valid';
     if (err.claim === 'iss') return 'wrong token issuer';
@@ -103,6 +103,7 @@ async function verifiedPayload(config: Config, token: string): Promise<JWTPayloa
       audience: config.AUTH_AUDIENCE,
       clockTolerance: CLOCK_TOLERANCE_S,
       requiredClaims: ['exp', 'sub'],
+      maxTokenAge: config.AUTH_MAX_TOKEN_AGE_SECONDS,
     });
     return payload;
   } catch (err) {

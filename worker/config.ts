@@ -21,6 +21,8 @@ const Schema = z
     AUTH_JWKS_URL: url.optional(),
     AUTH_ISSUER: z.string().min(1).optional(),
     AUTH_AUDIENCE: z.string().min(1).optional(),
+    /** Refuse tokens issued (`iat`) longer ago than this, whatever their `exp`; unset = `exp` alone decides. */
+    AUTH_MAX_TOKEN_AGE_SECONDS: z.coerce.number().int().min(1).optional(),
     DEV_AUTH: bool.default(false),
     AGENTCORE_URL: url,
     AGENTCORE_TOKEN: z.string().default(''),
@@ -41,6 +43,16 @@ const Schema = z
   .refine((c) => c.AUTH_JWT_SECRET || c.AUTH_JWKS_URL, {
     message: 'set AUTH_JWT_SECRET (HS256) or AUTH_JWKS_URL (RS256/ES256)',
     path: ['AUTH_JWT_SECRET'],
+  })
+  // A key set is usually shared by every application of the auth service: without iss/aud checks this Worker
+  // would accept tokens minted for any of them.
+  .refine((c) => !c.AUTH_JWKS_URL || c.AUTH_ISSUER, {
+    message: 'required with AUTH_JWKS_URL (the iss claim tokens for this app carry)',
+    path: ['AUTH_ISSUER'],
+  })
+  .refine((c) => !c.AUTH_JWKS_URL || c.AUTH_AUDIENCE, {
+    message: 'required with AUTH_JWKS_URL (the aud claim tokens for this app carry)',
+    path: ['AUTH_AUDIENCE'],
   });
 
 export type Config = z.infer<typeof Schema>;

@@ -60,8 +60,9 @@ app.notFound(() => new ApiError('not_found', 'no such route').toResponse());
 app.onError((err, c) => {
   const requestId = c.get('requestId');
   if (err instanceof ConfigError) {
+    // Which setting is wrong is for the operator's log, not for every caller.
     log('error', err.message, { request_id: requestId });
-    return new ApiError('unavailable', err.message).toResponse();
+    return new ApiError('unavailable', 'the service is not configured correctly').toResponse();
   }
   const apiError = toApiError(err);
   if (apiError.code === 'internal') {
