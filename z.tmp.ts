@@ -1,18 +1,10 @@
+import { startDevAgent } from './dev/agentcore';
 import { startAiSdkRoute } from './dev/ai-sdk-route';
-
-const r = await startAiSdkRoute();
-for (const text of ['weather Paris', 'think hard', 'fail', 'hello there']) {
-  const res = await fetch(r.url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      id: 'c',
-      trigger: 'submit-message',
-      conversation_id: 'c',
-      messages: [{ id: 'u', role: 'user', parts: [{ type: 'text', text }] }],
-    }),
-  });
-  console.log(res.status, [...res.headers].map((h) => h.join(':')).join(' '));
-  console.log(await res.text());
-}
-await r.close();
+import { startPythonBridge } from './dev/python-bridge';
+import { checkAgentCore, formatReport } from './dev/agentcore-check';
+process.env.DEV_AGENT_TOKEN = 'tok';
+const dev = await startDevAgent({ port: 0 });
+const route = await startAiSdkRoute({ token: 'tok' });
+const py = await startPythonBridge({ token: 'tok' });
+for (const url of [dev.url, route.url, py.url]) console.log(formatReport(url, await checkAgentCore({ url, token: 'tok' })));
+await dev.close(); await route.close(); await py.close();
