@@ -10,9 +10,10 @@
  */
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { type Experiment, fiveXX, type Outcome, type Profile } from './experiment';
+import { authMatrix } from './experiments/auth';
 import { fuzz } from './experiments/fuzz';
 
-const EXPERIMENTS: Experiment[] = [fuzz];
+const EXPERIMENTS: Experiment[] = [fuzz, authMatrix];
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);

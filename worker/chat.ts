@@ -55,13 +55,16 @@ chat.get('/conversations/:id/ws', async (c) => {
   const id = pathId(c.req.param('id'));
   const config = loadConfig(c.env);
   const origin = c.req.header('origin');
+  const ticket = c.req.query('ticket');
   if (origin && origin !== new URL(c.req.url).origin && !config.ALLOWED_ORIGINS.includes(origin)) {
+    // A ticket is used up by its first attempt, a refusal for Origin included (SPEC §4): a page on a foreign origin
+    // that got hold of one must not be able to hand it to a script that then connects from the right origin.
+    if (ticket) await spendTicket(c.env, ticket);
     throw new ApiError('forbidden', `origin ${origin} is not allowed`);
   }
   if (c.req.header('upgrade')?.toLowerCase() !== 'websocket') {
     throw new ApiError('invalid_request', 'expected a WebSocket upgrade');
   }
-  const ticket = c.req.query('ticket');
   const headers = new Headers({ upgrade: 'websocket' });
   let userId: string | undefined;
   if (c.req.header('authorization') || !ticket) {
@@ -69,11 +72,26 @@ chat.get('/conversations/:id/ws', async (c) => {
   }
   if (userId || !ticket) return forward(c.env, id, '/ws', { headers }, userId);
   // The ticket's own room uses it up, whichever conversation it is presented to.
-  const ticketRoom = Id.safeParse(ticket.split('.')[0]);
-  if (!ticketRoom.success) throw new ApiError('unauthorized', 'the ticket is invalid, expired or used');
+  const ticketRoom = ticketRoomOf(ticket);
+  if (!ticketRoom) throw new ApiError('unauthorized', 'the ticket is invalid, expired or used');
   const q = new URLSearchParams({ ticket, conversation: id });
-  return forward(c.env, ticketRoom.data.toLowerCase(), `/ws?${q}`, { headers });
+  return forward(c.env, ticketRoom, `/ws?${q}`, { headers });
 });
+
+/** The conversation whose room issued a ticket (its first part), or null for one that cannot be ours. */
+function ticketRoomOf(ticket: string): string | null {
+  const parsed = Id.safeParse(ticket.split('.')[0]);
+  return parsed.success ? parsed.data.toLowerCase() : null;
+}
+
+/** Presents a ticket to its room for no conversation: the room uses it up and refuses it. */
+async function spendTicket(env: Env, ticket: string): Promise<void> {
+  const ticketRoom = ticketRoomOf(ticket);
+  if (!ticketRoom) return;
+  const q = new URLSearchParams({ ticket, conversation: '' });
+  const res = await forward(env, ticketRoom, `/ws?${q}`, { headers: { upgrade: 'websocket' } });
+  await res.body?.cancel();
+}
 
 chat.use('*', requireAuth);
 
