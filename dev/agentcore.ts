@@ -25,7 +25,7 @@
  * deterministic so tests keep working.
  *
  * It also serves a deterministic fake OpenAI-compatible API under /openai/v1 (chat/completions, models): a last
- * user message starting with `calc:` gets a streamed tool call, `think:` gets reasoning first.
+ * user message starting with `calc:` gets streamed tool calls, `think:` gets reasoning first, `fail:` an error mid-stream.
  *
  * Resumable (SPEC §6): every reply is kept under its Idempotency-Key for 10 minutes; a retry gets it again, and
  * `X-Resume-From: n` gets it from its chunk n on (409 cannot_resume for a key it does not keep).
@@ -507,22 +507,25 @@ async function handleFakeCompletions(req: IncomingMessage, res: ServerResponse):
     .map((m): FakeMessage => ({ role: String(m.role), content: fakeContent(m.content) }));
   const model = typeof body.model === 'string' ? body.model : 'dev-openai';
   const reply = fakeCompletion(messages);
+  const calls = (reply.calls ?? []).map((args, i) => ({
+    id: `call_dev_${i + 1}`,
+    type: 'function',
+    function: { name: 'calculator', arguments: args },
+  }));
   const usage = {
     prompt_tokens: messages.reduce((n, m) => n + splitWords(m.content).length, 0),
-    completion_tokens:
-      splitWords(reply.reasoning ?? '').length + splitWords(reply.content ?? '').length + (reply.call ? 1 : 0),
+    completion_tokens: splitWords(reply.reasoning ?? '').length + splitWords(reply.content ?? '').length + calls.length,
     total_tokens: 0,
   };
   usage.total_tokens = usage.prompt_tokens + usage.completion_tokens;
-  const finish_reason = reply.call ? 'tool_calls' : 'stop';
-  const call = reply.call && {
-    id: 'call_dev_1',
-    type: 'function',
-    function: { name: 'calculator', arguments: reply.call },
-  };
+  const finish_reason = calls.length ? 'tool_calls' : 'stop';
   const envelope = { id: 'chatcmpl-dev', created: 0, model };
   if (body.stream !== true) {
-    const message = { role: 'assistant', content: reply.content ?? null, ...(call ? { tool_calls: [call] } : {}) };
+    const message = {
+      role: 'assistant',
+      content: reply.content ?? null,
+      ...(calls.length ? { tool_calls: calls } : {}),
+    };
     return sendJson(res, 200, {
       ...envelope,
       object: 'chat.completion',
@@ -538,13 +541,22 @@ async function handleFakeCompletions(req: IncomingMessage, res: ServerResponse):
   send({ delta: { role: 'assistant', content: '' } });
   for (const piece of splitWords(reply.reasoning ?? '')) send({ delta: { reasoning_content: piece } });
   for (const piece of splitWords(reply.content ?? '')) send({ delta: { content: piece } });
-  if (call) {
-    send({ delta: { tool_calls: [{ index: 0, ...call, function: { name: 'calculator', arguments: '' } }] } });
-    // Arguments arrive in fragments that are not JSON on their own, as real servers send them.
-    const args = call.function.arguments;
-    const cuts = [0, Math.floor(args.length / 3), Math.floor((2 * args.length) / 3), args.length];
-    for (let i = 0; i < 3; i++)
-      send({ delta: { tool_calls: [{ index: 0, function: { arguments: args.slice(cuts[i], cuts[i + 1]) } }] } });
+  if (reply.error) {
+    // How OpenAI-compatible servers report a failure once the stream has begun: an error object, then the end.
+    send(null, { error: { message: reply.error, type: 'server_error', code: null } });
+    res.end();
+    return;
+  }
+  for (const [index, call] of calls.entries()) {
+    send({ delta: { tool_calls: [{ index, ...call, function: { name: 'calculator', arguments: '' } }] } });
+  }
+  // Arguments arrive in fragments that are not JSON on their own, parallel calls interleaved, as real servers do.
+  for (let i = 0; i < 3; i++) {
+    for (const [index, call] of calls.entries()) {
+      const args = call.function.arguments;
+      const cuts = [0, Math.floor(args.length / 3), Math.floor((2 * args.length) / 3), args.length];
+      send({ delta: { tool_calls: [{ index, function: { arguments: args.slice(cuts[i], cuts[i + 1]) } }] } });
+    }
   }
   send({ delta: {}, finish_reason });
   const options = isRecord(body.stream_options) ? body.stream_options : {};
@@ -558,12 +570,30 @@ function fakeContent(content: unknown): string {
   return content.map((p) => (isRecord(p) && typeof p.text === 'string' ? p.text : '')).join('');
 }
 
-/** The fake model: `calc:` → a calculator call, a tool result → its answer, `think:` → reasoning then text. */
-function fakeCompletion(messages: FakeMessage[]): { content?: string; reasoning?: string; call?: string } {
+/**
+ * The fake model: `calc:` → a calculator call (`calc: 1+1; 2*3` → two calls at once), a tool result → its answer,
+ * `think:` → reasoning then text, `fail:` → a few words, then an error in the middle of the stream.
+ */
+function fakeCompletion(messages: FakeMessage[]): {
+  content?: string;
+  reasoning?: string;
+  calls?: string[];
+  error?: string;
+} {
   const last = messages.at(-1);
   if (last?.role === 'tool') return { content: `The calculator says ${last.content}.` };
   const text = messages.findLast((m) => m.role === 'user')?.content ?? '';
-  if (text.startsWith('calc:')) return { call: JSON.stringify({ expression: text.slice(5).trim() }) };
+  if (text.startsWith('calc:')) {
+    return {
+      calls: text
+        .slice(5)
+        .split(';')
+        .map((e) => JSON.stringify({ expression: e.trim() })),
+    };
+  }
+  if (text.startsWith('fail:')) {
+    return { content: 'Partial fake answer', error: `the fake model failed mid-stream: ${text.slice(5).trim()}` };
+  }
   if (text.startsWith('think:')) {
     const rest = text.slice(6).trim();
     return { reasoning: `Thinking about ${rest}.`, content: `Fake model answer to: ${rest}` };

@@ -301,6 +301,31 @@ describe('streamAgent (openai protocol, against the fake chat completions API)',
     });
   });
 
+  it('translates parallel tool calls whose argument deltas arrive interleaved', async () => {
+    const { chunks, error } = await run('calc: 1+1; 2*3', { config: openai });
+    expect(error).toBeUndefined();
+    const tools = chunks.filter((c) => c.type.startsWith('tool-'));
+    expect(tools.filter((c) => c.type === 'tool-input-start')).toEqual([
+      { type: 'tool-input-start', toolCallId: 'call_dev_1', toolName: 'calculator' },
+      { type: 'tool-input-start', toolCallId: 'call_dev_2', toolName: 'calculator' },
+    ]);
+    const deltasOf = (id: string) =>
+      tools.flatMap((c) => (c.type === 'tool-input-delta' && c.toolCallId === id ? [c.inputTextDelta] : []));
+    expect(deltasOf('call_dev_1').join('')).toBe('{"expression":"1+1"}');
+    expect(deltasOf('call_dev_2').join('')).toBe('{"expression":"2*3"}');
+    expect(tools.filter((c) => c.type === 'tool-input-available')).toEqual([
+      { type: 'tool-input-available', toolCallId: 'call_dev_1', toolName: 'calculator', input: { expression: '1+1' } },
+      { type: 'tool-input-available', toolCallId: 'call_dev_2', toolName: 'calculator', input: { expression: '2*3' } },
+    ]);
+  });
+
+  it('an error in the middle of the stream is agent_error with the server’s message, after the text so far', async () => {
+    const { chunks, error } = await run('fail: out of memory', { config: openai });
+    expect(textOf(chunks)).toBe('Partial fake answer');
+    expectAgentError(error, 'agent_error');
+    expect((error as Error).message).toBe('the fake model failed mid-stream: out of memory');
+  });
+
   it('sends earlier tool calls and results back as chat messages', async () => {
     const history: UIMessage[] = [
       userMessage('calc: 6*7', 'u-0'),
