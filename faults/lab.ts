@@ -167,7 +167,7 @@ async function readSse(
     signal: controller.signal,
   });
   const type = res.headers.get('content-type') ?? '';
-  if (!type.startsWith('text/event-stream')) {
+  if (!type.startsWith('text/event-stream') || !res.body) {
     const text = await res.text();
     noteStatus(user.lab, `${method} ${path}`, res.status, text);
     return { status: res.status, events: [], text, done: false };

@@ -12,8 +12,9 @@ import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { type Experiment, fiveXX, type Outcome, type Profile } from './experiment';
 import { authMatrix } from './experiments/auth';
 import { fuzz } from './experiments/fuzz';
+import { resume } from './experiments/resume';
 
-const EXPERIMENTS: Experiment[] = [fuzz, authMatrix];
+const EXPERIMENTS: Experiment[] = [fuzz, authMatrix, resume];
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
