@@ -10,11 +10,12 @@
  */
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { type Experiment, fiveXX, type Outcome, type Profile } from './experiment';
+import { agentFaults } from './experiments/agent-faults';
 import { authMatrix } from './experiments/auth';
 import { fuzz } from './experiments/fuzz';
 import { resume } from './experiments/resume';
 
-const EXPERIMENTS: Experiment[] = [fuzz, authMatrix, resume];
+const EXPERIMENTS: Experiment[] = [fuzz, authMatrix, resume, agentFaults];
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
