@@ -264,6 +264,34 @@ describe('streamAgent (ui-stream, against the dev agent)', () => {
     const carried = Number(/connection_requests=(\d+)/.exec(textOf(inspected.chunks))?.[1]);
     expect(carried).toBeGreaterThanOrEqual(2);
   });
+
+  it('resumes a resumable agent from its chunk n: the rest of the reply, counted on from n', async () => {
+    const turn = turnOf('!dev words=6 calc=2*3');
+    const progress = { resumable: false, agentChunks: 0 };
+    const first = await collect(streamAgent(config, { ...turn, progress }, new AbortController().signal));
+    expect(progress.resumable).toBe(true);
+    // The agent's start is not yielded (the room owns it): agent chunk n is yielded chunk n - 1.
+    expect(progress.agentChunks).toBe(first.length + 2);
+    const resumed = { resumable: false, agentChunks: 0 };
+    const rest = await collect(
+      streamAgent(config, { ...turn, resumeFrom: 4, progress: resumed }, new AbortController().signal),
+    );
+    expect(rest).toEqual(first.slice(3));
+    expect(resumed.agentChunks).toBe(progress.agentChunks);
+  });
+
+  it('a resume the agent cannot serve fails with its status', async () => {
+    const { error } = await (async () => {
+      try {
+        await collect(streamAgent(config, { ...turnOf('!dev words=3'), resumeFrom: 2 }, new AbortController().signal));
+        return { error: undefined };
+      } catch (error) {
+        return { error };
+      }
+    })();
+    expectAgentError(error, 'agent_http');
+    expect((error as AgentError).status).toBe(409);
+  });
 });
 
 describe('streamAgent (openai protocol, against the fake chat completions API)', () => {

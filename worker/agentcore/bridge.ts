@@ -18,6 +18,18 @@ export interface AgentTurn {
   messages: UIMessage[];
   /** The edge's request id, sent as X-Request-Id and named in the log; one is made when absent. */
   requestId?: string | undefined;
+  /** Resuming a reply after a restart: the agent's chunks already kept (sent as X-Resume-From). */
+  resumeFrom?: number | undefined;
+  /** Kept up to date while the reply streams, for the room to resume it after a restart. */
+  progress?: AgentProgress | undefined;
+}
+
+/** What a room needs to ask the agent again for the rest of a reply (SPEC §6, replies survive restarts). */
+export interface AgentProgress {
+  /** The agent answered `X-Resumable: true`. */
+  resumable: boolean;
+  /** How many of the agent's chunks have been read: every chunk yielded so far came from among them. */
+  agentChunks: number;
 }
 
 const PROBE_TIMEOUT_MS = 2_000;
@@ -61,18 +73,25 @@ async function* streamUiMessages(
   turn: AgentTurn & { requestId: string },
   signal: AbortSignal,
 ): AsyncGenerator<UIMessageChunk, void, undefined> {
+  const progress = turn.progress ?? { resumable: false, agentChunks: 0 };
+  progress.agentChunks = turn.resumeFrom ?? 0;
   const request = {
     url: config.AGENTCORE_URL,
     headers: {
       accept: 'text/event-stream',
       'idempotency-key': turn.messageId,
       'x-request-id': turn.requestId,
+      ...(turn.resumeFrom ? { 'x-resume-from': String(turn.resumeFrom) } : {}),
       ...(config.AGENTCORE_TOKEN ? { authorization: `Bearer ${config.AGENTCORE_TOKEN}` } : {}),
     },
     body: turnBody(turn),
+    onResponse: (headers: Headers) => {
+      progress.resumable = headers.get('x-resumable') === 'true';
+    },
   };
   const isFinish = (chunk: AgentChunk) => chunk.type === 'finish';
   for await (const chunk of streamEvents(request, AgentChunk, deadlines(config), signal, isFinish)) {
+    progress.agentChunks++;
     switch (chunk.type) {
       case 'start':
         if (chunk.messageMetadata !== undefined) yield metadata(chunk.messageMetadata);

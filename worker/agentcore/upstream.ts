@@ -7,6 +7,8 @@ export interface EventRequest {
   headers: Record<string, string>;
   /** The JSON request body, already serialized. */
   body: string;
+  /** Sees the headers of a 2xx answer before its events are read. */
+  onResponse?: (headers: Headers) => void;
 }
 
 /** One event: its JSON value checked against the schema, or why it failed. */
@@ -132,6 +134,7 @@ export async function* streamEvents<T>(
         { status: res.status },
       );
     }
+    request.onResponse?.(res.headers);
     if (!res.body) throw new AgentError('agent_cut', 'the agent answered with an empty body');
     const reader = new EventReader(res.body, schema);
     events = reader;
