@@ -12,6 +12,10 @@ import type { PostgresServer } from './postgres';
  *   GET  /postgres/status    → {running}
  *   POST /postgres/databases → {database, url}: a new empty database (`?migrate=1`: with migrations applied)
  *   POST /postgres/migrate?database=NAME → {migrated:true}: runs dev/migrate.ts on it
+ * and stands in for an OpenAI-compatible agent whose health probes are counted (AGENTCORE_PROTOCOL=openai,
+ * AGENTCORE_URL=<this>/probe/<tag>):
+ *   GET  /probe/<tag>/models → a model list, counted under <tag>
+ *   GET  /probe/<tag>/count  → {probes}: how many times <tag>/models was asked
  */
 export async function startControlServer(opts: {
   port: number;
@@ -49,8 +53,17 @@ export async function startControlServer(opts: {
       }),
   };
 
+  const probes = new Map<string, number>();
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://control');
+    const probe = /^\/probe\/([\w-]{1,64})\/(models|count)$/.exec(url.pathname);
+    if (probe?.[1] && req.method === 'GET') {
+      const tag = probe[1];
+      req.resume();
+      if (probe[2] === 'count') return send(res, 200, { probes: probes.get(tag) ?? 0 });
+      probes.set(tag, (probes.get(tag) ?? 0) + 1);
+      return send(res, 200, { object: 'list', data: [] });
+    }
     const route = routes[`${req.method} ${url.pathname}`];
     req.resume();
     if (!route) return send(res, 404, { error: `no route ${req.method} ${url.pathname}` });

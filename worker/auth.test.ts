@@ -342,3 +342,27 @@ describe('AUTH_MAX_TOKEN_AGE_SECONDS', () => {
     await expect(authenticate(aged, `Bearer ${fresh}`)).resolves.toEqual({ userId: 'alice' });
   });
 });
+
+describe('dev login rate limit', () => {
+  const limited = { ...bindings, DEV_LOGIN_PER_MINUTE: '3' };
+  const login = (ip: string) =>
+    devLogin.request(
+      '/login',
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'cf-connecting-ip': ip },
+        body: JSON.stringify({ user: 'alice' }),
+      },
+      limited,
+    );
+
+  it('refuses a client past DEV_LOGIN_PER_MINUTE with 429 and Retry-After; other clients still sign in', async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 5; i++) statuses.push((await login('192.0.2.1')).status);
+    expect(statuses).toEqual([200, 200, 200, 429, 429]);
+    const refused = await login('192.0.2.1');
+    expect(ErrorEnvelope.parse(await refused.json()).error.code).toBe('rate_limited');
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect((await login('192.0.2.2')).status).toBe(200);
+  });
+});

@@ -8,6 +8,7 @@ import { createRemoteJWKSet, errors, type JWTPayload, type JWTVerifyGetKey, jwtV
 import { z } from 'zod';
 import { type Config, loadConfig } from './config';
 import { ApiError } from './errors';
+import { type Bucket, take } from './room/rate-limit';
 
 export type AuthVariables = { userId: string };
 
@@ -167,10 +168,30 @@ async function jsonBody(req: Request): Promise<unknown> {
   }
 }
 
+/** Dev-login buckets per client address, per isolate: the endpoint only exists on dev deployments. */
+const devLoginBuckets = new WeakMap<Config, Map<string, Bucket>>();
+const MAX_TRACKED_CLIENTS = 10_000;
+
+/** Anyone who can reach the dev login gets a token for any user: bound how fast names can be tried. */
+function devLoginRefusal(config: Config, client: string): ApiError | null {
+  let buckets = devLoginBuckets.get(config);
+  if (!buckets || buckets.size > MAX_TRACKED_CLIENTS) {
+    buckets = new Map();
+    devLoginBuckets.set(config, buckets);
+  }
+  const policy = { perMinute: config.DEV_LOGIN_PER_MINUTE, burst: config.DEV_LOGIN_PER_MINUTE };
+  const result = take(buckets.get(client) ?? null, policy, Date.now());
+  buckets.set(client, result.bucket);
+  if (result.ok) return null;
+  return new ApiError('rate_limited', 'too many dev logins; try again shortly', { retryAfter: result.retryAfter });
+}
+
 /** POST /api/v1/dev/login {user} → {token, user}; exists only when DEV_AUTH is on. Mounted at /api/v1/dev. */
 export const devLogin = new Hono<{ Bindings: Env }>().post('/login', async (c) => {
   const config = loadConfig(c.env);
   if (!config.DEV_AUTH) return new ApiError('not_found', 'not found').toResponse();
+  const refusal = devLoginRefusal(config, c.req.header('cf-connecting-ip') ?? 'unknown');
+  if (refusal) return refusal.toResponse();
   const body = DevLoginBody.safeParse(await jsonBody(c.req.raw));
   if (!body.success) {
     const issue = body.error.issues[0];

@@ -24,6 +24,8 @@ const Schema = z
     /** Refuse tokens issued (`iat`) longer ago than this, whatever their `exp`; unset = `exp` alone decides. */
     AUTH_MAX_TOKEN_AGE_SECONDS: z.coerce.number().int().min(1).optional(),
     DEV_AUTH: bool.default(false),
+    /** Dev logins per client address a minute (also the burst); the dev login mints a token for any name. */
+    DEV_LOGIN_PER_MINUTE: int(10, 1),
     AGENTCORE_URL: url,
     AGENTCORE_TOKEN: z.string().default(''),
     AGENTCORE_PROTOCOL: z.enum(['ui-stream', 'openai']).default('ui-stream'),
