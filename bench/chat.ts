@@ -12,6 +12,7 @@ import { execFileSync } from 'node:child_process';
 import WebSocket from 'ws';
 import { nodePool } from '../dev/migrate';
 import { makeTempDataDir, type Stack, startStack } from '../dev/stack';
+import { sseEvents } from '../dev/testing';
 import { API_BASE, type ServerFrame } from '../worker/wire';
 import { type AgentRun, now, startTimingAgent, type TimingAgent } from './timing-agent';
 
@@ -111,26 +112,14 @@ async function directLatencies(agent: TimingAgent, prompt: string) {
       messages: [{ id: 'u', role: 'user', parts: [{ type: 'text', text: prompt }] }],
     }),
   });
-  const reader = (res.body as ReadableStream<BufferSource>).getReader();
-  const decoder = new TextDecoder();
   const received: Array<[number, number]> = [];
-  let buffer = '';
   let firstDeltaAt: number | undefined;
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
+  for await (const event of sseEvents(res)) {
     const at = now();
-    buffer += decoder.decode(value, { stream: true });
-    let cut = buffer.indexOf('\n\n');
-    while (cut >= 0) {
-      const data = buffer.slice(6, cut);
-      buffer = buffer.slice(cut + 2);
-      const k = /"delta":"w(\d+)/.exec(data)?.[1];
-      if (k !== undefined) {
-        firstDeltaAt ??= at;
-        received.push([Number(k), at]);
-      }
-      cut = buffer.indexOf('\n\n');
+    const k = /"delta":"w(\d+)/.exec(event.data)?.[1];
+    if (k !== undefined) {
+      firstDeltaAt ??= at;
+      received.push([Number(k), at]);
     }
   }
   const run = await agent.run(messageId);

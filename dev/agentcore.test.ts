@@ -1,6 +1,7 @@
 import { asSchema, type UIMessageChunk, uiMessageChunkSchema } from 'ai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CalcError, calculate, type DevAgent, parseDevPrompt, splitWords, startDevAgent } from './agentcore';
+import { sseEvents } from './testing';
 
 let agent: DevAgent;
 
@@ -49,21 +50,10 @@ async function ask(
   };
   const result = { ...reply, abort: () => controller.abort() };
   if (!res.body || !res.headers.get('content-type')?.startsWith('text/event-stream')) return result;
-  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
-  let buffer = '';
   try {
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      buffer += value;
-      let end = buffer.indexOf('\n\n');
-      while (end >= 0) {
-        const data = buffer.slice(0, end).replace(/^data: /, '');
-        buffer = buffer.slice(end + 2);
-        end = buffer.indexOf('\n\n');
-        if (data === '[DONE]') result.done = true;
-        else result.chunks.push(JSON.parse(data) as UIMessageChunk);
-      }
+    for await (const event of sseEvents(res)) {
+      if (event.data === '[DONE]') result.done = true;
+      else result.chunks.push(JSON.parse(event.data) as UIMessageChunk);
       if (opts.until?.(result.chunks)) return result;
     }
   } catch (err) {

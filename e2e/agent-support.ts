@@ -1,13 +1,13 @@
 /** The product's REST API, as the agent suites use it against a whole stack (no browser). */
 import type { UIMessageChunk } from 'ai';
-import { createParser } from 'eventsource-parser';
 import type { z } from 'zod';
 import type { Stack } from '../dev/stack';
+import { sseEvents } from '../dev/testing';
 import type { Message, SendResult as SendResultSchema } from '../worker/wire';
 
 export type SendResult = z.infer<typeof SendResultSchema>;
 
-export interface SseEvent {
+export interface ChunkEvent {
   id: string | undefined;
   chunk: UIMessageChunk | '[DONE]';
 }
@@ -16,7 +16,7 @@ export interface ApiClient {
   /** POST /messages as JSON: answers when the reply has ended. */
   send(content: string, conversationId?: string): Promise<SendResult>;
   /** POST /messages with Accept: text/event-stream; `onEvent` sees each event as it arrives. */
-  sendStreaming(content: string, onEvent?: (event: SseEvent) => void): Promise<SseEvent[]>;
+  sendStreaming(content: string, onEvent?: (event: ChunkEvent) => void): Promise<ChunkEvent[]>;
   stop(conversationId: string): Promise<{ stopped: boolean }>;
   messages(conversationId: string): Promise<Message[]>;
 }
@@ -38,7 +38,7 @@ export async function apiClient(stack: Stack, userId: string): Promise<ApiClient
     send: async (content, conversationId) =>
       (await (await call('POST', '/messages', { content, conversation_id: conversationId })).json()) as SendResult,
     sendStreaming: async (content, onEvent) =>
-      readEvents(await call('POST', '/messages', { content }, 'text/event-stream'), onEvent),
+      readChunks(await call('POST', '/messages', { content }, 'text/event-stream'), onEvent),
     stop: async (id) => (await (await call('POST', `/conversations/${id}/stop`, {})).json()) as { stopped: boolean },
     messages: async (id) =>
       ((await (await call('GET', `/conversations/${id}/messages?limit=200`)).json()) as { messages: Message[] })
@@ -46,24 +46,17 @@ export async function apiClient(stack: Stack, userId: string): Promise<ApiClient
   };
 }
 
-/** Every SSE event of a response until it ends. */
-export async function readEvents(res: Response, onEvent?: (event: SseEvent) => void): Promise<SseEvent[]> {
-  const events: SseEvent[] = [];
-  const parser = createParser({
-    onEvent: (e) => {
-      const event: SseEvent = {
-        id: e.id,
-        chunk: e.data === '[DONE]' ? '[DONE]' : (JSON.parse(e.data) as UIMessageChunk),
-      };
-      events.push(event);
-      onEvent?.(event);
-    },
-  });
-  const decoder = new TextDecoder();
-  const reader = res.body?.getReader();
-  if (!reader) return events;
-  for (let r = await reader.read(); !r.done; r = await reader.read())
-    parser.feed(decoder.decode(r.value, { stream: true }));
+/** Every SSE event of a response until it ends, each chunk parsed. */
+async function readChunks(res: Response, onEvent?: (event: ChunkEvent) => void): Promise<ChunkEvent[]> {
+  const events: ChunkEvent[] = [];
+  for await (const e of sseEvents(res)) {
+    const event: ChunkEvent = {
+      id: e.id ?? undefined,
+      chunk: e.data === '[DONE]' ? '[DONE]' : (JSON.parse(e.data) as UIMessageChunk),
+    };
+    events.push(event);
+    onEvent?.(event);
+  }
   return events;
 }
 

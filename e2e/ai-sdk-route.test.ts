@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AiSdkRoute, startAiSdkRoute } from '../dev/ai-sdk-route';
 import type { Stack } from '../dev/stack';
-import { type ApiClient, apiClient, partTypes, type SseEvent } from './agent-support';
+import { type ApiClient, apiClient, type ChunkEvent, partTypes } from './agent-support';
 import { GENEROUS_LIMITS, startTestStack, uniqueUser } from './support';
 
 /**
@@ -22,7 +22,7 @@ afterAll(async () => {
   await route?.close();
 });
 
-const chunkTypes = (events: SseEvent[]) => events.map((e) => (e.chunk === '[DONE]' ? '[DONE]' : e.chunk.type));
+const chunkTypes = (events: ChunkEvent[]) => events.map((e) => (e.chunk === '[DONE]' ? '[DONE]' : e.chunk.type));
 
 describe('an unchanged AI SDK route as the AgentCore', () => {
   it('answers with text that is stored complete', async () => {

@@ -2,7 +2,7 @@ import { readUIMessageStream, type UIMessageChunk } from 'ai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type PythonBridge, startPythonBridge } from '../dev/python-bridge';
 import type { Stack } from '../dev/stack';
-import { type ApiClient, apiClient, type SseEvent } from './agent-support';
+import { type ApiClient, apiClient, type ChunkEvent } from './agent-support';
 import { GENEROUS_LIMITS, startTestStack, uniqueUser } from './support';
 
 /** The product against the Python reference bridge (bridges/python) over real HTTP. */
@@ -20,7 +20,7 @@ afterAll(async () => {
   await bridge?.close();
 });
 
-const chunksOf = (events: SseEvent[]) =>
+const chunksOf = (events: ChunkEvent[]) =>
   events.flatMap((e) => (e.chunk === '[DONE]' ? [] : [e.chunk])) as UIMessageChunk[];
 
 async function assemble(chunks: UIMessageChunk[]) {

@@ -59,10 +59,7 @@ export async function startTestStack(vars: Record<string, string> = GENEROUS_LIM
   return startStack({ port: 0, dataDir: await makeTempDataDir('agent-chat-e2e-'), quiet: true, vars });
 }
 
-let users = 0;
-export function uniqueUser(prefix = 'e2e'): string {
-  return `${prefix}-${process.pid}-${Date.now().toString(36)}-${++users}`;
-}
+export { uniqueUser } from '../dev/testing';
 
 /** A context already signed in as `user` (the dev session the sign-in form would store). */
 export async function signedInContext(

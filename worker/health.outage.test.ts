@@ -1,12 +1,9 @@
-import { env, exports } from 'cloudflare:workers';
+import { exports } from 'cloudflare:workers';
 import { afterAll, describe, expect, it } from 'vitest';
 import { READYZ_MAX_AGE_MS } from './health';
-import { eventually } from './test-support';
+import { control, eventually } from './test-support';
 
-async function postgres(action: 'stop' | 'start'): Promise<void> {
-  const res = await fetch(`${env.TEST_CONTROL_URL}/postgres/${action}`, { method: 'POST' });
-  expect(res.status, await res.text()).toBe(200);
-}
+const postgres = (action: 'stop' | 'start') => control(`/postgres/${action}`);
 
 describe('readiness through a Postgres outage', () => {
   afterAll(() => postgres('start'));

@@ -1,21 +1,21 @@
 /**
- * Shared by the workerd test suites: tokens, calls through the real Worker, SSE and WebSocket readers.
+ * Shared by the workerd test suites: tokens, calls through the real Worker, WebSocket readers (the SSE reader,
+ * user ids and the control server's client are dev/testing.ts, shared with the Node suites).
  * Nothing here is mocked: calls go through the Worker's fetch, the room, the dev agent and Postgres.
  */
 import { env, exports } from 'cloudflare:workers';
 import { SignJWT } from 'jose';
 import { expect } from 'vitest';
+import { control as controlAt } from '../dev/testing';
 import { loadConfig } from './config';
 import { openPool } from './db/client';
 import { API_BASE, type Conversation, type Message, ServerFrame } from './wire';
 
+export { allEvents, firstEvents, type SseEvent, sseEvents, uniqueUser } from '../dev/testing';
+
 /** The test-only bindings that vitest.config.ts hands the pool. */
 export const testEnv = env as unknown as Record<string, string>;
 export const ORIGIN = 'http://127.0.0.1:8787';
-
-export function uniqueUser(tag = 'user'): string {
-  return `${tag}-${crypto.randomUUID().slice(0, 8)}`;
-}
 
 export async function tokenFor(userId: string): Promise<string> {
   return new SignJWT({})
@@ -82,51 +82,6 @@ export function client(userId: string) {
   };
 }
 export type Client = ReturnType<typeof client>;
-
-export interface SseEvent {
-  id: string | null;
-  data: string;
-}
-
-/** Reads SSE events as they come; network reads do not line up with events, so it buffers. */
-export async function* sseEvents(res: Response): AsyncGenerator<SseEvent> {
-  const reader = (res.body as ReadableStream<Uint8Array>).pipeThrough(new TextDecoderStream()).getReader();
-  let buffer = '';
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    buffer += value.replaceAll('\r\n', '\n');
-    let cut = buffer.indexOf('\n\n');
-    while (cut >= 0) {
-      const block = buffer.slice(0, cut);
-      buffer = buffer.slice(cut + 2);
-      let id: string | null = null;
-      const data: string[] = [];
-      for (const line of block.split('\n')) {
-        if (line.startsWith('id:')) id = line.slice(3).trim();
-        else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
-      }
-      if (data.length) yield { id, data: data.join('\n') };
-      cut = buffer.indexOf('\n\n');
-    }
-  }
-}
-
-/** The first `n` events' data, leaving the rest of the stream unread. */
-export async function firstEvents(res: Response, n: number): Promise<string[]> {
-  const seen: string[] = [];
-  for await (const e of sseEvents(res)) {
-    seen.push(e.data);
-    if (seen.length >= n) break;
-  }
-  return seen;
-}
-
-export async function allEvents(res: Response): Promise<SseEvent[]> {
-  const out: SseEvent[] = [];
-  for await (const e of sseEvents(res)) out.push(e);
-  return out;
-}
 
 /** An open WebSocket with every frame it has received, and a way to wait for the next that matches. */
 export class TestSocket {
@@ -229,10 +184,9 @@ export async function pgQuery<T = Record<string, unknown>>(text: string, params:
   }
 }
 
-export async function control(path: string): Promise<void> {
-  const res = await fetch(`${testEnv.TEST_CONTROL_URL}${path}`, { method: 'POST' });
-  expect(res.status, `control ${path}`).toBe(200);
-  await res.body?.cancel();
+/** The test Postgres, driven through dev/control-server.ts (stop, start, pause, resume, fresh databases). */
+export function control<T = unknown>(path: string): Promise<T> {
+  return controlAt(testEnv.TEST_CONTROL_URL ?? '', path);
 }
 
 export async function eventually<T>(fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 20_000): Promise<T> {

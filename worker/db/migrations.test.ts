@@ -2,14 +2,9 @@ import { env } from 'cloudflare:workers';
 import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../config';
+import { control } from '../test-support';
 import { checkPostgres, type Database, db, openPool } from './client';
 import { conversationMessages, conversationStates } from './schema';
-
-async function control<T>(path: string): Promise<T> {
-  const res = await fetch(`${env.TEST_CONTROL_URL}${path}`, { method: 'POST' });
-  expect(res.status, await res.clone().text()).toBe(200);
-  return (await res.json()) as T;
-}
 
 /** The Postgres error code (e.g. 23505) under drizzle's DrizzleQueryError wrapper. */
 async function pgError(promise: Promise<unknown>): Promise<{ code?: string; constraint?: string }> {
