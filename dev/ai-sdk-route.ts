@@ -43,8 +43,14 @@ const weather = tool({
   execute: async ({ city }) => ({ city, forecast: 'sunny', celsius: 21 }),
 });
 
-/** The route, as written for Next.js `app/api/chat/route.ts`. */
-export async function POST(req: Request, onAbort: () => void = () => {}): Promise<Response> {
+/** Told of every request whose stream the client abandoned (streamText's onAbort). */
+const abortListeners = new Set<() => void>();
+const noteAbort = () => {
+  for (const listener of abortListeners) listener();
+};
+
+// #region route (docs/agentcore.md shows this region; dev/agentcore-docs.test.ts keeps the two the same)
+export async function POST(req: Request) {
   const { messages }: { messages: UIMessage[] } = await req.json();
   const result = streamText({
     model,
@@ -52,10 +58,11 @@ export async function POST(req: Request, onAbort: () => void = () => {}): Promis
     tools: { weather },
     stopWhen: stepCountIs(5),
     abortSignal: req.signal,
-    onAbort,
+    onAbort: noteAbort,
   });
   return result.toUIMessageStreamResponse({ sendReasoning: true });
 }
+// #endregion
 
 export async function startAiSdkRoute(opts: AiSdkRouteOptions = {}): Promise<AiSdkRoute> {
   let aborts = 0;
@@ -64,8 +71,9 @@ export async function startAiSdkRoute(opts: AiSdkRouteOptions = {}): Promise<AiS
     aborts++;
     for (const resolve of waiters.splice(0)) resolve();
   };
+  abortListeners.add(onAbort);
   const server = createServer({ noDelay: true }, (req, res) => {
-    serve(req, res, opts.token, onAbort).catch(() => res.destroy());
+    serve(req, res, opts.token).catch(() => res.destroy());
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -80,6 +88,7 @@ export async function startAiSdkRoute(opts: AiSdkRouteOptions = {}): Promise<AiS
     nextAbort: () => new Promise<void>((resolve) => waiters.push(resolve)),
     close: () =>
       new Promise<void>((resolve) => {
+        abortListeners.delete(onAbort);
         waiters = [];
         server.closeAllConnections();
         server.close(() => resolve());
@@ -88,7 +97,7 @@ export async function startAiSdkRoute(opts: AiSdkRouteOptions = {}): Promise<AiS
 }
 
 /** Node's request → a web Request (aborted when the client goes away), the route's Response → Node's response. */
-async function serve(req: IncomingMessage, res: ServerResponse, token: string | undefined, onAbort: () => void) {
+async function serve(req: IncomingMessage, res: ServerResponse, token: string | undefined) {
   if (token && req.headers.authorization !== `Bearer ${token}`) {
     res.writeHead(401, { 'content-type': 'application/json' }).end('{"error":"unauthorized"}');
     return;
@@ -107,7 +116,7 @@ async function serve(req: IncomingMessage, res: ServerResponse, token: string | 
     body: Buffer.concat(parts),
     signal: client.signal,
   });
-  const response = await POST(request, onAbort);
+  const response = await POST(request);
   response.headers.forEach((value, name) => {
     res.setHeader(name, value);
   });
