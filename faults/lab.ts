@@ -117,8 +117,8 @@ export class User {
   }
 
   /** POST /messages with Accept: text/event-stream, read to its end (or cut after `cutAfter` events). */
-  async sendSse(body: Record<string, unknown>, cutAfter?: number): Promise<SseRead> {
-    return readSse(this, 'POST', '/messages', body, {}, cutAfter);
+  async sendSse(body: Record<string, unknown>, cutAfter?: number, onEvent?: () => void): Promise<SseRead> {
+    return readSse(this, 'POST', '/messages', body, {}, cutAfter, onEvent);
   }
 
   /** GET …/stream, optionally from after Last-Event-ID. */
@@ -153,6 +153,7 @@ async function readSse(
   body: unknown,
   headers: Record<string, string>,
   cutAfter?: number,
+  onEvent?: () => void,
 ): Promise<SseRead> {
   const controller = new AbortController();
   const res = await fetch(`${user.lab.stack.url}${API_BASE}${path}`, {
@@ -178,6 +179,7 @@ async function readSse(
     onEvent: (e) => {
       if (e.data === '[DONE]') done = true;
       else events.push({ id: e.id, data: e.data });
+      onEvent?.();
     },
   });
   const reader = (res.body as ReadableStream<Uint8Array>).getReader();

@@ -13,9 +13,10 @@ import { type Experiment, fiveXX, type Outcome, type Profile } from './experimen
 import { agentFaults } from './experiments/agent-faults';
 import { authMatrix } from './experiments/auth';
 import { fuzz } from './experiments/fuzz';
+import { postgresDown, postgresFlapping } from './experiments/postgres';
 import { resume } from './experiments/resume';
 
-const EXPERIMENTS: Experiment[] = [fuzz, authMatrix, resume, agentFaults];
+const EXPERIMENTS: Experiment[] = [fuzz, authMatrix, resume, agentFaults, postgresDown, postgresFlapping];
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
