@@ -5,7 +5,7 @@ import { pickTestPorts, workerBindings } from './dev/test-env.ts';
 
 /**
  * Projects, run as groups one after another:
- *   node     dev/**\/*.test.ts (plain Node)
+ *   node     dev/**\/*.test.ts and packages/**\/*.test.ts (plain Node)
  *   workers  worker/**\/*.test.ts in workerd, rate limits high so tests don't trip over each other
  *   limits   worker/**\/*.limits.test.ts in workerd with tight rate limits (bursts of 5 per user, 3 per conversation)
  *   outage   worker/**\/*.outage.test.ts in workerd, alone and one file at a time: they stop the shared Postgres
@@ -51,7 +51,7 @@ export default defineConfig(async () => {
         {
           test: {
             name: 'node',
-            include: ['dev/**/*.test.ts'],
+            include: ['dev/**/*.test.ts', 'packages/**/*.test.ts'],
             environment: 'node',
             testTimeout: 30_000,
             hookTimeout: 60_000,

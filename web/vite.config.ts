@@ -8,6 +8,8 @@ export default defineConfig({
   root,
   base: '/',
   plugins: [react()],
+  // The page uses @agent-chat/client from its source, as the workspace links it.
+  resolve: { conditions: ['agent-chat-source', 'module', 'browser', 'development|production'] },
   build: {
     outDir: fileURLToPath(new URL('./dist', import.meta.url)),
     emptyOutDir: true,

@@ -1,12 +1,10 @@
+import { createChatClient, type LiveConversation } from '@agent-chat/client';
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
-import { ChatApi } from './api';
 import { findSession, type Session, signOut } from './auth';
 import { ChatPane } from './chat/ChatPane';
-import { ChatStore } from './chat/store';
 import { preloadMarkdown } from './markdown/Markdown';
 import { conversationIdFrom, conversationPath, navigate, usePath } from './router';
 import { SignIn } from './SignIn';
-import { ConversationIndex } from './sidebar/conversation-index';
 import { Sidebar } from './sidebar/Sidebar';
 
 export function App() {
@@ -61,14 +59,17 @@ interface ChatAppProps {
 }
 
 function ChatApp({ session, onUnauthorized, onSignOut }: ChatAppProps) {
-  const api = useMemo(() => new ChatApi(session.getToken, onUnauthorized), [session, onUnauthorized]);
-  const index = useMemo(() => new ConversationIndex(api), [api]);
+  const api = useMemo(
+    () => createChatClient({ baseUrl: '', getToken: () => session.getToken(), onUnauthorized }),
+    [session, onUnauthorized],
+  );
+  const index = useMemo(() => api.conversationIndex(), [api]);
   const path = usePath();
   const activeId = conversationIdFrom(path);
-  const [store, setStore] = useState<ChatStore | null>(null);
+  const [store, setStore] = useState<LiveConversation | null>(null);
   const [drawerOpen, setDrawerOpen] = useState(false);
   /** A new chat's store, kept across the navigation its first reply triggers. */
-  const handoff = useRef<ChatStore | null>(null);
+  const handoff = useRef<LiveConversation | null>(null);
 
   useEffect(() => {
     if (path !== '/' && !activeId) navigate('/', { replace: true });
@@ -84,9 +85,9 @@ function ChatApp({ session, onUnauthorized, onSignOut }: ChatAppProps) {
   useEffect(() => {
     const adopted = handoff.current?.id === activeId ? handoff.current : null;
     handoff.current = null;
-    const next: ChatStore =
+    const next: LiveConversation =
       adopted ??
-      new ChatStore(api, activeId, {
+      api.live(activeId, {
         created: (id) => {
           handoff.current = next;
           void index.add(id);

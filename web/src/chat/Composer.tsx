@@ -1,7 +1,7 @@
+import type { ChatSnapshot, LiveConversation, SendRefusal } from '@agent-chat/client';
 import { type FormEvent, type KeyboardEvent, useEffect, useRef, useState } from 'react';
 import { codePointLength, MAX_CONTENT_CODE_POINTS } from '../../../worker/wire';
 import { useSecondsUntil } from './countdown';
-import type { ChatSnapshot, ChatStore, SendRefusal } from './store';
 
 const REFUSALS: Record<SendRefusal, string> = {
   empty: 'Type a message first.',
@@ -9,7 +9,7 @@ const REFUSALS: Record<SendRefusal, string> = {
   busy: 'Wait for the reply to finish, or stop it.',
 };
 
-export function Composer({ store, snapshot }: { store: ChatStore; snapshot: ChatSnapshot }) {
+export function Composer({ store, snapshot }: { store: LiveConversation; snapshot: ChatSnapshot }) {
   const [draft, setDraft] = useState('');
   const [refusal, setRefusal] = useState<SendRefusal | null>(null);
   const input = useRef<HTMLTextAreaElement>(null);

@@ -1,4 +1,4 @@
-import type { LinkState } from './store';
+import type { LinkState } from '@agent-chat/client';
 
 const LABELS: Record<LinkState, string | null> = {
   idle: null,
@@ -8,6 +8,7 @@ const LABELS: Record<LinkState, string | null> = {
   sse: 'Fallback: SSE',
   polling: 'Fallback: polling',
   offline: 'Offline',
+  signed_out: 'Signed out',
 };
 
 const HINTS: Record<LinkState, string> = {
@@ -18,6 +19,7 @@ const HINTS: Record<LinkState, string> = {
   sse: 'WebSockets are not getting through; replies stream over HTTP instead.',
   polling: 'Live connections are not getting through; checking for new messages every few seconds.',
   offline: 'No network. Messages will load again when the connection is back.',
+  signed_out: 'No sign-in was handed over; nothing is loaded until you sign in again.',
 };
 
 export function ConnectionBadge({ link }: { link: LinkState }) {

@@ -1,12 +1,12 @@
+import type { ChatSnapshot, LiveConversation } from '@agent-chat/client';
 import { useCallback, useEffect, useLayoutEffect, useRef, useState } from 'react';
 import { MessageView } from './MessageView';
-import type { ChatSnapshot, ChatStore } from './store';
 
 /** Within this many pixels of the bottom the list follows new text; further up, the person is reading. */
 const STICK_PX = 48;
 const LOAD_OLDER_PX = 160;
 
-export function MessageList({ store, snapshot }: { store: ChatStore; snapshot: ChatSnapshot }) {
+export function MessageList({ store, snapshot }: { store: LiveConversation; snapshot: ChatSnapshot }) {
   const scroller = useRef<HTMLDivElement>(null);
   const content = useRef<HTMLDivElement>(null);
   const stick = useRef(true);

@@ -1,6 +1,6 @@
+import type { ChatItem, LiveConversation } from '@agent-chat/client';
 import { memo, useState } from 'react';
 import { Markdown } from '../markdown/Markdown';
-import type { ChatItem, ChatStore } from './store';
 
 type Part = ChatItem['parts'][number];
 
@@ -135,7 +135,7 @@ function StatusLine({ item }: { item: ChatItem }) {
 interface MessageViewProps {
   item: ChatItem;
   canRetry: boolean;
-  store: ChatStore;
+  store: LiveConversation;
 }
 
 export const MessageView = memo(function MessageView({ item, canRetry, store }: MessageViewProps) {

@@ -1,5 +1,5 @@
+import type { Notice } from '@agent-chat/client';
 import { useSecondsUntil } from './countdown';
-import type { Notice } from './store';
 
 /** What went wrong, in the person's terms; the server's message where we have nothing better. */
 function explain(notice: Notice, seconds: number): string {

@@ -1,5 +1,5 @@
+import { preloadAssembler } from '@agent-chat/client';
 import { lazy, Suspense } from 'react';
-import { loadAi } from '../chat/reply';
 
 const loadView = () => import('./StreamdownView');
 const StreamdownView = lazy(loadView);
@@ -9,7 +9,7 @@ export function preloadMarkdown(): void {
   const idle = window.requestIdleCallback ?? ((fn: () => void) => setTimeout(fn, 200));
   idle(() => {
     void loadView();
-    void loadAi();
+    void preloadAssembler();
   });
 }
 

@@ -1,9 +1,9 @@
+import type { ConversationIndex } from '@agent-chat/client';
+import { ChatError } from '@agent-chat/client';
 import { type FormEvent, useEffect, useRef, useState, useSyncExternalStore } from 'react';
 import type { Conversation } from '../../../worker/wire';
 import { codePointLength, MAX_TITLE_CODE_POINTS } from '../../../worker/wire';
-import { ApiFailure } from '../api';
 import { conversationPath, navigate } from '../router';
-import type { ConversationIndex } from './conversation-index';
 
 interface SidebarProps {
   index: ConversationIndex;
@@ -81,7 +81,7 @@ function ConversationRow({ conversation, active, index, onOpen }: RowProps) {
       await index.remove(conversation.id);
       if (active) onOpen(null);
     } catch (error) {
-      setProblem(error instanceof ApiFailure ? error.message : 'Could not delete.');
+      setProblem(error instanceof ChatError ? error.message : 'Could not delete.');
     }
   };
 
@@ -193,7 +193,7 @@ function RenameForm({ conversation, onSave, onDone }: RenameFormProps) {
     try {
       await onSave(trimmed);
     } catch (error) {
-      setProblem(error instanceof ApiFailure ? error.message : 'Could not rename.');
+      setProblem(error instanceof ChatError ? error.message : 'Could not rename.');
       setSaving(false);
     }
   };

@@ -1,6 +1,7 @@
-/** The sidebar's list: the person's conversations, newest activity first, fetched a page at a time. */
+/** The person's conversations, newest activity first, fetched a page at a time (a sidebar's list). */
 import type { Conversation } from '../../../worker/wire';
-import { ApiFailure, type ChatApi } from '../api';
+import type { ChatApi } from './api';
+import { ChatError, isChatError } from './errors';
 
 export interface IndexSnapshot {
   conversations: readonly Conversation[];
@@ -59,13 +60,13 @@ export class ConversationIndex {
     this.error = null;
     this.changed();
     try {
-      const page = await this.api.listConversations(this.started ? this.cursor : null, PAGE);
+      const page = await this.api.listConversations({ cursor: this.started ? this.cursor : null, limit: PAGE });
       this.started = true;
       for (const c of page.conversations) this.byId.set(c.id, c);
       this.cursor = page.next_cursor;
       this.done = page.next_cursor === null;
     } catch (error) {
-      this.error = error instanceof ApiFailure ? error.message : 'The conversation list could not be loaded.';
+      this.error = error instanceof ChatError ? error.message : 'The conversation list could not be loaded.';
     } finally {
       this.loading = false;
       this.changed();
@@ -76,7 +77,7 @@ export class ConversationIndex {
   async refresh(): Promise<void> {
     if (this.loading) return;
     try {
-      const page = await this.api.listConversations(null, PAGE);
+      const page = await this.api.listConversations({ limit: PAGE });
       // The list comes from Postgres, which hears of a reply in flight only when it ends (or 2 s in): what this
       // tab saw live is newer, and replacing it moved the conversation down and dropped its replying dot.
       for (const c of page.conversations) {
@@ -126,7 +127,7 @@ export class ConversationIndex {
       await this.api.deleteConversation(id);
     } catch (error) {
       // A second DELETE (another tab got there first) answers 404: the conversation is gone either way.
-      if (!(error instanceof ApiFailure && error.code === 'not_found')) throw error;
+      if (!isChatError(error, 'not_found')) throw error;
     }
     this.forget(id);
   }

@@ -3,7 +3,8 @@ import type { UIMessage, UIMessageChunk } from 'ai';
 import type { Chunk } from '../../../worker/wire';
 
 let assembler: Promise<typeof import('./assemble')> | null = null;
-export function loadAi(): Promise<typeof import('./assemble')> {
+/** Loads the stream assembler (the `ai` package) ahead of the first reply, e.g. while the page is idle. */
+export function preloadAssembler(): Promise<typeof import('./assemble')> {
   assembler ??= import('./assemble');
   return assembler;
 }
@@ -52,7 +53,7 @@ export class LiveReply {
 
   private async assemble(stream: ReadableStream<UIMessageChunk>): Promise<void> {
     // Loaded on the first reply, not with the page (≈26 KB gzip); chunks wait in the stream meanwhile.
-    const { readUIMessageStream } = await loadAi();
+    const { readUIMessageStream } = await preloadAssembler();
     // An `error` chunk is reported by the final message frame; here it only must not stop the assembly.
     for await (const message of readUIMessageStream({ stream, onError: () => {} })) {
       this.parts = message.parts;

@@ -5,13 +5,16 @@
  */
 import ReconnectingWebSocket from 'partysocket/ws';
 import { type ClientFrame, PING_FRAME, ServerFrame } from '../../../worker/wire';
-import { ApiFailure, type ChatApi } from '../api';
+import type { ChatApi } from './api';
+import { isChatError } from './errors';
 
 const PING_EVERY_MS = 20_000;
 const PONG_WITHIN_MS = 10_000;
 /** Connection attempts that never open before the socket is given up for the fallbacks. */
 const ATTEMPTS_BEFORE_FALLBACK = 3;
 const CLOSE_DELETED = 4404;
+/** The token the socket was opened with has expired (SPEC §4): reconnect with a fresh one and resume. */
+const CLOSE_TOKEN_EXPIRED = 4401;
 
 export interface SocketEvents {
   frame(frame: ServerFrame): void;
@@ -21,6 +24,8 @@ export interface SocketEvents {
   giveUp(): void;
   /** The conversation is gone (deleted, or never ours). */
   gone(): void;
+  /** No token for the next connect (getToken failed, or the server refused a fresh one). */
+  signedOut(error: unknown): void;
 }
 
 export class ConversationSocket {
@@ -29,6 +34,8 @@ export class ConversationSocket {
   private closed = false;
   private pingTimer: ReturnType<typeof setInterval> | undefined;
   private pongTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The next ticket is asked for with a fresh token (the last one expired). */
+  private refreshToken = false;
 
   constructor(
     private readonly api: ChatApi,
@@ -43,6 +50,7 @@ export class ConversationSocket {
       reconnectionDelayGrowFactor: 1.6,
       connectionTimeout: 6_000,
       shouldReconnectOnClose: (event) => event.code !== CLOSE_DELETED,
+      ...(api.options.WebSocket ? { WebSocket: api.options.WebSocket } : {}),
     });
     this.ws.addEventListener('open', this.onOpen);
     this.ws.addEventListener('message', this.onMessage);
@@ -76,10 +84,15 @@ export class ConversationSocket {
 
   private async nextUrl(): Promise<string> {
     try {
-      const { ticket } = await this.api.wsTicket(this.conversationId);
+      const refresh = this.refreshToken;
+      this.refreshToken = false;
+      const { ticket } = await this.api.wsTicket(this.conversationId, refresh);
       return this.api.wsUrl(this.conversationId, ticket);
     } catch (error) {
-      if (error instanceof ApiFailure && error.code === 'not_found') queueMicrotask(() => this.goneNow());
+      if (isChatError(error, 'not_found')) queueMicrotask(() => this.goneNow());
+      if (isChatError(error, 'token_unavailable') || isChatError(error, 'unauthorized')) {
+        queueMicrotask(() => this.events.signedOut(error));
+      }
       throw error;
     }
   }
@@ -117,10 +130,12 @@ export class ConversationSocket {
   private readonly onFailure = (event: Event): void => {
     if (this.closed) return;
     this.stopHeartbeat();
-    if ('code' in event && event.code === CLOSE_DELETED) {
+    const code = 'code' in event ? event.code : undefined;
+    if (code === CLOSE_DELETED) {
       this.goneNow();
       return;
     }
+    if (code === CLOSE_TOKEN_EXPIRED) this.refreshToken = true;
     const wasOpen = this.opened;
     this.opened = false;
     // partysocket counts attempts since the last connection that stayed up; a socket that opens and is

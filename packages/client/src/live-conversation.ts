@@ -1,6 +1,7 @@
 /**
- * The state of one conversation on this page: committed messages, sends in flight, streaming replies,
- * and the connection that feeds them — WebSocket first, then SSE, then polling (SPEC §8).
+ * One conversation kept live: committed messages, sends in flight, streaming replies, and the connection that
+ * feeds them — WebSocket first, then SSE, then polling (SPEC §8). Framework-free: `subscribe` + `getSnapshot`
+ * fit React's useSyncExternalStore and any other view.
  */
 import type { UIMessage } from 'ai';
 import {
@@ -12,12 +13,22 @@ import {
   type MessagePart,
   type ServerFrame,
 } from '../../../worker/wire';
-import { ApiFailure, type ChatApi, type SendBody } from '../api';
+import type { ChatApi, SendBody } from './api';
+import { ChatError, isChatError } from './errors';
 import { LiveReply } from './reply';
 import { ConversationSocket } from './socket';
 import { readReplyEvents } from './sse';
 
-export type LinkState = 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'sse' | 'polling' | 'offline';
+/** How the conversation is kept live right now; `signed_out` when no token can be had (see `signedOut`). */
+export type LinkState =
+  | 'idle'
+  | 'connecting'
+  | 'connected'
+  | 'reconnecting'
+  | 'sse'
+  | 'polling'
+  | 'offline'
+  | 'signed_out';
 
 export interface Notice {
   code: string;
@@ -51,9 +62,11 @@ export interface ChatSnapshot {
   link: LinkState;
   notice: Notice | null;
   missing: boolean;
+  /** Why no token could be had (getToken threw or gave none, or the server refused a fresh one); `reconnect()` tries again. */
+  signedOut: ChatError | null;
 }
 
-export interface ChatStoreEvents {
+export interface LiveConversationEvents {
   /** The first send of a new chat created this conversation. */
   created(conversationId: string): void;
   conversation(conversation: Conversation): void;
@@ -83,13 +96,21 @@ function plainText(parts: readonly { type: string }[]): string {
 }
 
 function describe(error: unknown): { code: string; message: string; retryAfter: number | null } {
-  if (error instanceof ApiFailure) return { code: error.code, message: error.message, retryAfter: error.retryAfter };
+  if (error instanceof ChatError) return { code: error.code, message: error.message, retryAfter: error.retryAfter };
   return { code: 'network', message: 'The connection was lost.', retryAfter: null };
 }
 
 let instances = 0;
 
-export class ChatStore {
+const nextFrame = (fn: () => void): number =>
+  typeof requestAnimationFrame === 'function' ? requestAnimationFrame(fn) : Number(setTimeout(fn, 0));
+const cancelFrame = (handle: number): void => {
+  if (typeof cancelAnimationFrame === 'function') cancelAnimationFrame(handle);
+  else clearTimeout(handle);
+};
+const online = (): boolean => typeof navigator === 'undefined' || navigator.onLine !== false;
+
+export class LiveConversation {
   /** Identifies this store for React keys; the conversation id changes when a new chat is created. */
   readonly instance = ++instances;
   private conversationId: string | null;
@@ -106,6 +127,7 @@ export class ChatStore {
   private link: LinkState = 'idle';
   private notice: Notice | null = null;
   private missing = false;
+  private signedOut: ChatError | null = null;
   private socket: ConversationSocket | null = null;
   private fallback = false;
   private sseBroken = false;
@@ -121,12 +143,14 @@ export class ChatStore {
   constructor(
     private readonly api: ChatApi,
     conversationId: string | null,
-    private readonly events: ChatStoreEvents,
+    private readonly events: Partial<LiveConversationEvents> = {},
   ) {
     this.conversationId = conversationId;
     this.snapshot = this.build();
-    window.addEventListener('online', this.onOnline);
-    window.addEventListener('offline', this.onOffline);
+    if (typeof window !== 'undefined' && typeof window.addEventListener === 'function') {
+      window.addEventListener('online', this.onOnline);
+      window.addEventListener('offline', this.onOffline);
+    }
   }
 
   // ── React binding ─────────────────────────────────────────────────────────
@@ -138,10 +162,10 @@ export class ChatStore {
 
   readonly getSnapshot = (): ChatSnapshot => this.snapshot;
 
-  /** At most one render per animation frame, however fast chunks arrive. */
+  /** At most one render per animation frame (outside a browser: per task), however fast chunks arrive. */
   private changed = (): void => {
     if (this.frame || this.disposed) return;
-    this.frame = requestAnimationFrame(() => {
+    this.frame = nextFrame(() => {
       this.frame = 0;
       this.snapshot = this.build();
       for (const listener of this.listeners) listener();
@@ -172,42 +196,81 @@ export class ChatStore {
       this.hasOlder = page.has_more;
       this.historyLoaded = true;
     } catch (error) {
-      if (error instanceof ApiFailure && error.code === 'not_found') return this.markMissing();
+      if (isChatError(error, 'not_found')) return this.markMissing();
+      if (this.isSignedOut(error)) return;
       this.historyLoaded = true;
+      if (isChatError(error, 'network')) this.setLink('offline');
       this.showError(error);
     }
     this.changed();
     this.connect();
   }
 
+  /**
+   * After a sign-in problem (`signedOut`) or a long outage: ask for a token again, reload what was missed and
+   * reconnect. Sends that had failed stay in the list with their retry.
+   */
+  reconnect(): void {
+    if (this.disposed) return;
+    const wasSignedOut = this.signedOut !== null;
+    this.signedOut = null;
+    this.notice = null;
+    if (this.socket) this.socket.reconnect();
+    if (wasSignedOut || !this.historyLoaded || !this.conversation) {
+      this.historyLoaded = false;
+      void this.start();
+      return;
+    }
+    if (this.fallback) this.schedulePoll(0);
+    else this.connect();
+    void this.catchUp();
+  }
+
+  /** A token problem is not a notice but a state: the view shows a sign-in prompt with a retry. */
+  private isSignedOut(error: unknown): boolean {
+    if (!(isChatError(error, 'token_unavailable') || isChatError(error, 'unauthorized'))) return false;
+    this.signedOut = error;
+    this.socket?.close();
+    this.socket = null;
+    clearTimeout(this.pollTimer);
+    clearTimeout(this.socketRetryTimer);
+    this.fallback = false;
+    this.link = 'signed_out';
+    this.changed();
+    return true;
+  }
+
   dispose(): void {
     this.disposed = true;
-    cancelAnimationFrame(this.frame);
+    cancelFrame(this.frame);
     clearTimeout(this.pollTimer);
     clearTimeout(this.socketRetryTimer);
     this.aborts.abort();
     this.socket?.close();
     this.socket = null;
     for (const reply of this.live.values()) reply.end();
-    window.removeEventListener('online', this.onOnline);
-    window.removeEventListener('offline', this.onOffline);
+    if (typeof window !== 'undefined' && typeof window.removeEventListener === 'function') {
+      window.removeEventListener('online', this.onOnline);
+      window.removeEventListener('offline', this.onOffline);
+    }
   }
 
   private connect(): void {
     const id = this.conversationId;
-    if (!id || this.disposed || this.missing || this.socket) return;
+    if (!id || this.disposed || this.missing || this.signedOut || this.socket) return;
     if (!this.fallback) this.setLink('connecting');
     this.socket = new ConversationSocket(this.api, id, {
       frame: (frame) => this.onFrame(frame),
       open: () => this.onSocketOpen(),
       down: () => {
-        if (!this.fallback) this.setLink(navigator.onLine ? 'reconnecting' : 'offline');
+        if (!this.fallback) this.setLink(online() ? 'reconnecting' : 'offline');
       },
       giveUp: () => {
         this.socket = null;
         this.enterFallback();
       },
       gone: () => this.markMissing(),
+      signedOut: (error) => this.isSignedOut(error),
     });
   }
 
@@ -220,7 +283,7 @@ export class ChatStore {
   }
 
   private enterFallback(): void {
-    if (this.disposed) return;
+    if (this.disposed || this.signedOut) return;
     this.fallback = true;
     this.setLink(this.sseBroken ? 'polling' : 'sse');
     this.schedulePoll(0);
@@ -248,7 +311,7 @@ export class ChatStore {
     this.socket = null;
     clearTimeout(this.pollTimer);
     clearTimeout(this.socketRetryTimer);
-    if (this.conversationId) this.events.deleted(this.conversationId);
+    if (this.conversationId) this.events.deleted?.(this.conversationId);
     this.changed();
   }
 
@@ -271,7 +334,7 @@ export class ChatStore {
         break;
       case 'conversation':
         this.conversation = frame.conversation;
-        this.events.conversation(frame.conversation);
+        this.events.conversation?.(frame.conversation);
         this.changed();
         break;
       default:
@@ -285,7 +348,7 @@ export class ChatStore {
     streaming: { message_id: string; next_index: number } | null,
   ): void {
     this.conversation = conversation;
-    this.events.conversation(conversation);
+    this.events.conversation?.(conversation);
     if (streaming) {
       const reply = this.liveReply(streaming.message_id);
       this.askResume(streaming.message_id, reply.nextIndex);
@@ -352,7 +415,7 @@ export class ChatStore {
     const conversationId = 'conversation_id' in meta ? meta.conversation_id : undefined;
     if (typeof conversationId === 'string' && !this.conversationId) {
       this.conversationId = conversationId;
-      this.events.created(conversationId);
+      this.events.created?.(conversationId);
       this.connect();
     }
   }
@@ -367,7 +430,8 @@ export class ChatStore {
       if (FINAL.has(message.status)) this.finishLive(message.id);
     }
     const newest = incoming.at(-1);
-    if (newest && this.conversationId) this.events.activity(this.conversationId, newest.created_at, this.isStreaming());
+    if (newest && this.conversationId)
+      this.events.activity?.(this.conversationId, newest.created_at, this.isStreaming());
   }
 
   private finishLive(messageId: string): void {
@@ -400,7 +464,8 @@ export class ChatStore {
     try {
       await this.fetchNewer();
     } catch (error) {
-      if (error instanceof ApiFailure && error.code === 'not_found') this.markMissing();
+      if (isChatError(error, 'not_found')) this.markMissing();
+      else this.isSignedOut(error);
     }
   }
 
@@ -486,7 +551,7 @@ export class ChatStore {
     try {
       res = await this.api.sendStream(body, this.aborts.signal);
     } catch (error) {
-      if (!(error instanceof ApiFailure && error.code === 'network') || this.aborts.signal.aborted) {
+      if (!isChatError(error, 'network') || this.aborts.signal.aborted) {
         return this.sendFailed(send, error);
       }
       // SSE does not get through either; the same client_message_id makes sending again safe.
@@ -502,10 +567,10 @@ export class ChatStore {
   private async sendJson(send: PendingSend, body: SendBody): Promise<void> {
     this.schedulePoll(POLL_STREAMING_MS);
     try {
-      const result = await this.api.sendJson(body, this.aborts.signal);
+      const result = await this.api.send(body, this.aborts.signal);
       if (!this.conversationId) {
         this.conversationId = result.conversation.id;
-        this.events.created(result.conversation.id);
+        this.events.created?.(result.conversation.id);
       }
       this.merge([result.message, result.reply]);
       this.changed();
@@ -516,6 +581,10 @@ export class ChatStore {
 
   private sendFailed(send: PendingSend, error: unknown): void {
     if (this.disposed) return;
+    if (this.isSignedOut(error)) {
+      this.failSend(send.clientMessageId, 'token_unavailable', 'Not sent: sign in again, then retry.');
+      return;
+    }
     const { code, message, retryAfter } = describe(error);
     this.failSend(send.clientMessageId, code, message);
     this.setNotice(code, message, retryAfter);
@@ -529,6 +598,7 @@ export class ChatStore {
     this.changed();
   }
 
+  /** Stops the reply that streams now; its partial text is kept with status stopped. */
   async stop(): Promise<void> {
     if (this.socket?.send({ type: 'stop' })) return;
     const id = this.conversationId;
@@ -584,7 +654,8 @@ export class ChatStore {
     try {
       return await this.api.stream(id, lastEventId, this.aborts.signal);
     } catch (error) {
-      if (error instanceof ApiFailure && error.code === 'network') this.setLink('offline');
+      if (isChatError(error, 'network')) this.setLink('offline');
+      else if (this.isSignedOut(error)) return null;
       else if (!this.aborts.signal.aborted) this.breakSse();
       return null;
     }
@@ -597,7 +668,7 @@ export class ChatStore {
 
   private schedulePoll(delay: number): void {
     clearTimeout(this.pollTimer);
-    if (this.disposed || this.missing) return;
+    if (this.disposed || this.missing || this.signedOut) return;
     this.pollTimer = setTimeout(() => void this.poll(), delay);
   }
 
@@ -611,8 +682,9 @@ export class ChatStore {
       await this.fetchNewer();
       if (this.fallback) this.setLink(this.sseBroken ? 'polling' : 'sse');
     } catch (error) {
-      if (error instanceof ApiFailure && error.code === 'not_found') return this.markMissing();
-      if (error instanceof ApiFailure && error.code === 'network') this.setLink('offline');
+      if (isChatError(error, 'not_found')) return this.markMissing();
+      if (this.isSignedOut(error)) return;
+      if (isChatError(error, 'network')) this.setLink('offline');
     }
     this.followStreamingOverSse();
     if (this.fallback || !this.socket) this.schedulePoll(this.isStreaming() ? POLL_STREAMING_MS : POLL_IDLE_MS);
@@ -689,6 +761,7 @@ export class ChatStore {
       link: this.link,
       notice: this.notice,
       missing: this.missing,
+      signedOut: this.signedOut,
     };
   }
 

@@ -1,0 +1,39 @@
+/**
+ * @agent-chat/client: the framework-free client of agent-chat (SPEC §3–§5, §8). Types come from the wire
+ * protocol module the Worker itself validates with.
+ */
+
+export type {
+  Chunk,
+  ClientFrame,
+  Conversation,
+  ErrorCode,
+  Message,
+  MessagePart,
+  ServerFrame,
+} from '../../../worker/wire';
+export { codePointLength, MAX_CONTENT_CODE_POINTS, MAX_TITLE_CODE_POINTS } from '../../../worker/wire';
+export type {
+  ChatClientOptions,
+  GetToken,
+  ListOptions,
+  MessagesWindow,
+  SendBody,
+  TokenRequest,
+} from './api';
+export { ChatClient, createChatClient } from './client';
+export type { IndexSnapshot } from './conversation-index';
+export { ConversationIndex } from './conversation-index';
+export { ChatError, type ChatErrorCode, isChatError } from './errors';
+export type {
+  ChatItem,
+  ChatSnapshot,
+  ItemStatus,
+  LinkState,
+  LiveConversationEvents,
+  Notice,
+  SendRefusal,
+} from './live-conversation';
+export { LiveConversation } from './live-conversation';
+export { preloadAssembler } from './reply';
+export { type ReplyEvent, readReplyEvents } from './sse';
