@@ -54,6 +54,8 @@ export interface Stack {
   vars: Record<string, string>;
   devToken(userId: string): Promise<string>;
   postgres: { stop(): Promise<void>; start(): Promise<void> };
+  /** The Worker's process: `kill` SIGKILLs wrangler dev and its workerd (a crash), `start` runs it again on the same storage. */
+  worker: { kill(): Promise<void>; start(): Promise<void> };
   /** Milliseconds each step took, for the start-up report. */
   timings: Record<string, number>;
   stop(): Promise<void>;
@@ -93,6 +95,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     for (const close of closers.splice(0).reverse()) await close().catch(() => undefined);
   };
   let postgres: PostgresServer | undefined;
+  let wrangler: Wrangler | undefined;
   try {
     await step('web build', () => ensureWebBuild(say));
     if (!vars.DATABASE_URL) {
@@ -124,8 +127,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       vars.AGENTCORE_URL = agent.url;
     }
     checkSettings(vars);
-    const wrangler = await step('wrangler', () => startWrangler(port, dataDir, vars, opts, say));
-    closers.push(() => wrangler.stop());
+    wrangler = await step('wrangler', () => startWrangler(port, dataDir, vars, opts, say));
+    closers.push(() => wrangler?.stop() ?? Promise.resolve());
   } catch (err) {
     await stopAll();
     throw err;
@@ -141,6 +144,13 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     postgres: {
       stop: async () => postgres?.stop(),
       start: async () => postgres?.start(),
+    },
+    worker: {
+      kill: async () => wrangler?.kill(),
+      start: async () => {
+        await wrangler?.kill();
+        wrangler = await startWrangler(port, dataDir, vars, opts, say);
+      },
     },
     stop: () => {
       stopping ??= stopAll();
@@ -280,6 +290,8 @@ async function newestMtime(paths: string[], skip: string): Promise<number> {
 
 interface Wrangler {
   stop(): Promise<void>;
+  /** SIGKILL to wrangler and workerd at once: no shutdown, nothing flushed. */
+  kill(): Promise<void>;
 }
 
 async function startWrangler(
@@ -321,13 +333,18 @@ async function startWrangler(
     unwatch();
     await killGroup(child, exited);
   };
+  const kill = async () => {
+    stopping = true;
+    unwatch();
+    await killGroup(child, exited, 'SIGKILL');
+  };
   try {
     await waitForWorker(`http://127.0.0.1:${port}/healthz`, exited, opts.signal, output);
   } catch (err) {
     await stop();
     throw err;
   }
-  return { stop };
+  return { stop, kill };
 }
 
 async function waitForWorker(
@@ -354,7 +371,11 @@ async function waitForWorker(
   throw new StackError(`the Worker did not answer ${url} within 90 s: ${output().slice(-3).join(' | ')}`);
 }
 
-async function killGroup(child: ChildProcess, exited: Promise<number | null>): Promise<void> {
+async function killGroup(
+  child: ChildProcess,
+  exited: Promise<number | null>,
+  first: NodeJS.Signals = 'SIGTERM',
+): Promise<void> {
   const pid = child.pid;
   if (!pid) return;
   const signalGroup = (signal: NodeJS.Signals) => {
@@ -365,7 +386,7 @@ async function killGroup(child: ChildProcess, exited: Promise<number | null>): P
     }
   };
   if (child.exitCode === null && child.signalCode === null) {
-    signalGroup('SIGTERM');
+    signalGroup(first);
     const done = await Promise.race([exited.then(() => true), sleep(8_000).then(() => false)]);
     if (!done) signalGroup('SIGKILL');
     await exited;

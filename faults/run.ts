@@ -14,9 +14,10 @@ import { agentFaults } from './experiments/agent-faults';
 import { authMatrix } from './experiments/auth';
 import { fuzz } from './experiments/fuzz';
 import { postgresDown, postgresFlapping } from './experiments/postgres';
+import { restart } from './experiments/restart';
 import { resume } from './experiments/resume';
 
-const EXPERIMENTS: Experiment[] = [fuzz, authMatrix, resume, agentFaults, postgresDown, postgresFlapping];
+const EXPERIMENTS: Experiment[] = [fuzz, authMatrix, resume, agentFaults, postgresDown, postgresFlapping, restart];
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
