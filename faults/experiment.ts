@@ -28,6 +28,8 @@ export interface Outcome {
 export interface Experiment {
   key: string;
   title: string;
+  /** The profiles that run it when no experiment is named (all by default). */
+  profiles?: Profile[];
   run(profile: Profile, log: (line: string) => void): Promise<Outcome>;
 }
 

@@ -301,7 +301,7 @@ export function textOf(chunks: Array<{ type: string; delta?: unknown }>): string
 }
 
 /** Process ids under `root` (children, grandchildren …), from /proc. */
-function descendants(root: number): number[] {
+export function descendants(root: number): number[] {
   const parentOf = new Map<number, number>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;

@@ -13,11 +13,23 @@ import { type Experiment, fiveXX, type Outcome, type Profile } from './experimen
 import { agentFaults } from './experiments/agent-faults';
 import { authMatrix } from './experiments/auth';
 import { fuzz } from './experiments/fuzz';
+import { load } from './experiments/load';
 import { postgresDown, postgresFlapping } from './experiments/postgres';
 import { restart } from './experiments/restart';
 import { resume } from './experiments/resume';
+import { soak } from './experiments/soak';
 
-const EXPERIMENTS: Experiment[] = [fuzz, authMatrix, resume, agentFaults, postgresDown, postgresFlapping, restart];
+const EXPERIMENTS: Experiment[] = [
+  fuzz,
+  authMatrix,
+  resume,
+  agentFaults,
+  postgresDown,
+  postgresFlapping,
+  restart,
+  load,
+  soak,
+];
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
@@ -29,7 +41,11 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const chosen = EXPERIMENTS.filter((e) =>
-    wanted.length ? wanted.includes(e.key) : profile === 'soak' ? e.key === 'soak' : true,
+    wanted.length
+      ? wanted.includes(e.key)
+      : profile === 'soak'
+        ? e.key === 'soak'
+        : (e.profiles ?? ['short', 'full']).includes(profile),
   );
   console.log(
     `faults: ${profile} profile, ${chosen.length} experiment(s); ${cpus()[0]?.model ?? '?'} ×${availableParallelism()}, ` +

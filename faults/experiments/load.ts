@@ -1,0 +1,196 @@
+/**
+ * Experiment 8: load on one local workerd. N conversations stream at once (a WebSocket each, 20 chunks/s) while
+ * users list their conversations and page history; the agent is bench/timing-agent.ts (its own process), which
+ * notes when it wrote each chunk, so chunk latency is agent write → client receipt. Then a ramp: the largest
+ * number of concurrent streaming conversations whose p99 chunk latency stays within 100 ms.
+ */
+import { readFileSync } from 'node:fs';
+import WebSocket from 'ws';
+import { now, startTimingAgent, type TimingAgent } from '../../bench/timing-agent';
+import { API_BASE, type ServerFrame } from '../../worker/wire';
+import { type Experiment, outcome, scaled, withLab } from '../experiment';
+import { descendants, type Lab, startLab, type User } from '../lab';
+import { percentile } from '../traffic';
+
+const P99_TARGET_MS = 100;
+
+interface Round {
+  conversations: number;
+  chunkMs: number[];
+  firstChunkMs: number[];
+  errors: string[];
+  historyReads: number;
+}
+
+/** One WebSocket that timestamps the chunks of the reply it asked for. */
+async function openTimed(lab: Lab, user: User, conversationId: string) {
+  const ws = new WebSocket(`${lab.stack.url.replace('http', 'ws')}${API_BASE}/conversations/${conversationId}/ws`, {
+    headers: { authorization: `Bearer ${user.token}` },
+    perMessageDeflate: false,
+  });
+  const arrivals = new Map<number, number>();
+  let replyId: string | undefined;
+  let firstChunkAt: number | undefined;
+  let sentAt = 0;
+  let resolveEnd: (status: string) => void = () => {};
+  const ended = new Promise<string>((r) => {
+    resolveEnd = r;
+  });
+  let ready: () => void = () => {};
+  const opened = new Promise<void>((r) => {
+    ready = r;
+  });
+  ws.on('message', (data) => {
+    const at = now();
+    const frame = JSON.parse(String(data)) as ServerFrame;
+    if (frame.type === 'ready') ready();
+    if (frame.type === 'message' && frame.message.role === 'assistant') {
+      replyId ??= frame.message.id;
+      if (frame.message.id === replyId && frame.message.status !== 'streaming') resolveEnd(frame.message.status);
+    }
+    if (frame.type === 'chunk' && frame.message_id === replyId) {
+      firstChunkAt ??= at;
+      const k = /^w(\d+) $/.exec(String(frame.chunk.delta ?? ''))?.[1];
+      if (k !== undefined) arrivals.set(Number(k), at);
+    }
+    if (frame.type === 'error') resolveEnd(`error frame ${frame.code}`);
+  });
+  ws.on('close', (code) => resolveEnd(`closed ${code}`));
+  ws.on('error', (err) => resolveEnd(`socket error ${err.message}`));
+  await opened;
+  return {
+    send(content: string) {
+      sentAt = now();
+      ws.send(JSON.stringify({ type: 'send', content, client_message_id: crypto.randomUUID() }));
+    },
+    ended,
+    get replyId() {
+      return replyId;
+    },
+    arrivals,
+    firstChunkMs: () => (firstChunkAt === undefined ? undefined : firstChunkAt - sentAt),
+    close: () => ws.close(1000),
+  };
+}
+
+async function round(
+  lab: Lab,
+  agent: TimingAgent,
+  users: User[],
+  n: number,
+  chunks: number,
+  readers: number,
+): Promise<Round> {
+  const result: Round = { conversations: n, chunkMs: [], firstChunkMs: [], errors: [], historyReads: 0 };
+  const conversations = await Promise.all(
+    users.slice(0, n).map(async (u) => ({ user: u, id: await u.conversation('load') })),
+  );
+  const sockets = await Promise.all(conversations.map((c) => openTimed(lab, c.user, c.id)));
+  let streaming = true;
+  const reading = Promise.all(
+    conversations.slice(0, readers).map(async (c) => {
+      while (streaming) {
+        const list = await c.user.call('GET', '/conversations?limit=20');
+        const page = await c.user.call('GET', `/conversations/${c.id}/messages?limit=50`);
+        const older = await c.user.call('GET', `/conversations/${c.id}/messages?limit=10&before_seq=2`);
+        for (const r of [list, page, older]) if (r.status !== 200) result.errors.push(`history read ${r.status}`);
+        result.historyReads += 3;
+      }
+    }),
+  );
+  for (const s of sockets) s.send(`!dev words=${chunks} delay_ms=50\nload`);
+  const statuses = await Promise.all(sockets.map((s) => s.ended));
+  streaming = false;
+  await reading;
+  for (const [i, status] of statuses.entries()) if (status !== 'complete') result.errors.push(`reply ${i}: ${status}`);
+  for (const s of sockets) {
+    s.close();
+    const first = s.firstChunkMs();
+    if (first !== undefined) result.firstChunkMs.push(first);
+    const run = s.replyId ? await agent.run(s.replyId) : undefined;
+    if (!run) continue;
+    for (const [k, at] of s.arrivals) {
+      const emitted = run.emits[k];
+      if (emitted !== undefined) result.chunkMs.push(at - emitted);
+    }
+  }
+  return result;
+}
+
+/** The Worker's resident memory: workerd's VmRSS in MiB. */
+export function workerdRssMb(): number {
+  let kb = 0;
+  for (const pid of lookup('workerd')) {
+    const status = readStatus(pid);
+    kb += Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  }
+  return Math.round(kb / 1024);
+}
+
+/** Our own processes called `name` (other stacks on this machine are not ours to measure). */
+function lookup(name: string): number[] {
+  return descendants(process.pid).filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === name;
+    } catch {
+      return false;
+    }
+  });
+}
+
+function readStatus(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+const fmt = (ms: number) => `${ms.toFixed(1)} ms`;
+
+export const load: Experiment = {
+  key: 'load',
+  title: '8 load (one local workerd)',
+  async run(profile, log) {
+    const main = scaled(profile, { short: 20, full: 1_000 });
+    const chunks = scaled(profile, { short: 40, full: 200 });
+    const readers = scaled(profile, { short: 5, full: 200 });
+    const ramp = scaled(profile, { short: [10, 20], full: [50, 100, 200, 400, 700, 1_000] });
+    const result = outcome(`${main} conversations × ${chunks} chunks at 20/s + ${readers} history readers: 0 errors`);
+    const agent = await startTimingAgent();
+    try {
+      return await withLab(
+        () => startLab({ AGENTCORE_URL: agent.url }),
+        result,
+        async (lab) => {
+          const users = await Promise.all(Array.from({ length: Math.max(main, ...ramp) }, () => lab.user()));
+          const rssBefore = workerdRssMb();
+          const r = await round(lab, agent, users, main, chunks, readers);
+          const rssAfter = workerdRssMb();
+          result.trials = r.conversations;
+          result.failures.push(...r.errors.slice(0, 20));
+          if (r.errors.length > 20) result.failures.push(`… ${r.errors.length - 20} more errors`);
+          result.figures.push(
+            `${main} conversations: chunk latency p50 ${fmt(percentile(r.chunkMs, 50))}, p99 ${fmt(percentile(r.chunkMs, 99))} (${r.chunkMs.length} chunks); first chunk p50 ${fmt(percentile(r.firstChunkMs, 50))}, p99 ${fmt(percentile(r.firstChunkMs, 99))}; ${r.historyReads} history reads; ${r.errors.length} errors`,
+            `workerd memory: ${rssBefore} MiB before, ${rssAfter} MiB after`,
+          );
+          log(result.figures[0] ?? '');
+          let held = 0;
+          for (const n of ramp) {
+            const step = await round(lab, agent, users, n, Math.min(chunks, 100), 0);
+            const p99 = percentile(step.chunkMs, 99);
+            log(`ramp ${n}: p99 ${fmt(p99)}, ${step.errors.length} errors`);
+            result.figures.push(`ramp ${n} conversations: chunk p99 ${fmt(p99)}, ${step.errors.length} errors`);
+            if (p99 > P99_TARGET_MS || step.errors.length > 0) break;
+            held = n;
+          }
+          result.figures.push(
+            `largest level held with chunk p99 ≤ ${P99_TARGET_MS} ms: ${held} concurrent streaming conversations (levels ${ramp.join(', ')})`,
+          );
+        },
+      );
+    } finally {
+      await agent.close();
+    }
+  },
+};

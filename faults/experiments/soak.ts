@@ -1,0 +1,87 @@
+/**
+ * Experiment 9: soak. Mixed traffic (JSON, SSE and WebSocket sends, history reads) at a steady rate for minutes;
+ * memory (workerd's RSS) and send latency are sampled per window. Properties: the invariants hold at the end, and
+ * neither memory nor latency grows: the last window is within bounds of the first.
+ */
+import { type Experiment, outcome, scaled, withLab } from '../experiment';
+import { addVerdict, checkInvariants, Transcript } from '../invariants';
+import { sleep, startLab } from '../lab';
+import { CHANNELS, Conversation, percentile } from '../traffic';
+import { workerdRssMb } from './load';
+
+interface Window {
+  rssMb: number;
+  totalMs: number[];
+}
+
+export const soak: Experiment = {
+  key: 'soak',
+  title: '9 soak',
+  profiles: ['full', 'soak'],
+  async run(profile, log) {
+    const durationMs = scaled(profile, { short: 30_000, full: 120_000, soak: 30 * 60_000 });
+    const windowMs = Math.max(10_000, durationMs / 12);
+    const conversations = 6;
+    const result = outcome(`${durationMs / 60_000} min of mixed traffic: memory and latency do not grow; invariants`);
+    return withLab(
+      () => startLab(),
+      result,
+      async (lab) => {
+        const user = await lab.user();
+        const convs: Conversation[] = [];
+        for (let i = 0; i < conversations; i++)
+          convs.push(new Conversation(new Transcript(user, await user.conversation(`soak ${i}`))));
+        const windows: Window[] = [];
+        const started = Date.now();
+        let current: Window = { rssMb: workerdRssMb(), totalMs: [] };
+        const sampler = setInterval(() => {
+          windows.push(current);
+          current = { rssMb: workerdRssMb(), totalMs: [] };
+        }, windowMs);
+        await Promise.all(
+          convs.map(async (c, i) => {
+            for (let n = 0; Date.now() - started < durationMs; n++) {
+              const channel = CHANNELS[(i + n) % CHANNELS.length] ?? 'json';
+              try {
+                const sent = await c.send(channel, `!dev words=20 delay_ms=10\nsoak ${n}`);
+                current.totalMs.push(sent.totalMs);
+                if (sent.status !== 'complete') result.failures.push(`${channel} send ${n}: ${sent.status}`);
+                result.trials++;
+                if (n % 5 === 0) await c.t.user.history(c.t.conversationId);
+              } catch (err) {
+                result.failures.push(`${channel} send ${n}: ${String(err)}`);
+              }
+              await sleep(250);
+            }
+          }),
+        );
+        clearInterval(sampler);
+        windows.push(current);
+        for (const c of convs) c.close();
+        const full = windows.filter((w) => w.totalMs.length > 0);
+        const first = full[1] ?? full[0];
+        const last = full.at(-1);
+        if (first && last) {
+          const p50 = (w: Window) => percentile(w.totalMs, 50);
+          result.figures.push(
+            `${result.trials} sends in ${full.length} windows of ${(windowMs / 1000).toFixed(0)} s: send→end p50 ${p50(first).toFixed(0)} ms first, ${p50(last).toFixed(0)} ms last`,
+            `workerd memory ${full.map((w) => w.rssMb).join(' → ')} MiB`,
+          );
+          log(result.figures.join('; '));
+          // Bounds loose enough for a machine shared with other work, tight enough to catch a leak or a slowdown.
+          if (p50(last) > p50(first) * 2 + 50)
+            result.failures.push(`latency grew: p50 ${p50(first).toFixed(0)} → ${p50(last).toFixed(0)} ms`);
+          if (last.rssMb > first.rssMb * 1.5 + 64)
+            result.failures.push(`memory grew: ${first.rssMb} → ${last.rssMb} MiB`);
+        }
+        addVerdict(
+          result.verdict,
+          await checkInvariants(
+            lab,
+            convs.map((c) => c.t),
+          ),
+        );
+      },
+    );
+  },
+};
