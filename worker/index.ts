@@ -2,6 +2,7 @@ import { Hono } from 'hono';
 import { type AuthVariables, devLogin } from './auth';
 import { chat } from './chat';
 import { ConfigError, loadConfig } from './config';
+import { crossOrigin } from './cors';
 import { ApiError, toApiError } from './errors';
 import { health } from './health';
 import { log, setLogLevel } from './log';
@@ -51,6 +52,7 @@ function trySetHeader(res: Response, name: string, value: string): boolean {
   }
 }
 
+app.use(`${API_BASE}/*`, crossOrigin);
 app.route('/', health);
 app.route('/api/v1/dev', devLogin);
 app.route(API_BASE, chat);
