@@ -502,6 +502,8 @@ export class ConversationRoom extends DurableObject<Env> {
       }
     } catch (err) {
       if (stream.abort.signal.reason instanceof DeletedError) {
+        // Readers of its SSE stream see it end as stopped (SPEC §5), not cut off: the sockets are closed already.
+        stream.push({ type: 'abort' });
         await stream.end();
         this.stream = null;
         this.replyDone.delete(reply.id);

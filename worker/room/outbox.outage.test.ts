@@ -109,12 +109,16 @@ describe('outbox to Postgres', () => {
     const c = await alice.createConversation();
     const res = await alice.sendStreaming(c.id, '!dev words=300 delay_ms=20');
     expect(res.status).toBe(200);
-    const events = allEvents(res);
-    await new Promise((r) => setTimeout(r, 300));
-    expect((await alice.call('DELETE', `/conversations/${c.id}`)).status).toBe(204);
-    const streamed = await events;
-    // The stream ends instead of running on for its 300 words.
-    expect(streamed.filter((e) => e.data.includes('text-delta')).length).toBeLessThan(300);
+    let deleting: Promise<Response> | undefined;
+    const streamed = allEvents(res, (e) => {
+      if (e.data.includes('"text-delta"')) deleting ??= alice.call('DELETE', `/conversations/${c.id}`);
+    });
+    const events = await streamed;
+    expect((await deleting)?.status).toBe(204);
+    // The stream ends, as a stopped reply's does, instead of running on for its 300 words.
+    const types = events.map((e) => (e.data === '[DONE]' ? '[DONE]' : (JSON.parse(e.data) as { type: string }).type));
+    expect(types.slice(-2)).toEqual(['abort', '[DONE]']);
+    expect(types.filter((t) => t === 'text-delta').length).toBeLessThan(300);
     expect((await alice.call('GET', `/conversations/${c.id}/messages`)).status).toBe(404);
     expect((await alice.call('GET', `/conversations/${c.id}/stream`)).status).toBe(404);
     const left = await eventually(
