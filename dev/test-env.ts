@@ -33,9 +33,9 @@ export function readTestPorts(): TestPorts {
 
 /**
  * The Worker's bindings in tests (SPEC §7 names), every setting spelled out: the pool also reads the
- * developer's .dev.vars (next to wrangler.toml), and these must win over it. tightRateLimits: 20 sends a
- * minute, bursts of 5 per user and 3 per conversation (the defaults but the last, so a test can tell the two
- * buckets apart).
+ * developer's .dev.vars (next to wrangler.toml), and these must win over it. tightRateLimits: bursts of 5 per user
+ * and 3 per conversation (so a test can tell the two buckets apart) and one send a minute back, so that no test
+ * sees a refill however slowly the machine runs it.
  */
 export function workerBindings(p: TestPorts, opts: { tightRateLimits: boolean }): Record<string, string> {
   const bindings: Record<string, string> = {
@@ -61,7 +61,7 @@ export function workerBindings(p: TestPorts, opts: { tightRateLimits: boolean })
     LOG_LEVEL: 'warn',
   };
   const [perMinute, userBurst, conversationBurst] = opts.tightRateLimits
-    ? (['20', '5', '3'] as const)
+    ? (['1', '5', '3'] as const)
     : (['100000', '100000', '100000'] as const);
   bindings.RATE_LIMIT_USER_PER_MINUTE = perMinute;
   bindings.RATE_LIMIT_USER_BURST = userBurst;

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { type AuthVariables, authenticate, DevLoginResult, devLogin, JWKS_COOLDOWN_MS, requireAuth } from './auth';
 import { type Config, loadConfig } from './config';
 import { ApiError } from './errors';
+import { eventually } from './test-support';
 import { ErrorEnvelope } from './wire';
 
 // Test-only bindings (vitest.config.ts) are not part of the Worker's Env type.
@@ -311,6 +312,8 @@ describe('JWKS key rotation', () => {
   it("picks up rotated keys without a restart; the old key's tokens then fail", async () => {
     const config = jwksConfig('rotation');
     const before = await signed('RS256', good());
+    // This suite's key set URL is its own: this first use fetches the keys and starts the cooldown.
+    const fetchedAt = Date.now();
     await expect(authenticate(config, `Bearer ${before}`)).resolves.toEqual({ userId: 'alice' });
 
     expect((await fetch(`${jwksBase}/rotate`, { method: 'POST' })).status).toBe(200);
@@ -318,8 +321,14 @@ describe('JWKS key rotation', () => {
     // Within the cooldown an unknown kid does not refetch: a flood of made-up kids can't hammer the auth service.
     await expectUnauthorized(config, `Bearer ${after}`, /^unknown signing key$/);
 
-    await new Promise((resolve) => setTimeout(resolve, JWKS_COOLDOWN_MS + 250));
-    await expect(authenticate(config, `Bearer ${after}`)).resolves.toEqual({ userId: 'after-rotation' });
+    // The new key is taken once the cooldown has passed, not before: waited for, not slept through.
+    const accepted = () =>
+      authenticate(config, `Bearer ${after}`).then(
+        (who) => who.userId,
+        () => null,
+      );
+    expect(await eventually(accepted, (who) => who !== null, JWKS_COOLDOWN_MS * 3)).toBe('after-rotation');
+    expect(Date.now() - fetchedAt).toBeGreaterThanOrEqual(JWKS_COOLDOWN_MS);
     await expectUnauthorized(config, `Bearer ${before}`, /^unknown signing key$/);
   }, 20_000);
 });

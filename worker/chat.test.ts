@@ -1,7 +1,38 @@
+import { exports } from 'cloudflare:workers';
 import { readUIMessageStream, type UIMessageChunk } from 'ai';
 import { describe, expect, it } from 'vitest';
-import { allEvents, client, firstEvents, sseEvents, uniqueUser, wordsOf } from './test-support';
-import { type Conversation, ConversationList, ErrorEnvelope, type Message, MessagePage, SendResult } from './wire';
+import { allEvents, client, firstEvents, ORIGIN, type SseEvent, sseEvents, uniqueUser, wordsOf } from './test-support';
+import {
+  API_BASE,
+  type Conversation,
+  ConversationList,
+  ErrorEnvelope,
+  type Message,
+  MessagePage,
+  SendResult,
+} from './wire';
+
+/** Reads an SSE reply until its first text-delta: from then on the reply is in flight in the room. */
+async function inFlight(res: Response): Promise<{ messageId: string; rest: Promise<SseEvent[]> }> {
+  const events = sseEvents(res);
+  let messageId = '';
+  for (;;) {
+    const { value, done } = await events.next();
+    if (done) throw new Error('the stream ended before its first text-delta');
+    const chunk = JSON.parse(value.data) as { type: string; messageId?: string };
+    if (chunk.type === 'start') messageId = chunk.messageId ?? '';
+    if (chunk.type === 'text-delta') break;
+  }
+  const rest = (async () => {
+    const out: SseEvent[] = [];
+    for await (const e of events) out.push(e);
+    return out;
+  })();
+  return { messageId, rest };
+}
+
+const chunkTypes = (events: SseEvent[]) =>
+  events.map((e) => (e.data === '[DONE]' ? '[DONE]' : (JSON.parse(e.data) as { type: string }).type));
 
 describe('conversations', () => {
   it('creates, gets, renames, lists newest first and deletes', async () => {
@@ -158,22 +189,24 @@ describe('sending', () => {
   it('refuses a second send while a reply streams', async () => {
     const alice = client(uniqueUser('alice'));
     const c = await alice.createConversation();
-    const slow = alice.send(c.id, '!dev words=20 delay_ms=30');
-    await new Promise((r) => setTimeout(r, 100));
+    const slow = await inFlight(await alice.sendStreaming(c.id, '!dev words=20 delay_ms=30'));
     const busy = await alice.call('POST', '/messages', { body: { conversation_id: c.id, content: 'too soon' } });
     expect(busy.status).toBe(409);
     expect(ErrorEnvelope.parse(await busy.json()).error.code).toBe('reply_in_progress');
-    expect((await slow).reply.status).toBe('complete');
+    expect(chunkTypes(await slow.rest).slice(-2)).toEqual(['finish', '[DONE]']);
+    expect((await alice.history(c.id)).messages.map((m) => m.status)).toEqual(['complete', 'complete']);
   });
 
-  it('stops a reply, keeping its partial text with status stopped', async () => {
+  it('stops a reply, keeping its partial text with status stopped; its SSE stream ends with abort', async () => {
     const alice = client(uniqueUser('alice'));
     const c = await alice.createConversation();
-    const pending = alice.send(c.id, '!dev words=200 delay_ms=20');
-    await new Promise((r) => setTimeout(r, 300));
+    const pending = await inFlight(await alice.sendStreaming(c.id, '!dev words=200 delay_ms=20'));
     const stopped = await alice.json<{ stopped: boolean }>('POST', `/conversations/${c.id}/stop`);
     expect(stopped.stopped).toBe(true);
-    const { reply } = await pending;
+    const rest = await pending.rest;
+    expect(chunkTypes(rest).slice(-2)).toEqual(['abort', '[DONE]']);
+    const reply = (await alice.history(c.id)).messages[1] as Message;
+    expect(reply.id).toBe(pending.messageId);
     expect(reply.status).toBe('stopped');
     const words = wordsOf(reply.content).length;
     expect(words).toBeGreaterThan(0);
@@ -181,17 +214,28 @@ describe('sending', () => {
     expect((await alice.json<{ stopped: boolean }>('POST', `/conversations/${c.id}/stop`)).stopped).toBe(false);
   });
 
+  it('ends the SSE stream of a failed reply with an error chunk, then [DONE]', async () => {
+    const alice = client(uniqueUser('alice'));
+    const events = await allEvents(await alice.sendStreaming(undefined, '!dev words=10 fail_after=2'));
+    expect(chunkTypes(events).slice(-2)).toEqual(['error', '[DONE]']);
+    const { errorText } = JSON.parse(events.at(-2)?.data ?? '{}') as { errorText?: string };
+    expect(chunkTypes(events).filter((t) => t === 'text-delta')).toHaveLength(2);
+    const start = JSON.parse(events[0]?.data ?? '{}') as { messageMetadata: { conversation_id: string } };
+    const reply = (await alice.history(start.messageMetadata.conversation_id)).messages[1] as Message;
+    expect(reply.status).toBe('error');
+    expect(errorText).toBe((reply.metadata.error as { message: string }).message);
+  });
+
   it('shows a reply in flight in the history with its text so far', async () => {
     const alice = client(uniqueUser('alice'));
     const c = await alice.createConversation();
-    const pending = alice.send(c.id, '!dev words=60 delay_ms=15');
-    await new Promise((r) => setTimeout(r, 400));
+    const pending = await inFlight(await alice.sendStreaming(c.id, '!dev words=60 delay_ms=15'));
     const page = await alice.history(c.id);
     const inflight = page.messages.find((m) => m.role === 'assistant');
     expect(inflight?.status).toBe('streaming');
     expect(wordsOf(inflight?.content ?? '').length).toBeGreaterThan(0);
     expect((await alice.json<Conversation>('GET', `/conversations/${c.id}`)).streaming).toBe(true);
-    await pending;
+    await pending.rest;
     expect((await alice.json<Conversation>('GET', `/conversations/${c.id}`)).streaming).toBe(false);
   });
 });
@@ -369,7 +413,6 @@ describe('bad input', () => {
     ['empty content', '/messages', '{"content":""}', undefined, 400],
     ['white space only', '/messages', '{"content":"  \\n "}', undefined, 400],
     ['too long content', '/messages', JSON.stringify({ content: 'x'.repeat(32_001) }), undefined, 413],
-    ['body over 256 KiB', '/messages', JSON.stringify({ content: 'é'.repeat(140_000) }), undefined, 413],
     ['array body', '/conversations', '[]', undefined, 400],
     ['empty title', '/conversations', '{"title":"   "}', undefined, 400],
     ['long title', '/conversations', JSON.stringify({ title: 't'.repeat(201) }), undefined, 400],
@@ -388,11 +431,65 @@ describe('bad input', () => {
     });
   }
 
-  it('accepts exactly 32,000 code points, counting astral characters once', async () => {
+  // 32,000 emoji written as JSON escapes (\ud83d\ude00, 12 bytes each): content the limit allows, in a body of 384 KB.
+  const escapedEmoji = `{"content":"${'\\ud83d\\ude00'.repeat(32_000)}"}`;
+
+  it('refuses a body over 256 KiB with 413 even when its content is within 32,000 code points', async () => {
+    expect(JSON.parse(escapedEmoji).content).toHaveLength(64_000);
+    expect(new TextEncoder().encode(escapedEmoji).byteLength).toBeGreaterThan(256 * 1024);
     const alice = client(uniqueUser('alice'));
-    const r = await alice.send(undefined, `!dev words=1\n${'😀'.repeat(31_000)}`);
-    expect(r.message.content.length).toBeGreaterThan(32_000);
+    const res = await alice.call('POST', '/messages', {
+      raw: escapedEmoji,
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(res.status).toBe(413);
+    expect(ErrorEnvelope.parse(await res.json()).error.code).toBe('payload_too_large');
+    expect(ConversationList.parse(await alice.json('GET', '/conversations')).conversations).toEqual([]);
   });
+
+  it('refuses a body over 256 KiB sent without Content-Length (chunked) with 413', async () => {
+    const alice = client(uniqueUser('alice'));
+    const bytes = new TextEncoder().encode(escapedEmoji);
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (let at = 0; at < bytes.byteLength; at += 16 * 1024) controller.enqueue(bytes.slice(at, at + 16 * 1024));
+        controller.close();
+      },
+    });
+    const request = new Request(`${ORIGIN}${API_BASE}/messages`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${await alice.token}`, 'content-type': 'application/json' },
+      body,
+    });
+    expect(request.headers.get('content-length')).toBeNull();
+    const res = await exports.default.fetch(request);
+    expect(res.status).toBe(413);
+    expect(ErrorEnvelope.parse(await res.json()).error.code).toBe('payload_too_large');
+    expect(ConversationList.parse(await alice.json('GET', '/conversations')).conversations).toEqual([]);
+  });
+
+  for (const [kind, char] of [
+    ['ASCII', 'a'],
+    ['2-byte', 'é'],
+    ['emoji (astral, two UTF-16 units)', '😀'],
+  ] as const) {
+    it(`accepts exactly 32,000 code points of ${kind} and refuses 32,001 with 413`, async () => {
+      const alice = client(uniqueUser('alice'));
+      const prefix = '!dev words=1\n';
+      const exact = prefix + char.repeat(32_000 - prefix.length);
+      expect([...exact]).toHaveLength(32_000);
+      const r = await alice.send(undefined, exact);
+      expect(r.message.content).toBe(exact);
+      expect(r.reply.status).toBe('complete');
+
+      const over = await alice.call('POST', '/messages', {
+        body: { conversation_id: r.conversation.id, content: `${exact}${char}` },
+      });
+      expect(over.status).toBe(413);
+      expect(ErrorEnvelope.parse(await over.json()).error.code).toBe('payload_too_large');
+      expect((await alice.history(r.conversation.id)).messages).toHaveLength(2);
+    });
+  }
 
   it('rejects bad path ids and query parameters with 400', async () => {
     const alice = client(uniqueUser('alice'));

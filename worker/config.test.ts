@@ -17,12 +17,40 @@ function failure(vars: Record<string, unknown>): string {
 }
 
 describe('configuration', () => {
-  it('parses the Worker’s settings once into typed values with defaults', () => {
+  it('parses the Worker’s settings once into typed values', () => {
     const config = loadConfig(env);
     expect(config).toBe(loadConfig(env));
-    expect(typeof config.RATE_LIMIT_USER_BURST).toBe('number');
-    expect(config.AGENTCORE_PROTOCOL).toBe('ui-stream');
-    expect(Array.isArray(config.ALLOWED_ORIGINS)).toBe(true);
+    expect(config.RATE_LIMIT_USER_BURST).toBe(Number(base().RATE_LIMIT_USER_BURST));
+    expect(config.DEV_AUTH).toBe(true);
+    expect(config.ALLOWED_ORIGINS).toEqual(['http://127.0.0.1:8787', 'http://localhost:8787']);
+  });
+
+  it('gives every setting left out its SPEC default', () => {
+    // Only what has no default: the tests' own bindings set every value, so no default is exercised there.
+    const config = loadConfig({
+      DATABASE_URL: 'postgres://u:p@db.example/app',
+      AGENTCORE_URL: 'https://agent.example/v1/agent',
+      AUTH_JWT_SECRET: 'x'.repeat(32),
+    });
+    expect(config).toMatchObject({
+      DEV_AUTH: false,
+      AGENTCORE_TOKEN: '',
+      AGENTCORE_PROTOCOL: 'ui-stream',
+      AGENTCORE_MODEL: 'gpt-4o-mini',
+      AGENTCORE_HISTORY_LIMIT: 50,
+      AGENTCORE_FIRST_CHUNK_TIMEOUT_MS: 30_000,
+      AGENTCORE_IDLE_TIMEOUT_MS: 60_000,
+      ALLOWED_ORIGINS: [],
+      RATE_LIMIT_USER_PER_MINUTE: 20,
+      RATE_LIMIT_USER_BURST: 5,
+      RATE_LIMIT_CONVERSATION_PER_MINUTE: 20,
+      RATE_LIMIT_CONVERSATION_BURST: 5,
+      MAX_SOCKETS_PER_CONVERSATION: 64,
+      WS_TICKET_TTL_SECONDS: 60,
+      LOG_LEVEL: 'info',
+    });
+    expect(config.NEON_WS_PROXY).toBeUndefined();
+    expect(config.AUTH_JWKS_URL).toBeUndefined();
   });
 
   it('names a missing setting', () => {

@@ -1,7 +1,7 @@
 import { abortAllDurableObjects, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
-import { client, firstEvents, mustOpen, openSocket, TestSocket, uniqueUser } from '../test-support';
+import { client, eventually, firstEvents, mustOpen, openSocket, TestSocket, uniqueUser } from '../test-support';
 import { ErrorEnvelope, type Message, PING_FRAME, PONG_FRAME, type ServerFrame, WsTicket } from '../wire';
 
 type ChunkFrame = Extract<ServerFrame, { type: 'chunk' }>;
@@ -68,7 +68,12 @@ describe('WebSocket fan-out', () => {
     expect(ready.streaming?.message_id).toBe(reply.id);
     const at = ready.streaming?.next_index ?? 0;
     expect(at).toBeGreaterThan(0);
-    await new Promise((r) => setTimeout(r, 50));
+    // The watcher gets chunks produced after the late socket connected; then a ping the room itself answers
+    // (not the auto-response: a space makes it another frame) comes back to the late socket after anything
+    // the room had sent it before. Only the pong arrives.
+    await watcher.until((fs) => chunksOf(fs, reply.id).some((f) => f.index >= at + 2));
+    late.send('{"type": "ping"}');
+    await late.next('pong');
     expect(chunksOf(late.frames, reply.id)).toEqual([]);
 
     // Resume from an index that does not exist yet: it must wait for it, not say "nothing in flight".
@@ -135,6 +140,27 @@ describe('WebSocket fan-out', () => {
       }
     }
     expect(checked).toBe(200);
+  });
+});
+
+describe('the ready frame', () => {
+  it('carries the conversation, last_seq and the reply in flight', async () => {
+    const alice = client(uniqueUser('alice'));
+    const c = await alice.createConversation();
+    const empty = await mustOpen(c.id, alice.userId);
+    const first = await empty.next('ready');
+    expect(first.last_seq).toBe(0);
+    expect(first.streaming).toBeNull();
+    expect(first.conversation.id).toBe(c.id);
+    empty.close();
+
+    await alice.send(c.id, '!dev words=2');
+    await alice.send(c.id, '!dev words=2');
+    const later = await mustOpen(c.id, alice.userId);
+    const ready = await later.next('ready');
+    expect(ready.last_seq).toBe(4);
+    expect(ready.conversation.message_count).toBe(4);
+    later.close();
   });
 });
 
@@ -320,8 +346,15 @@ describe('room restart', () => {
     const alice = client(uniqueUser('alice'));
     const c = await alice.createConversation();
     const seen = await firstEvents(await alice.sendStreaming(c.id, '!dev words=200 delay_ms=20'), 12);
-    // Chunks are written down in batches every 250 ms: give the room time to keep what was streamed.
-    await new Promise((r) => setTimeout(r, 600));
+    const messageId = (JSON.parse(seen[0] ?? '{}') as { messageId: string }).messageId;
+    // Chunks are written down in batches: wait until the room has kept at least what was streamed.
+    const stub = env.ROOMS.get(env.ROOMS.idFromName(c.id));
+    const keptChunks = () =>
+      runInDurableObject(stub, async (_room, state) => {
+        const batches = await state.storage.list<unknown[]>({ prefix: `chunk:${messageId}:` });
+        return [...batches.values()].reduce((n, batch) => n + batch.length, 0);
+      });
+    expect(await eventually(keptChunks, (n) => n >= seen.length)).toBeGreaterThanOrEqual(seen.length);
     await abortAllDurableObjects();
     const page = await alice.history(c.id);
     const reply = page.messages[1] as Message;
