@@ -91,4 +91,28 @@ describe('an unchanged AI SDK route as the AgentCore', () => {
     expect(reply.metadata.error).toEqual({ code: 'agent_error', message: 'An error occurred.' });
     expect((await api.send('hello after', conversation.id)).reply.status).toBe('complete');
   });
+
+  it('is not resumable: a Worker killed mid-reply leaves the reply interrupted, with text the client had', async () => {
+    let conversationId = '';
+    let replyId = '';
+    let received = '';
+    let killing: Promise<void> | undefined;
+    await api
+      .sendStreaming('slow 400', (event) => {
+        if (event.chunk === '[DONE]') return;
+        if (event.chunk.type === 'start') {
+          replyId = event.chunk.messageId ?? '';
+          conversationId = (event.chunk.messageMetadata as { conversation_id: string }).conversation_id;
+        }
+        if (event.chunk.type === 'text-delta') received += event.chunk.delta;
+        if (event.chunk.type === 'text-delta' && event.chunk.delta.startsWith('w20')) killing ??= stack.worker.kill();
+      })
+      .catch(() => undefined);
+    await killing;
+    await stack.worker.start();
+    const reply = (await api.messages(conversationId)).find((m) => m.id === replyId);
+    expect(reply?.status).toBe('error');
+    expect(reply?.metadata.error).toMatchObject({ code: 'interrupted' });
+    expect(received.startsWith(reply?.content ?? '-')).toBe(true);
+  });
 });
