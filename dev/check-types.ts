@@ -17,7 +17,7 @@ try {
     copyFileSync(join(root, file), join(scratch, file));
   symlinkSync(join(root, 'worker'), join(scratch, 'worker'));
   const wrangler = join(root, 'node_modules/wrangler/bin/wrangler.js');
-  execFileSync(process.execPath, [wrangler, 'types', ...(write ? [] : ['--check'])], {
+  execFileSync(process.execPath, [wrangler, 'types', '--strict-vars=false', ...(write ? [] : ['--check'])], {
     cwd: scratch,
     stdio: 'inherit',
     env: {

@@ -12,7 +12,7 @@ const list = z.string().transform((s) =>
     .filter(Boolean),
 );
 
-const Schema = z
+export const ConfigSchema = z
   .object({
     DATABASE_URL: url,
     /** Set only locally: the Neon driver then speaks to this WebSocket→TCP proxy (host:port/path) without TLS. */
@@ -57,7 +57,7 @@ const Schema = z
     path: ['AUTH_AUDIENCE'],
   });
 
-export type Config = z.infer<typeof Schema>;
+export type Config = z.infer<typeof ConfigSchema>;
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -71,7 +71,7 @@ export function loadConfig(env: object): Config {
   if (hit) return hit;
   const raw: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(env)) if (typeof v === 'string') raw[k] = v;
-  const parsed = Schema.safeParse(raw);
+  const parsed = ConfigSchema.safeParse(raw);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `${i.path.join('.') || 'config'}: ${i.message}`);
     throw new ConfigError(`invalid configuration: ${lines.join('; ')}`);
