@@ -52,7 +52,7 @@ export async function withLab(
     const leftovers = await lab.stop();
     result.failures.push(...leftovers.map((l) => `left behind: ${l}`));
     result.failures.push(...lab.serverErrors.slice(0, 20).map((e) => `5xx: ${e}`));
-    fiveXX.set(result, lab.serverErrors.length);
+    fiveXX.set(result, (fiveXX.get(result) ?? 0) + lab.serverErrors.length);
   }
   return result;
 }

@@ -1,6 +1,6 @@
 import { asSchema, uiMessageChunkSchema } from 'ai';
 import { describe, expect, it } from 'vitest';
-import { AgentChunk, ClientFrame, SendMessageBody, Title } from './wire';
+import { AgentChunk, ClientFrame, parseStorableJson, SendMessageBody, Title } from './wire';
 
 const meta = { openai: { id: 'x', n: 1, nested: { ok: true, list: [1, 'a', null] } } };
 
@@ -109,5 +109,19 @@ describe('text the room must be able to hand to Postgres', () => {
     }
     expect(SendMessageBody.safeParse({ content: 'smile 😀 ok', client_message_id: '😀' }).success).toBe(true);
     expect(Title.safeParse('日本語 😀').success).toBe(true);
+  });
+});
+
+describe("the agent's chunks as the room keeps them", () => {
+  it('turns NUL and unpaired surrogates into U+FFFD, in any string, and leaves everything else alone', () => {
+    const raw = JSON.stringify({ type: 'text-delta', id: 't', delta: 'a\u0000b \ud800 c 😀', meta: { k: ['\udfff'] } });
+    expect(parseStorableJson(raw)).toEqual({
+      type: 'text-delta',
+      id: 't',
+      delta: 'a\ufffdb \ufffd c 😀',
+      meta: { k: ['\ufffd'] },
+    });
+    const plain = JSON.stringify({ type: 'text-delta', id: 't', delta: 'smile \ud83d\ude00' });
+    expect(parseStorableJson(plain)).toEqual(JSON.parse(plain));
   });
 });

@@ -31,6 +31,25 @@ export function isStorableText(s: string): boolean {
 }
 const storable = { message: 'must be valid Unicode text without NUL characters' };
 
+const LONE_SURROGATES = new RegExp(LONE_SURROGATE.source, 'g');
+
+/** The text with each NUL and unpaired surrogate replaced by U+FFFD: what the agent sends is kept, not refused. */
+export function toStorableText(s: string): string {
+  return isStorableText(s) ? s : s.replaceAll('\u0000', '\ufffd').replace(LONE_SURROGATES, '\ufffd');
+}
+
+/** JSON escapes that can make such text (raw, neither can be in valid JSON text read as UTF-8). */
+const UNSTORABLE_ESCAPE = /\\u(0000|d[89a-f])/i;
+
+/**
+ * JSON.parse for text from outside (the agent's chunks) that leaves no NUL or unpaired surrogate in any string: one
+ * in a reply held the conversation's outbox for good, as Postgres cannot store it (faults/, experiment 3).
+ */
+export function parseStorableJson(text: string): unknown {
+  if (!UNSTORABLE_ESCAPE.test(text)) return JSON.parse(text);
+  return JSON.parse(text, (_key, value: unknown) => (typeof value === 'string' ? toStorableText(value) : value));
+}
+
 /** Content: 1..32,000 code points, not only white space. Too long is a 413, so it is checked apart. */
 export const Content = z
   .string()

@@ -2,9 +2,13 @@
  * Experiment 3: the agent misbehaves. The dev agent fails with an error chunk, drops the connection, hangs, sends a
  * chunk that is not JSON, or is slow to its first byte (the stack runs with short first-chunk and idle timeouts).
  * Properties: every reply ends as error with exactly the text streamed before the fault, the error says what
- * happened, and the next send in the same conversation works.
+ * happened, and the next send in the same conversation works. Then an agent (a small server here) whose text holds
+ * NUL and unpaired surrogates, which Postgres cannot store: the reply is kept with U+FFFD in their place and reaches
+ * Postgres, and the conversation's later messages too.
  */
-import { type Experiment, outcome, scaled, withLab } from '../experiment';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { type Experiment, type Outcome, outcome, scaled, withLab } from '../experiment';
 import { addVerdict, checkInvariants, Transcript } from '../invariants';
 import { type Lab, startLab, textOf, type User } from '../lab';
 
@@ -83,7 +87,9 @@ export const agentFaults: Experiment = {
   title: '3 agent faults',
   async run(profile, log) {
     const trials = scaled(profile, { short: 3, full: 50 });
-    const result = outcome('fail, cut, hang, garbage, slow first byte: error with its partial text; next send works');
+    const result = outcome(
+      'fail, cut, hang, garbage, slow first byte: error with partial text, next send works; NUL text kept',
+    );
     return withLab(
       () =>
         startLab({
@@ -113,6 +119,68 @@ export const agentFaults: Experiment = {
         );
         addVerdict(result.verdict, await checkInvariants(lab, transcripts));
       },
-    );
+    ).then((r) => poisonText(r, trials, log));
   },
 };
+
+const POISON = 'poison\u0000 text \ud800 here';
+
+/** An agent whose every reply holds text Postgres cannot store as it is. */
+async function startPoisonAgent(): Promise<{ url: string; close(): Promise<void> }> {
+  const server = createServer(async (req, res) => {
+    for await (const _ of req);
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'x-vercel-ai-ui-message-stream': 'v1' });
+    for (const chunk of [
+      { type: 'start' },
+      { type: 'text-start', id: 't' },
+      { type: 'text-delta', id: 't', delta: POISON },
+      { type: 'text-end', id: 't' },
+      { type: 'finish' },
+    ]) {
+      res.write(`data: ${JSON.stringify(chunk)}\n\n`);
+    }
+    res.end('data: [DONE]\n\n');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/v1/agent`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+async function poisonText(result: Outcome, trials: number, log: (line: string) => void): Promise<Outcome> {
+  const agent = await startPoisonAgent();
+  try {
+    return await withLab(
+      () => startLab({ AGENTCORE_URL: agent.url }),
+      result,
+      async (lab) => {
+        const user = await lab.user();
+        const t = new Transcript(user, await user.conversation('poison'));
+        for (let n = 0; n < trials; n++) {
+          const content = `poison ${n}`;
+          const clientMessageId = crypto.randomUUID();
+          const sent = await user.ok<{ reply: { id: string; status: string; content: string } }>('POST', '/messages', {
+            conversation_id: t.conversationId,
+            content,
+            client_message_id: clientMessageId,
+          });
+          t.admitted.push({ clientMessageId, content });
+          if (sent.reply.status !== 'complete') result.failures.push(`poison text #${n}: reply ${sent.reply.status}`);
+          if (sent.reply.content !== 'poison\ufffd text \ufffd here') {
+            result.failures.push(`poison text #${n}: kept ${JSON.stringify(sent.reply.content)}`);
+          }
+          result.trials++;
+        }
+        log(`${trials} replies with NUL and unpaired surrogates`);
+        result.figures.push(
+          `${trials} replies whose text held NUL and unpaired surrogates: kept with U+FFFD, in Postgres`,
+        );
+        addVerdict(result.verdict, await checkInvariants(lab, [t], 30_000));
+      },
+    );
+  } finally {
+    await agent.close();
+  }
+}

@@ -99,7 +99,7 @@ export const postgresFlapping: Experiment = {
   key: 'pg-flap',
   title: '2 Postgres flapping',
   async run(profile, log) {
-    const durationMs = scaled(profile, { short: 15_000, full: 120_000 });
+    const durationMs = scaled(profile, { short: 12_000, full: 120_000 });
     const conversations = scaled(profile, { short: 3, full: 10 });
     const result = outcome(`Postgres stopped/started every 2–5 s for ${durationMs / 1000} s under steady sends`);
     return withLab(

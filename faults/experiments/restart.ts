@@ -14,7 +14,7 @@ export const restart: Experiment = {
   key: 'restart',
   title: '4 workerd killed mid-stream',
   async run(profile, log) {
-    const trials = scaled(profile, { short: 2, full: 10 });
+    const trials = scaled(profile, { short: 1, full: 10 });
     const result = outcome(
       'SIGKILL mid-reply, restart on the same storage: message kept, reply ends once, resume clean',
     );

@@ -1,5 +1,6 @@
 import { createParser, type EventSourceParser } from 'eventsource-parser';
 import { z } from 'zod';
+import { parseStorableJson } from '../wire';
 import { AgentError } from './agent-error';
 
 export interface EventRequest {
@@ -66,7 +67,7 @@ export class EventReader<T> {
   private parse(data: string): Parsed<T> {
     let value: unknown;
     try {
-      value = JSON.parse(data);
+      value = parseStorableJson(data);
     } catch (error) {
       return { success: false, error: error instanceof Error ? error : new Error('invalid JSON'), data };
     }
