@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { cloudflareTest } from '@cloudflare/vitest-pool-workers';
 import { defineConfig } from 'vitest/config';
-import { pickTestPorts, workerBindings } from './dev/test-env.ts';
+import { isolateDevVars, pickTestPorts, workerBindings } from './dev/test-env.ts';
 
 /**
  * Projects, run as groups one after another:
@@ -15,6 +15,9 @@ import { pickTestPorts, workerBindings } from './dev/test-env.ts';
 for (const key of ['WRANGLER_SEND_METRICS', 'WRANGLER_SEND_ERROR_REPORTS', 'CLOUDFLARE_CF_FETCH_ENABLED']) {
   process.env[key] ??= 'false';
 }
+
+// The stacks the Node tests start read a settings file of their own, not the developer's .dev.vars.
+isolateDevVars();
 
 export default defineConfig(async () => {
   // wrangler.toml serves web/dist as assets; a clone that has not built the page yet still runs the tests.

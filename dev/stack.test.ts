@@ -1,8 +1,8 @@
-import { rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from './ports';
 import { alive, commandLine, descendants } from './processes';
-import { makeTempDataDir, parseVars, type Stack, startStack } from './stack';
+import { makeTempDataDir, parseVars, readDevVars, type Stack, startStack } from './stack';
 
 async function readyz(stack: Stack): Promise<{ status: number; body: unknown }> {
   const res = await fetch(`${stack.url}/readyz`);
@@ -97,6 +97,18 @@ describe('startStack with an inspector port', () => {
       await rm(dataDir, { recursive: true, force: true });
     }
   }, 120_000);
+});
+
+describe('the tests’ settings', () => {
+  it('come from a file of their own, never the developer’s .dev.vars', async () => {
+    const file = process.env.AGENTCHAT_DEV_VARS ?? '';
+    expect(file).not.toMatch(/(^|\/)\.dev\.vars$/);
+    const vars = await readDevVars();
+    expect(vars).toEqual(parseVars(await readFile(file, 'utf8')));
+    expect(vars.DATABASE_URL).toBeUndefined();
+    expect(vars.AGENTCORE_URL).toBeUndefined();
+    expect(vars.AUTH_JWT_SECRET?.length).toBeGreaterThanOrEqual(32);
+  });
 });
 
 describe('parseVars', () => {

@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { freePorts } from './ports.ts';
 
 /** Shared by vitest.config.ts (bindings) and the global setup (servers): one place names the test stack. */
@@ -68,4 +71,19 @@ export function workerBindings(p: TestPorts, opts: { tightRateLimits: boolean })
   bindings.RATE_LIMIT_CONVERSATION_PER_MINUTE = perMinute;
   bindings.RATE_LIMIT_CONVERSATION_BURST = conversationBurst;
   return bindings;
+}
+
+/**
+ * Stacks started by tests (dev/stack.ts) read their settings from a file of their own, never the developer's
+ * .dev.vars: a DATABASE_URL or AGENTCORE_URL set there would silently replace the test services, and a
+ * missing one would be created in the working tree. The file is .dev.vars.example with a fresh secret; each
+ * run writes its own, and AGENTCHAT_DEV_VARS hands it to every test process.
+ */
+export function isolateDevVars(): string {
+  const example = readFileSync(new URL('../.dev.vars.example', import.meta.url), 'utf8');
+  const secret = randomBytes(48).toString('base64url');
+  const path = join(tmpdir(), `agent-chat-test-${process.pid}.vars`);
+  writeFileSync(path, example.replace(/^AUTH_JWT_SECRET=.*$/m, `AUTH_JWT_SECRET=${secret}`), { mode: 0o600 });
+  process.env.AGENTCHAT_DEV_VARS = path;
+  return path;
 }

@@ -5,31 +5,12 @@ import { lastReply, screenshot, send, sharedStackAndBrowser, signedInContext, un
 
 const shared = sharedStackAndBrowser();
 
-/** A WebSocket that never connects, as behind a proxy that strips upgrades. */
-async function blockWebSockets(context: BrowserContext): Promise<void> {
-  await context.addInitScript(() => {
-    class Refused extends EventTarget {
-      static readonly CONNECTING = 0;
-      static readonly OPEN = 1;
-      static readonly CLOSING = 2;
-      static readonly CLOSED = 3;
-      readyState = 0;
-      binaryType = 'blob';
-      constructor(readonly url: string) {
-        super();
-        setTimeout(() => {
-          this.readyState = 3;
-          this.dispatchEvent(new Event('error'));
-          this.dispatchEvent(new CloseEvent('close', { code: 1006, wasClean: false }));
-        }, 20);
-      }
-      send(): void {
-        throw new DOMException('not open', 'InvalidStateError');
-      }
-      close(): void {}
-    }
-    Object.assign(window, { WebSocket: Refused, __refused: true });
-  });
+/**
+ * Every WebSocket upgrade refused before it opens, as behind a proxy that strips upgrades: the browser's own
+ * WebSocket, answered by playwright's route instead of the server.
+ */
+async function refuseWebSockets(context: BrowserContext): Promise<void> {
+  await context.routeWebSocket(/\/ws(\?|$)/, (ws) => ws.close({ code: 4000, reason: 'upgrade refused' }));
 }
 
 const complete = (page: Page) => page.locator('article.message.assistant[data-status="complete"]');
@@ -38,7 +19,7 @@ describe('fallbacks', () => {
   test('WebSockets blocked: replies stream over SSE, and replies sent elsewhere show up', async () => {
     const user = uniqueUser('nows');
     const context = await signedInContext(shared.browser, shared.stack, user);
-    await blockWebSockets(context);
+    await refuseWebSockets(context);
     const page = await context.newPage();
     await page.goto('/');
     await send(page, '!dev words=30 delay_ms=30\nno sockets here');
@@ -68,7 +49,7 @@ describe('fallbacks', () => {
   test('WebSockets and SSE blocked: the page polls and the reply still arrives', async () => {
     const user = uniqueUser('poll');
     const context = await signedInContext(shared.browser, shared.stack, user);
-    await blockWebSockets(context);
+    await refuseWebSockets(context);
     await context.route('**/api/v1/chat/**', (route) =>
       (route.request().headers().accept ?? '').includes('text/event-stream') ? route.abort() : route.continue(),
     );
