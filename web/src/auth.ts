@@ -61,12 +61,19 @@ async function waitForHost(timeoutMs: number): Promise<AgentChatHost | null> {
   }
 }
 
-export async function findSession(): Promise<Session | null> {
+const hostSession = (host: AgentChatHost): Session => ({ user: null, source: 'host', getToken: () => host.getToken() });
+
+/** The session known right now, without waiting: the host's token provider, else a stored dev session. */
+export function currentSession(): Session | null {
+  if (window.AgentChat && typeof window.AgentChat.getToken === 'function') return hostSession(window.AgentChat);
   const stored = readDevSession();
-  const host = await waitForHost(stored ? 0 : 1000);
-  if (!host) return stored ? devSession(stored) : null;
-  if (!host) return null;
-  return { user: null, source: 'host', getToken: () => host.getToken() };
+  return stored ? devSession(stored) : null;
+}
+
+/** The host's session if its script sets `window.AgentChat` within a second of ours. */
+export async function laterHostSession(): Promise<Session | null> {
+  const host = await waitForHost(1000);
+  return host ? hostSession(host) : null;
 }
 
 export class DevLoginUnavailable extends Error {}

@@ -1,6 +1,6 @@
 import type { ChatItem, LiveConversation } from '@agent-chat/client';
 import { memo, useState } from 'react';
-import { Markdown } from '../markdown/Markdown';
+import { Markdown } from './markdown/Markdown';
 
 type Part = ChatItem['parts'][number];
 

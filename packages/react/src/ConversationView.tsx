@@ -3,15 +3,16 @@ import { useEffect, useSyncExternalStore } from 'react';
 import { Composer } from './Composer';
 import { ConnectionBadge } from './ConnectionBadge';
 import { MessageList } from './MessageList';
+import { preloadMarkdown } from './markdown/Markdown';
 import { NoticeBar } from './NoticeBar';
+import { useStrings } from './strings';
 
-export function ChatPane({ store }: { store: LiveConversation }) {
+/** The pane of one conversation: title, connection state, messages and composer, for a live conversation. */
+export function ConversationView({ store, onNewChat }: { store: LiveConversation; onNewChat(): void }) {
   const snapshot = useSyncExternalStore(store.subscribe, store.getSnapshot);
+  const strings = useStrings();
+  useEffect(preloadMarkdown, []);
   const title = snapshot.conversation?.title ?? (snapshot.conversationId ? '' : 'New chat');
-
-  useEffect(() => {
-    document.title = title ? `${title} · Agent chat` : 'Agent chat';
-  }, [title]);
 
   if (snapshot.missing) {
     return (
@@ -19,7 +20,9 @@ export function ChatPane({ store }: { store: LiveConversation }) {
         <div className="empty-state" role="alert">
           <h1>Conversation not found</h1>
           <p>It was deleted, or it belongs to someone else.</p>
-          <a href="/">Start a new chat</a>
+          <button type="button" className="link" onClick={onNewChat}>
+            Start a new chat
+          </button>
         </div>
       </main>
     );
@@ -29,10 +32,12 @@ export function ChatPane({ store }: { store: LiveConversation }) {
     return (
       <main className="chat-pane">
         <div className="empty-state" role="alert">
-          <h1>You are signed out</h1>
-          <p>No sign-in could be obtained for the chat ({snapshot.signedOut.message}).</p>
+          <h1>{strings.signedOutTitle}</h1>
+          <p>
+            {strings.signedOutBody} ({snapshot.signedOut.message})
+          </p>
           <button type="button" onClick={() => store.reconnect()}>
-            Try again
+            {strings.tryAgain}
           </button>
         </div>
       </main>

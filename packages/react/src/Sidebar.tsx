@@ -1,17 +1,23 @@
-import type { ConversationIndex } from '@agent-chat/client';
-import { ChatError } from '@agent-chat/client';
+import {
+  ChatError,
+  type Conversation,
+  type ConversationIndex,
+  codePointLength,
+  MAX_TITLE_CODE_POINTS,
+} from '@agent-chat/client';
 import { type FormEvent, useEffect, useRef, useState, useSyncExternalStore } from 'react';
-import type { Conversation } from '../../../worker/wire';
-import { codePointLength, MAX_TITLE_CODE_POINTS } from '../../../worker/wire';
-import { conversationPath, navigate } from '../router';
+import { useStrings } from './strings';
 
-interface SidebarProps {
+export interface SidebarProps {
   index: ConversationIndex;
   activeId: string | null;
-  onNavigate(): void;
+  /** A conversation was chosen (null: a new chat). */
+  onSelect(id: string | null): void;
+  /** The link of a conversation, for hosts that route (open in a new tab); without it rows are buttons in effect. */
+  hrefFor?: (id: string) => string;
 }
 
-export function Sidebar({ index, activeId, onNavigate }: SidebarProps) {
+export function Sidebar({ index, activeId, onSelect, hrefFor }: SidebarProps) {
   const { conversations, loading, done, error } = useSyncExternalStore(index.subscribe, index.getSnapshot);
   const sentinel = useRef<HTMLLIElement>(null);
 
@@ -25,19 +31,24 @@ export function Sidebar({ index, activeId, onNavigate }: SidebarProps) {
     return () => observer.disconnect();
   }, [index, done]);
 
-  const open = (id: string | null) => {
-    navigate(conversationPath(id));
-    onNavigate();
-  };
+  const open = onSelect;
+  const strings = useStrings();
 
   return (
     <nav className="sidebar" aria-label="Conversations">
       <button type="button" className="new-chat" onClick={() => open(null)}>
-        + New chat
+        {strings.newChat}
       </button>
       <ul className="conversation-list">
         {conversations.map((c) => (
-          <ConversationRow key={c.id} conversation={c} active={c.id === activeId} index={index} onOpen={open} />
+          <ConversationRow
+            key={c.id}
+            conversation={c}
+            active={c.id === activeId}
+            index={index}
+            onOpen={open}
+            href={hrefFor?.(c.id) ?? `#${c.id}`}
+          />
         ))}
         {!done && (
           <li ref={sentinel} className="list-status" aria-live="polite">
@@ -63,9 +74,10 @@ interface RowProps {
   active: boolean;
   index: ConversationIndex;
   onOpen(id: string | null): void;
+  href: string;
 }
 
-function ConversationRow({ conversation, active, index, onOpen }: RowProps) {
+function ConversationRow({ conversation, active, index, onOpen, href }: RowProps) {
   const [mode, setMode] = useState<'view' | 'rename' | 'confirm-delete'>('view');
   const [problem, setProblem] = useState<string | null>(null);
   const menuButton = useRef<HTMLButtonElement>(null);
@@ -125,7 +137,7 @@ function ConversationRow({ conversation, active, index, onOpen }: RowProps) {
   return (
     <li className={`conversation-row${active ? ' active' : ''}`}>
       <a
-        href={conversationPath(conversation.id)}
+        href={href}
         aria-current={active ? 'page' : undefined}
         onClick={(event) => {
           if (event.metaKey || event.ctrlKey || event.shiftKey || event.button !== 0) return;

@@ -1,6 +1,11 @@
-import type { ChatSnapshot, LiveConversation, SendRefusal } from '@agent-chat/client';
+import {
+  type ChatSnapshot,
+  codePointLength,
+  type LiveConversation,
+  MAX_CONTENT_CODE_POINTS,
+  type SendRefusal,
+} from '@agent-chat/client';
 import { type FormEvent, type KeyboardEvent, useEffect, useRef, useState } from 'react';
-import { codePointLength, MAX_CONTENT_CODE_POINTS } from '../../../worker/wire';
 import { useSecondsUntil } from './countdown';
 
 const REFUSALS: Record<SendRefusal, string> = {

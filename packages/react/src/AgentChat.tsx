@@ -1,0 +1,74 @@
+import { type ReactNode, useState } from 'react';
+import { type ClientProps, useClientFrom } from './ChatPane';
+import { type ChatLookProps, ChatRoot } from './ChatRoot';
+import { ConversationView } from './ConversationView';
+import { useConversationIndex, useLiveConversation } from './hooks';
+import { Sidebar } from './Sidebar';
+import { useStrings } from './strings';
+
+export interface AgentChatProps extends ChatLookProps {
+  /** Controlled: the conversation shown (null: a new chat). Leave undefined to let the component keep it. */
+  conversationId?: string | null;
+  onConversationChange?: (id: string | null) => void;
+  /** Links for the sidebar's rows, for hosts that route (`/chat/${id}`); the component never navigates itself. */
+  hrefFor?: (id: string) => string;
+  /** Shown at the end of the header (who is signed in, a sign-out button). */
+  headerEnd?: ReactNode;
+}
+
+/** The whole chat: a header, the conversation list and the pane of the open conversation. */
+export function AgentChat(props: AgentChatProps & ClientProps) {
+  return (
+    <ChatRoot theme={props.theme} strings={props.strings} className={props.className}>
+      <WholeChat {...props} />
+    </ChatRoot>
+  );
+}
+
+function WholeChat(props: AgentChatProps & ClientProps) {
+  const client = useClientFrom(props);
+  const strings = useStrings();
+  const index = useConversationIndex(client);
+  const [ownId, setOwnId] = useState<string | null>(null);
+  const controlled = props.conversationId !== undefined;
+  const activeId = controlled ? (props.conversationId ?? null) : ownId;
+  const [drawerOpen, setDrawerOpen] = useState(false);
+
+  const select = (id: string | null) => {
+    setDrawerOpen(false);
+    if (!controlled) setOwnId(id);
+    props.onConversationChange?.(id);
+  };
+
+  const live = useLiveConversation(client, activeId, {
+    created: (id) => {
+      void index.add(id);
+      select(id);
+    },
+    conversation: (c) => index.upsert(c),
+    activity: (id, at, streaming) => index.touch(id, at, streaming),
+    deleted: (id) => index.forget(id),
+  });
+
+  return (
+    <div className={`app${drawerOpen ? ' drawer-open' : ''}`}>
+      <header className="topbar">
+        <button
+          type="button"
+          className="drawer-toggle"
+          aria-expanded={drawerOpen}
+          aria-controls="agent-chat-sidebar"
+          onClick={() => setDrawerOpen((open) => !open)}
+        >
+          ☰ <span className="visually-hidden">{strings.conversations}</span>
+        </button>
+        <span className="brand">{strings.brand}</span>
+        {props.headerEnd && <span className="who">{props.headerEnd}</span>}
+      </header>
+      <div id="agent-chat-sidebar" className="sidebar-wrap">
+        <Sidebar index={index} activeId={activeId} onSelect={select} hrefFor={props.hrefFor} />
+      </div>
+      {live && <ConversationView key={live.instance} store={live} onNewChat={() => select(null)} />}
+    </div>
+  );
+}
