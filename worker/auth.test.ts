@@ -2,11 +2,11 @@ import { env, exports } from 'cloudflare:workers';
 import { Hono } from 'hono';
 import { base64url, SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
-import { type AuthVariables, authenticate, DevLoginResult, devLogin, JWKS_COOLDOWN_MS, requireAuth } from './auth';
+import { type AuthVariables, authenticate, devLogin, JWKS_COOLDOWN_MS, requireAuth } from './auth';
 import { type Config, loadConfig } from './config';
-import { ApiError } from './errors';
+import { ApiError, errorResponse } from './errors';
 import { eventually } from './test-support';
-import { ErrorEnvelope } from './wire';
+import { DevLoginResult, ErrorEnvelope } from './wire';
 
 // Test-only bindings (vitest.config.ts) are not part of the Worker's Env type.
 const bindings = env as unknown as Record<string, string>;
@@ -211,7 +211,8 @@ describe('authenticate with AUTH_JWKS_URL (RS256/ES256)', () => {
 describe('requireAuth', () => {
   const app = new Hono<{ Bindings: Env; Variables: AuthVariables }>()
     .use(requireAuth)
-    .get('/me', (c) => c.json({ userId: c.get('userId') }));
+    .get('/me', (c) => c.json({ userId: c.get('userId') }))
+    .onError((err) => errorResponse(err));
 
   it('sets userId from a good token', async () => {
     const res = await app.request('/me', { headers: { authorization: `Bearer ${await hs256(good())}` } }, env);
@@ -226,9 +227,12 @@ describe('requireAuth', () => {
   });
 });
 
+/** The dev login as the Worker mounts it: its refusals are answered by the app's error handler. */
+const devApp = new Hono<{ Bindings: Env }>().route('/', devLogin).onError((err) => errorResponse(err));
+
 describe('dev login', () => {
   const login = (body: unknown, environment: object = env) =>
-    devLogin.request(
+    devApp.request(
       '/login',
       {
         method: 'POST',
@@ -355,7 +359,7 @@ describe('AUTH_MAX_TOKEN_AGE_SECONDS', () => {
 describe('dev login rate limit', () => {
   const limited = { ...bindings, DEV_LOGIN_PER_MINUTE: '3' };
   const login = (ip: string) =>
-    devLogin.request(
+    devApp.request(
       '/login',
       {
         method: 'POST',

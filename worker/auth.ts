@@ -5,10 +5,11 @@
 import { Hono } from 'hono';
 import { createMiddleware } from 'hono/factory';
 import { createRemoteJWKSet, errors, type JWTPayload, type JWTVerifyGetKey, jwtVerify, SignJWT } from 'jose';
-import { z } from 'zod';
 import { type Config, loadConfig } from './config';
 import { ApiError } from './errors';
+import { jsonBody } from './http';
 import { type Bucket, take } from './room/rate-limit';
+import { DevLoginBody, type DevLoginResult } from './wire';
 
 export type AuthVariables = { userId: string };
 
@@ -131,15 +132,10 @@ export async function authenticate(
   return { userId: sub };
 }
 
-/** Authenticates the request and sets `userId`; a failure is answered with the JSON envelope here. */
+/** Authenticates the request and sets `userId`; a failure goes to the app's error handler like any other. */
 export const requireAuth = createMiddleware<{ Bindings: Env; Variables: AuthVariables }>(async (c, next) => {
-  try {
-    const { userId } = await authenticate(loadConfig(c.env), c.req.header('authorization'));
-    c.set('userId', userId);
-  } catch (err) {
-    if (err instanceof ApiError) return err.toResponse();
-    throw err;
-  }
+  const { userId } = await authenticate(loadConfig(c.env), c.req.header('authorization'));
+  c.set('userId', userId);
   await next();
 });
 
@@ -153,19 +149,6 @@ export async function mintDevToken(config: Config, userId: string): Promise<stri
   if (config.AUTH_ISSUER) jwt.setIssuer(config.AUTH_ISSUER);
   if (config.AUTH_AUDIENCE) jwt.setAudience(config.AUTH_AUDIENCE);
   return jwt.setExpirationTime(DEV_TOKEN_TTL).sign(secretKey(config.AUTH_JWT_SECRET));
-}
-
-export const DevLoginBody = z.strictObject({
-  user: z.string().regex(/^[A-Za-z0-9_.@-]{1,64}$/, { message: 'must be 1..64 characters of A-Z a-z 0-9 _ . @ -' }),
-});
-export const DevLoginResult = z.object({ token: z.string(), user: z.string() });
-
-async function jsonBody(req: Request): Promise<unknown> {
-  try {
-    return await req.json();
-  } catch {
-    return undefined;
-  }
 }
 
 /** Dev-login buckets per client address, per isolate: the endpoint only exists on dev deployments. */
@@ -189,15 +172,10 @@ function devLoginRefusal(config: Config, client: string): ApiError | null {
 /** POST /api/v1/dev/login {user} → {token, user}; exists only when DEV_AUTH is on. Mounted at /api/v1/dev. */
 export const devLogin = new Hono<{ Bindings: Env }>().post('/login', async (c) => {
   const config = loadConfig(c.env);
-  if (!config.DEV_AUTH) return new ApiError('not_found', 'not found').toResponse();
+  if (!config.DEV_AUTH) throw new ApiError('not_found', 'not found');
   const refusal = devLoginRefusal(config, c.req.header('cf-connecting-ip') ?? 'unknown');
-  if (refusal) return refusal.toResponse();
-  const body = DevLoginBody.safeParse(await jsonBody(c.req.raw));
-  if (!body.success) {
-    const issue = body.error.issues[0];
-    const where = issue?.path.join('.') || 'body';
-    return new ApiError('invalid_request', `${where}: ${issue?.message ?? 'invalid'}`).toResponse();
-  }
-  const token = await mintDevToken(config, body.data.user);
-  return c.json({ token, user: body.data.user } satisfies z.infer<typeof DevLoginResult>);
+  if (refusal) throw refusal;
+  const body = await jsonBody(c, DevLoginBody);
+  const token = await mintDevToken(config, body.user);
+  return c.json({ token, user: body.user } satisfies DevLoginResult);
 });

@@ -15,7 +15,7 @@ import {
   WsTicketBody,
 } from './wire';
 
-type App = { Bindings: Env; Variables: AuthVariables };
+type App = { Bindings: Env; Variables: AuthVariables & { requestId: string } };
 
 function room(env: Env, conversationId: string) {
   return env.ROOMS.get(env.ROOMS.idFromName(conversationId));
@@ -30,17 +30,11 @@ function pathId(raw: string | undefined): string {
   return parse(Id, raw, 'conversation id');
 }
 
-/** Passes a request the room answers itself (SSE, WebSocket upgrade) on, with who is asking. */
-function forward(
-  env: Env,
-  conversationId: string,
-  path: string,
-  init: RequestInit,
-  userId?: string,
-): Promise<Response> {
-  const headers = new Headers(init.headers);
+/** Passes a WebSocket upgrade to the room, with who is asking (RPC cannot carry an upgrade). */
+function upgrade(env: Env, conversationId: string, query: URLSearchParams | null, userId?: string): Promise<Response> {
+  const headers = new Headers({ upgrade: 'websocket' });
   if (userId) headers.set('x-user-id', userId);
-  return room(env, conversationId).fetch(`https://room${path}`, { ...init, headers });
+  return room(env, conversationId).fetch(`https://room/ws${query ? `?${query}` : ''}`, { headers });
 }
 
 const wantsEventStream = (accept: string | undefined) => /\btext\/event-stream\b/i.test(accept ?? '');
@@ -65,17 +59,15 @@ chat.get('/conversations/:id/ws', async (c) => {
   if (c.req.header('upgrade')?.toLowerCase() !== 'websocket') {
     throw new ApiError('invalid_request', 'expected a WebSocket upgrade');
   }
-  const headers = new Headers({ upgrade: 'websocket' });
   let userId: string | undefined;
   if (c.req.header('authorization') || !ticket) {
     userId = (await authenticate(config, c.req.header('authorization'))).userId;
   }
-  if (userId || !ticket) return forward(c.env, id, '/ws', { headers }, userId);
+  if (userId || !ticket) return upgrade(c.env, id, null, userId);
   // The ticket's own room uses it up, whichever conversation it is presented to.
   const ticketRoom = ticketRoomOf(ticket);
   if (!ticketRoom) throw new ApiError('unauthorized', 'the ticket is invalid, expired or used');
-  const q = new URLSearchParams({ ticket, conversation: id });
-  return forward(c.env, ticketRoom, `/ws?${q}`, { headers });
+  return upgrade(c.env, ticketRoom, new URLSearchParams({ ticket, conversation: id }));
 });
 
 /** The conversation whose room issued a ticket (its first part), or null for one that cannot be ours. */
@@ -88,8 +80,7 @@ function ticketRoomOf(ticket: string): string | null {
 async function spendTicket(env: Env, ticket: string): Promise<void> {
   const ticketRoom = ticketRoomOf(ticket);
   if (!ticketRoom) return;
-  const q = new URLSearchParams({ ticket, conversation: '' });
-  const res = await forward(env, ticketRoom, `/ws?${q}`, { headers: { upgrade: 'websocket' } });
+  const res = await upgrade(env, ticketRoom, new URLSearchParams({ ticket, conversation: '' }));
   await res.body?.cancel();
 }
 
@@ -132,10 +123,7 @@ chat.get('/conversations/:id/messages', async (c) => {
 
 chat.get('/conversations/:id/stream', async (c) => {
   const id = pathId(c.req.param('id'));
-  const headers: Record<string, string> = {};
-  const lastEventId = c.req.header('last-event-id');
-  if (lastEventId) headers['last-event-id'] = lastEventId;
-  return forward(c.env, id, '/stream', { headers }, c.get('userId'));
+  return room(c.env, id).attachStream(c.get('userId'), c.req.header('last-event-id') ?? null);
 });
 
 chat.post('/conversations/:id/stop', async (c) => {
@@ -150,16 +138,8 @@ chat.post('/messages', async (c) => {
   const conversationId =
     body.conversation_id ??
     (body.client_message_id ? await derivedConversationId(userId, body.client_message_id) : crypto.randomUUID());
-  const input = { conversationId, content: body.content, clientMessageId: body.client_message_id, create };
-  if (wantsEventStream(c.req.header('accept'))) {
-    return forward(
-      c.env,
-      conversationId,
-      '/send',
-      { method: 'POST', body: JSON.stringify(input), headers: { 'content-type': 'application/json' } },
-      userId,
-    );
-  }
+  const input = { ...body, conversation_id: conversationId, create, request_id: c.get('requestId') };
+  if (wantsEventStream(c.req.header('accept'))) return room(c.env, conversationId).sendStream(userId, input);
   return c.json(unwrap(await room(c.env, conversationId).send(userId, input)));
 });
 

@@ -1,3 +1,6 @@
+import { ConfigError } from './config';
+import { DatabaseUnavailable } from './db/errors';
+import { log } from './log';
 import type { ErrorCode, ServerFrame } from './wire';
 
 const STATUS: Record<ErrorCode, number> = {
@@ -51,8 +54,28 @@ export class ApiError extends Error {
   }
 }
 
-/** Anything thrown that is not an ApiError becomes a 500 with no detail leaked. */
-export function toApiError(err: unknown): ApiError {
+/**
+ * The one place an error becomes what a caller sees (a response, a frame, a room's result). An ApiError is
+ * answered as it is; a known failure of a part this service relies on is `unavailable`; anything else is
+ * `internal`. The raw message of an unexpected error never reaches a caller: it is logged here, once, with what
+ * `context` names (the request id).
+ */
+export function toApiError(err: unknown, context: Record<string, unknown> = {}): ApiError {
   if (err instanceof ApiError) return err;
+  if (err instanceof ConfigError) {
+    // Which setting is wrong is for the operator's log, not for every caller.
+    log('error', err.message, context);
+    return new ApiError('unavailable', 'the service is not configured correctly', { cause: err });
+  }
+  if (err instanceof DatabaseUnavailable) {
+    log('warn', err.message, { ...context, error: String(err.cause) });
+    return new ApiError('unavailable', err.message, { cause: err });
+  }
+  log('error', 'unexpected error', { ...context, error: String(err), stack: (err as Error | null)?.stack });
   return new ApiError('internal', 'internal error', { cause: err });
+}
+
+/** An error as the JSON envelope (see toApiError). */
+export function errorResponse(err: unknown, context: Record<string, unknown> = {}): Response {
+  return toApiError(err, context).toResponse();
 }

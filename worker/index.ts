@@ -1,9 +1,9 @@
 import { Hono } from 'hono';
 import { type AuthVariables, devLogin } from './auth';
 import { chat } from './chat';
-import { ConfigError, loadConfig } from './config';
+import { loadConfig } from './config';
 import { crossOrigin } from './cors';
-import { ApiError, toApiError } from './errors';
+import { ApiError, errorResponse } from './errors';
 import { health } from './health';
 import { log, setLogLevel } from './log';
 import { API_BASE } from './wire';
@@ -59,18 +59,6 @@ app.route(API_BASE, chat);
 
 app.notFound(() => new ApiError('not_found', 'no such route').toResponse());
 
-app.onError((err, c) => {
-  const requestId = c.get('requestId');
-  if (err instanceof ConfigError) {
-    // Which setting is wrong is for the operator's log, not for every caller.
-    log('error', err.message, { request_id: requestId });
-    return new ApiError('unavailable', 'the service is not configured correctly').toResponse();
-  }
-  const apiError = toApiError(err);
-  if (apiError.code === 'internal') {
-    log('error', 'unhandled error', { request_id: requestId, error: String(err), stack: (err as Error)?.stack });
-  }
-  return apiError.toResponse();
-});
+app.onError((err, c) => errorResponse(err, { request_id: c.get('requestId') }));
 
 export default app;

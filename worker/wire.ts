@@ -75,6 +75,9 @@ export const SendMessageBody = z.strictObject({
   client_message_id: ClientMessageId.optional(),
 });
 export const WsTicketBody = z.strictObject({ conversation_id: Id });
+/** A send as the client writes it (the page's body), and as the edge has checked it. */
+export type SendBody = z.input<typeof SendMessageBody>;
+export type SendMessage = z.output<typeof SendMessageBody>;
 
 const intParam = (min: number, max: number) =>
   z
@@ -97,6 +100,17 @@ export const MessagesQuery = z
   .refine((q) => q.before_seq === undefined || q.after_seq === undefined, {
     message: 'before_seq and after_seq cannot be used together',
   });
+
+/** A page of history as the room reads it; the client's window is any part of it. */
+export type PageQuery = z.output<typeof MessagesQuery>;
+export type MessagesWindow = Partial<PageQuery>;
+
+/** `POST /api/v1/dev/login` (DEV_AUTH only). */
+export const DevLoginBody = z.strictObject({
+  user: z.string().regex(/^[A-Za-z0-9_.@-]{1,64}$/, { message: 'must be 1..64 characters of A-Z a-z 0-9 _ . @ -' }),
+});
+export const DevLoginResult = z.object({ token: z.string(), user: z.string() });
+export type DevLoginResult = z.infer<typeof DevLoginResult>;
 
 export const MessageRole = z.enum(['user', 'assistant']);
 export const MessageStatus = z.enum(['complete', 'streaming', 'stopped', 'error']);

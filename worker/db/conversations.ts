@@ -4,6 +4,7 @@ import type { Config } from '../config';
 import { ApiError } from '../errors';
 import { type Conversation, Id } from '../wire';
 import { db, openPool } from './client';
+import { DatabaseUnavailable } from './errors';
 import { conversationStates } from './schema';
 
 interface Cursor {
@@ -101,8 +102,7 @@ export async function listConversations(
       next_cursor: rows.length > limit && last ? encodeCursor({ at: last.lastMessageAt, id: last.id }) : null,
     };
   } catch (err) {
-    if (err instanceof ApiError) throw err;
-    throw new ApiError('unavailable', 'the conversation list is unavailable right now', { cause: err });
+    throw new DatabaseUnavailable('the conversation list is unavailable right now', { cause: err });
   } finally {
     await pool.end().catch(() => undefined);
   }

@@ -3,19 +3,20 @@ import type { UIMessage } from 'ai';
 import { AgentError, streamAgent } from '../agentcore/bridge';
 import { type Config, loadConfig } from '../config';
 import { bounded } from '../db/client';
-import { ApiError, toApiError } from '../errors';
+import { ApiError, errorResponse, toApiError } from '../errors';
+import { parseFrame } from '../http';
 import { log, setLogLevel } from '../log';
 import {
   type Chunk,
-  ClientFrame,
+  type ClientFrame,
   type Conversation,
-  codePointLength,
   type ErrorCode,
-  MAX_CONTENT_CODE_POINTS,
   MAX_FRAME_BYTES,
   type Message,
+  type PageQuery,
   PING_FRAME,
   PONG_FRAME,
+  type SendMessage,
   type ServerFrame,
 } from '../wire';
 import { Outbox } from './outbox';
@@ -25,20 +26,11 @@ import { liveResponse, replayResponse, resumeIndex, SSE_HEADERS, startChunk } fr
 import { type ConversationRecord, RoomStore, toWireConversation } from './store';
 import { titleFromContent } from './title';
 
-/** What the Worker edge asks of the room after it has authenticated and validated the request. */
-export interface SendInput {
-  conversationId: string;
-  content: string;
-  clientMessageId?: string | undefined;
-  /** Create the conversation if it does not exist yet (POST /messages with no conversation_id). */
-  create?: boolean | undefined;
-}
-
-export interface PageQuery {
-  limit: number;
-  before_seq?: number | undefined;
-  after_seq?: number | undefined;
-}
+/**
+ * A send as the edge has checked it (`SendMessageBody`), addressed to this room's conversation; `create` when
+ * there was no conversation_id (the conversation is made if it does not exist yet), and the edge's request id.
+ */
+export type SendInput = SendMessage & { conversation_id: string; create?: boolean; request_id?: string };
 
 /** What crosses the RPC boundary: an ApiError loses its class there, so it travels as data. */
 export type RoomResult<T> =
@@ -49,8 +41,7 @@ async function guard<T>(fn: () => T | Promise<T>): Promise<RoomResult<T>> {
   try {
     return { ok: true, value: await fn() };
   } catch (err) {
-    const e = toApiError(err);
-    if (e.code === 'internal') log('error', 'room call failed', { error: String(err), stack: (err as Error)?.stack });
+    const e = toApiError(err, { where: 'room' });
     return { ok: false, error: { code: e.code, message: e.message, retryAfter: e.retryAfter } };
   }
 }
@@ -179,7 +170,7 @@ export class ConversationRoom extends DurableObject<Env> {
       messageCount: 0,
       metadata: {},
     };
-    this.store.put('deleted', '');
+    this.store.markLive();
     this.store.saveConversation(record);
     this.store.enqueue(null);
     await this.catchUp();
@@ -209,16 +200,17 @@ export class ConversationRoom extends DurableObject<Env> {
         // Already closing: nothing more to tell it.
       }
     }
-    this.store.wipeConversation();
+    this.store.markDeleted(c.id);
     this.agentView = null;
-    this.store.put('deleted', '1');
-    this.store.put('pg_delete', c.id);
+    // The alarm is set before the flush is tried: a restart in between still finds the delete owed and carried out.
+    await this.scheduleAlarm(CATCH_UP_MS);
     // Like catchUp: a hung Postgres must not hold the answer; the alarm finishes what the flush could not.
     const result = await bounded(CATCH_UP_MS, () => this.outbox.flush()).catch(() => null);
-    if (result?.ok) {
-      await this.forget();
-    } else {
+    if (!result?.ok) {
       await this.scheduleAlarm(result?.retryInMs ?? CATCH_UP_MS);
+    } else if (this.store.isForgettable()) {
+      // Not when a send has made the conversation again meanwhile (same derived id): that one stays.
+      await this.forget();
     }
     return null;
   }
@@ -265,20 +257,33 @@ export class ConversationRoom extends DurableObject<Env> {
     return { conversation: this.wire(c), message: user, reply: final ?? this.store.message(c.id, reply.id) ?? reply };
   }
 
-  /** Internal HTTP for what RPC cannot carry well: SSE responses and WebSocket upgrades. */
+  /** SSE send: the reply as a UI message stream, live while it is in flight. */
+  async sendStream(userId: string, input: SendInput): Promise<Response> {
+    try {
+      return await this.sendStreaming(userId, input);
+    } catch (err) {
+      return errorResponse(err, { request_id: input.request_id });
+    }
+  }
+
+  /** SSE resume: the reply in flight from after `lastEventId`, or 204 when none is. */
+  async attachStream(userId: string, lastEventId: string | null): Promise<Response> {
+    try {
+      return this.attach(userId, lastEventId);
+    } catch (err) {
+      return errorResponse(err);
+    }
+  }
+
+  /** Internal HTTP for what RPC cannot carry: the WebSocket upgrade. */
   override async fetch(request: Request): Promise<Response> {
     try {
       const url = new URL(request.url);
+      if (url.pathname !== '/ws') throw notFound();
       const userId = request.headers.get('x-user-id');
-      if (url.pathname === '/ws') {
-        return this.upgrade(request, userId, url.searchParams.get('ticket'), url.searchParams.get('conversation'));
-      }
-      if (!userId) throw new ApiError('unauthorized', 'missing user');
-      if (url.pathname === '/send') return await this.sendStreaming(userId, (await request.json()) as SendInput);
-      if (url.pathname === '/stream') return this.attach(userId, request.headers.get('last-event-id'));
-      throw notFound();
+      return this.upgrade(request, userId, url.searchParams.get('ticket'), url.searchParams.get('conversation'));
     } catch (err) {
-      return toApiError(err).toResponse();
+      return errorResponse(err);
     }
   }
 
@@ -301,10 +306,10 @@ export class ConversationRoom extends DurableObject<Env> {
    * returns what the first one made and calls nothing.
    */
   private async accept(userId: string, input: SendInput): Promise<{ user: Message; reply: Message }> {
-    const key = input.clientMessageId;
+    const key = input.client_message_id;
     const pending = key ? this.pendingByClientId.get(key) : undefined;
     if (pending) await pending.catch(() => undefined);
-    let c = this.store.conversation();
+    const c = this.store.conversation();
     if (c && c.userId !== userId) throw notFound();
     if (c && key) {
       const earlier = this.store.messageByClientId(c.id, key);
@@ -324,8 +329,8 @@ export class ConversationRoom extends DurableObject<Env> {
       this.starting = null;
       if (key) this.pendingByClientId.delete(key);
     }
-    c = this.store.conversation() ?? this.newConversation(userId, input);
-    const made = this.commit(c, input);
+    const existing = this.store.conversation();
+    const made = this.commit(existing ?? this.newConversation(userId, input), input, !existing);
     // Reported when the reply has ended: off the path of its first chunks, and before the next send can start.
     if (spentAdvance) void this.replyDone.get(made.reply.id)?.finally(() => this.reportSpent(userId));
     return made;
@@ -392,7 +397,7 @@ export class ConversationRoom extends DurableObject<Env> {
   private newConversation(userId: string, input: SendInput): ConversationRecord {
     const now = new Date().toISOString();
     return {
-      id: input.conversationId,
+      id: input.conversation_id,
       userId,
       title: 'New chat',
       titleSource: 'default',
@@ -404,7 +409,7 @@ export class ConversationRoom extends DurableObject<Env> {
     };
   }
 
-  private commit(c: ConversationRecord, input: SendInput): { user: Message; reply: Message } {
+  private commit(c: ConversationRecord, input: SendInput, fresh: boolean): { user: Message; reply: Message } {
     const now = new Date().toISOString();
     const seq = this.store.lastSeq();
     const user: Message = {
@@ -416,7 +421,7 @@ export class ConversationRoom extends DurableObject<Env> {
       parts: [{ type: 'text', text: input.content }],
       status: 'complete',
       reply_to: null,
-      client_message_id: input.clientMessageId ?? null,
+      client_message_id: input.client_message_id ?? null,
       created_at: now,
       metadata: {},
     };
@@ -447,7 +452,8 @@ export class ConversationRoom extends DurableObject<Env> {
     // frame wait for it (the output gate); locally it holds workerd up ~0.5 ms, measured by sends with and
     // without these writes taking turns in one stack (bench/chat.ts figures, session 4).
     this.store.transaction(() => {
-      if (this.bucket) this.store.put('bucket', JSON.stringify(this.bucket));
+      if (fresh) this.store.markLive();
+      if (this.bucket) this.store.keepSendBucket(this.bucket);
       this.store.saveConversation(next);
       this.store.saveMessage(user);
       this.store.saveMessage(reply);
@@ -628,19 +634,12 @@ export class ConversationRoom extends DurableObject<Env> {
       ws.close(1009, 'frame too large');
       return;
     }
-    const frame = parseFrame(data);
-    if (frame instanceof ApiError) {
-      this.sendTo(ws, frame.toFrame(clientIdOf(data)));
-      return;
-    }
     const attachment = ws.deserializeAttachment() as SocketAttachment | null;
     if (!attachment) return;
     try {
-      await this.onFrame(ws, attachment.userId, frame);
+      await this.onFrame(ws, attachment.userId, parseFrame(data));
     } catch (err) {
-      const apiError = toApiError(err);
-      if (apiError.code === 'internal') log('error', 'frame failed', { error: String(err) });
-      this.sendTo(ws, apiError.toFrame(frame.type === 'send' ? frame.client_message_id : undefined));
+      this.sendTo(ws, toApiError(err, { where: 'frame' }).toFrame(clientIdOf(data)));
     }
   }
 
@@ -653,13 +652,10 @@ export class ConversationRoom extends DurableObject<Env> {
         await this.stopReply(userId);
         return;
       case 'send': {
-        if (codePointLength(frame.content) > MAX_CONTENT_CODE_POINTS) {
-          throw new ApiError('payload_too_large', `content is longer than ${MAX_CONTENT_CODE_POINTS} characters`);
-        }
         const { reply } = await this.accept(userId, {
-          conversationId: this.owned(userId).id,
+          conversation_id: this.owned(userId).id,
           content: frame.content,
-          clientMessageId: frame.client_message_id,
+          client_message_id: frame.client_message_id,
         });
         // A repeated send whose reply already ended: tell this socket how it ended.
         if (reply.status !== 'streaming') this.sendTo(ws, { type: 'message', message: reply });
@@ -786,7 +782,7 @@ export class ConversationRoom extends DurableObject<Env> {
 
   override async alarm(): Promise<void> {
     const result = await this.outbox.flush();
-    if (result.ok && this.store.get('pg_delete') === '' && this.store.get('deleted') === '1') {
+    if (result.ok && this.store.isForgettable()) {
       await this.forget();
       return;
     }
@@ -816,9 +812,10 @@ export class ConversationRoom extends DurableObject<Env> {
    * text its stored chunks carry, and every socket is told.
    */
   private async recover(): Promise<void> {
-    const bucket = this.store.get('bucket');
-    this.bucket = bucket ? (JSON.parse(bucket) as Bucket) : null;
+    this.bucket = this.store.sendBucket();
     await this.store.loadSettled();
+    // A delete Postgres still owes is carried out even when nothing else wakes the room.
+    if (this.store.owedDelete()) await this.scheduleAlarm(0);
     const c = this.store.conversation();
     if (!c) return;
     for (const reply of this.store.messagesWithStatus(c.id, 'streaming')) {
@@ -892,27 +889,6 @@ function forAgent(m: Message): UIMessage | null {
 function describeFailure(err: unknown): { code: string; message: string } {
   if (err instanceof AgentError) return { code: err.code, message: err.message };
   return { code: 'agent_error', message: err instanceof Error ? err.message : 'the agent failed' };
-}
-
-function parseFrame(data: string): ClientFrame | ApiError {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(data);
-  } catch {
-    return new ApiError('invalid_frame', 'frame is not JSON');
-  }
-  const parsed = ClientFrame.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    return new ApiError(
-      'invalid_frame',
-      `invalid frame: ${issue ? `${issue.path.join('.') || 'frame'}: ${issue.message}` : 'bad shape'}`,
-    );
-  }
-  if (parsed.data.type === 'send' && codePointLength(parsed.data.content) > MAX_CONTENT_CODE_POINTS) {
-    return new ApiError('payload_too_large', `content is longer than ${MAX_CONTENT_CODE_POINTS} characters`);
-  }
-  return parsed.data;
 }
 
 function clientIdOf(data: string): string | undefined {

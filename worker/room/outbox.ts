@@ -71,17 +71,20 @@ export class Outbox {
   }
 
   private async once(): Promise<FlushResult> {
-    const deleteId = this.store.get('pg_delete');
+    const deleteId = this.store.owedDelete();
     const conversation = this.store.conversation();
     const pending = conversation ? this.store.pending(conversation.id) : null;
     if (!deleteId && !pending) return { ok: true, flushed: 0 };
     const pool = this.connection();
     try {
       await bounded(ATTEMPT_TIMEOUT_MS, async () => {
+        // An owed delete goes first: a conversation made again under the same id (a retried first send) is
+        // written after it, never wiped by it.
         if (deleteId) {
           await db(pool).delete(conversationStates).where(eq(conversationStates.id, deleteId));
-          this.store.put('pg_delete', '');
-        } else if (conversation && pending) {
+          this.store.deleteDone();
+        }
+        if (conversation && pending) {
           await this.write(pool, conversation, pending.messages);
           this.store.settle(pending.upTo);
         }

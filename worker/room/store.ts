@@ -1,4 +1,5 @@
 import type { Chunk, Conversation, Message, MessagePart } from '../wire';
+import type { Bucket } from './rate-limit';
 
 /**
  * The room's own SQLite storage: the conversation, its messages, the chunks of the reply in flight,
@@ -58,6 +59,9 @@ export interface ConversationRecord {
 }
 
 type Row = Record<string, SqlStorageValue>;
+
+/** The key/value notes; each is read and written only through the typed methods below. */
+type NoteKey = 'deleted' | 'pg_delete' | 'bucket';
 
 const str = (v: SqlStorageValue | undefined): string => (typeof v === 'string' ? v : String(v ?? ''));
 const num = (v: SqlStorageValue | undefined): number => Number(v ?? 0);
@@ -296,17 +300,66 @@ export class RoomStore {
     return num(row.expires_at) >= Date.now() ? str(row.user_id) : null;
   }
 
-  get(key: string): string | null {
+  // ---------------------------------------------------------------- the room's notes (kv)
+
+  /** Whether the conversation was deleted here (its room then answers as if it never existed). */
+  isDeleted(): boolean {
+    return this.note('deleted') === '1';
+  }
+
+  /**
+   * The conversation is deleted: its rows in the room are wiped and Postgres owes a delete of `conversationId`.
+   * One transaction, so a restart finds either the conversation or the delete owed.
+   */
+  markDeleted(conversationId: string): void {
+    this.transaction(() => {
+      this.wipeConversation();
+      this.setNote('deleted', '1');
+      this.setNote('pg_delete', conversationId);
+    });
+  }
+
+  /** A conversation lives here again (created, or made by a first send after a delete). */
+  markLive(): void {
+    if (this.note('deleted') === '1') this.setNote('deleted', '');
+  }
+
+  /** The id whose Postgres rows are still to be deleted, if any. */
+  owedDelete(): string | null {
+    return this.note('pg_delete') || null;
+  }
+
+  /** Postgres has deleted the rows `owedDelete` named. */
+  deleteDone(): void {
+    this.setNote('pg_delete', '');
+  }
+
+  /** Deleted, and Postgres has forgotten it too: nothing of it needs to stay in the room. */
+  isForgettable(): boolean {
+    return this.isDeleted() && this.owedDelete() === null;
+  }
+
+  /** The conversation's own send bucket, kept with the sends it admitted. */
+  sendBucket(): Bucket | null {
+    const kept = this.note('bucket');
+    return kept ? (JSON.parse(kept) as Bucket) : null;
+  }
+
+  keepSendBucket(bucket: Bucket): void {
+    this.setNote('bucket', JSON.stringify(bucket));
+  }
+
+  private note(key: NoteKey): string | null {
     const row = this.sql.exec('SELECT value FROM kv WHERE key = ?', key).toArray()[0];
     return row ? str(row.value) : null;
   }
 
-  put(key: string, value: string): void {
+  private setNote(key: NoteKey, value: string): void {
     this.sql.exec('INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)', key, value);
   }
 
   /** Everything but the key/value notes: what a deleted conversation leaves behind until Postgres agrees. */
-  wipeConversation(): void {
+  private wipeConversation(): void {
     this.current = undefined;
     this.sql.exec('DELETE FROM conversation; DELETE FROM messages; DELETE FROM outbox; DELETE FROM tickets;');
   }

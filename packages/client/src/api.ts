@@ -9,6 +9,8 @@ import {
   ConversationList,
   ErrorEnvelope,
   MessagePage,
+  type MessagesWindow,
+  type SendBody,
   SendResult,
   WsTicket,
 } from '../../../worker/wire';
@@ -37,17 +39,7 @@ export interface ChatClientOptions {
   onUnauthorized?: () => void;
 }
 
-export interface MessagesWindow {
-  limit?: number;
-  before_seq?: number;
-  after_seq?: number;
-}
-
-export interface SendBody {
-  conversation_id?: string;
-  content: string;
-  client_message_id?: string;
-}
+export type { MessagesWindow, SendBody } from '../../../worker/wire';
 
 export interface ListOptions {
   limit?: number;
