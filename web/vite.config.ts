@@ -14,7 +14,8 @@ export default defineConfig({
     outDir: fileURLToPath(new URL('./dist', import.meta.url)),
     emptyOutDir: true,
     target: 'es2022',
-    sourcemap: true,
+    // Maps for debugging and error reports, not referenced by the bundles nor published (public/.assetsignore).
+    sourcemap: 'hidden',
     // Streamdown's chunk is large but lazy; the initial bundle is measured by bench/web-budget.ts.
     chunkSizeWarningLimit: 600,
   },

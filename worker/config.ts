@@ -12,6 +12,20 @@ const list = z.string().transform((s) =>
     .filter(Boolean),
 );
 
+/** A web origin (scheme://host[:port], nothing after), read in its canonical form. */
+const origin = z
+  .string()
+  .refine(
+    (o) =>
+      URL.canParse(o) &&
+      /^https?:$/.test(new URL(o).protocol) &&
+      new URL(o).origin === o.replace(/\/$/, '').toLowerCase(),
+    {
+      message: 'must be origins like https://images.example.com (scheme, host and port; no path)',
+    },
+  )
+  .transform((o) => new URL(o).origin);
+
 export const ConfigSchema = z
   .object({
     DATABASE_URL: url,
@@ -34,6 +48,10 @@ export const ConfigSchema = z
     AGENTCORE_FIRST_CHUNK_TIMEOUT_MS: int(30_000, 1),
     AGENTCORE_IDLE_TIMEOUT_MS: int(60_000, 1),
     ALLOWED_ORIGINS: list.default([]),
+    /** Where images in agent replies may load from (the page's img-src); none by default: they show as links. */
+    ALLOWED_IMAGE_ORIGINS: list.pipe(z.array(origin)).default([]),
+    /** Who may frame the page (CSP frame-ancestors): origins, or 'self'; nobody by default. */
+    FRAME_ANCESTORS: list.pipe(z.array(z.union([z.literal("'self'"), origin]))).default([]),
     RATE_LIMIT_USER_PER_MINUTE: int(20, 1),
     RATE_LIMIT_USER_BURST: int(5, 1),
     RATE_LIMIT_CONVERSATION_PER_MINUTE: int(20, 1),

@@ -6,6 +6,7 @@ import { crossOrigin } from './cors';
 import { ApiError, errorResponse } from './errors';
 import { health } from './health';
 import { log, setLogLevel } from './log';
+import { page, setCommonHeaders } from './page';
 import { API_BASE } from './wire';
 
 export { ConversationRoom } from './room/conversation-room';
@@ -33,6 +34,7 @@ app.use('*', async (c, next) => {
       c.res = new Response(c.res.body, c.res);
       c.res.headers.set('x-request-id', requestId);
     }
+    setCommonHeaders(c.res.headers);
     log(c.res.status >= 500 ? 'error' : 'info', 'request', {
       request_id: requestId,
       method: c.req.method,
@@ -56,6 +58,7 @@ app.use(`${API_BASE}/*`, crossOrigin);
 app.route('/', health);
 app.route('/api/v1/dev', devLogin);
 app.route(API_BASE, chat);
+app.route('/', page);
 
 app.notFound(() => new ApiError('not_found', 'no such route').toResponse());
 

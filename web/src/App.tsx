@@ -4,6 +4,13 @@ import { currentSession, laterHostSession, type Session, signOut } from './auth'
 import { conversationIdFrom, conversationPath, navigate, usePath } from './router';
 import { SignIn } from './SignIn';
 
+/** The server's ALLOWED_IMAGE_ORIGINS, written into the page by the Worker (worker/page.ts). */
+const IMAGE_ORIGINS =
+  document
+    .querySelector<HTMLMetaElement>('meta[name="agent-chat-image-origins"]')
+    ?.content.split(/\s+/)
+    .filter(Boolean) ?? [];
+
 /** The standalone page: a session (the host's token, or dev sign-in), the URL as the router, and the whole chat. */
 export function App() {
   const [session, setSession] = useState<Session | null>(currentSession);
@@ -69,6 +76,7 @@ function ChatPage({ session, onUnauthorized, onSignOut }: ChatPageProps) {
   return (
     <AgentChat
       baseUrl=""
+      allowedImageOrigins={IMAGE_ORIGINS}
       getToken={session.getToken}
       onUnauthorized={onUnauthorized}
       conversationId={activeId}

@@ -19,7 +19,12 @@ export interface AgentChatProps extends ChatLookProps {
 /** The whole chat: a header, the conversation list and the pane of the open conversation. */
 export function AgentChat(props: AgentChatProps & ClientProps) {
   return (
-    <ChatRoot theme={props.theme} strings={props.strings} className={props.className}>
+    <ChatRoot
+      theme={props.theme}
+      strings={props.strings}
+      className={props.className}
+      allowedImageOrigins={props.allowedImageOrigins}
+    >
       <WholeChat {...props} />
     </ChatRoot>
   );

@@ -31,7 +31,12 @@ export function ChatPane(props: ChatPaneProps & ClientProps) {
     conversation: (c) => onConversation?.(c),
   });
   return (
-    <ChatRoot theme={props.theme} strings={props.strings} className={props.className}>
+    <ChatRoot
+      theme={props.theme}
+      strings={props.strings}
+      className={props.className}
+      allowedImageOrigins={props.allowedImageOrigins}
+    >
       {live && <ConversationView key={live.instance} store={live} onNewChat={() => onConversationChange?.(null)} />}
     </ChatRoot>
   );
