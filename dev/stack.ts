@@ -251,9 +251,11 @@ async function ensureWebBuild(say: (line: string) => void): Promise<void> {
     (s) => s.mtimeMs,
     () => 0,
   );
-  const sources = await newestMtime([join(ROOT, 'web'), join(ROOT, 'worker', 'wire.ts')], dist);
+  // The page is built from web/ and the packages' sources (@agent-chat/client, @agent-chat/react).
+  const packages = ['client', 'react'].map((name) => join(ROOT, 'packages', name, 'src'));
+  const sources = await newestMtime([join(ROOT, 'web'), join(ROOT, 'worker', 'wire.ts'), ...packages], dist);
   if (built && built >= sources) return;
-  say(built ? 'web/ changed: rebuilding the page…' : 'building the page (first start)…');
+  say(built ? 'web/ or packages/ changed: rebuilding the page…' : 'building the page (first start)…');
   const vite = join(ROOT, 'node_modules', 'vite', 'bin', 'vite.js');
   const child = spawn(process.execPath, [vite, 'build', '--config', config, '--logLevel', 'warn'], {
     cwd: ROOT,

@@ -45,7 +45,16 @@ export function ConversationView({ store, onNewChat }: { store: LiveConversation
   }
 
   return (
-    <main className="chat-pane" aria-busy={!snapshot.historyLoaded}>
+    <main
+      className="chat-pane"
+      aria-busy={!snapshot.historyLoaded}
+      onKeyDown={(event) => {
+        // Esc stops the reply that streams, from anywhere in the pane (the composer has the focus after a send).
+        if (event.key !== 'Escape' || !snapshot.streaming) return;
+        event.preventDefault();
+        void store.stop();
+      }}
+    >
       <header className="chat-header">
         <h1 className="chat-title">{title || '…'}</h1>
         <ConnectionBadge link={snapshot.link} />

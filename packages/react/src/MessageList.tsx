@@ -68,7 +68,15 @@ export function MessageList({ store, snapshot }: { store: LiveConversation; snap
 
   return (
     <div className="message-scroller" ref={scroller} onScroll={onScroll}>
-      <div className="message-list" ref={content} role="log" aria-label="Messages" aria-live="off">
+      <div
+        className="message-list"
+        ref={content}
+        role="log"
+        aria-label="Messages"
+        aria-live="polite"
+        // Busy while a reply streams, so a screen reader announces it once, finished, not word by word.
+        aria-busy={snapshot.streaming}
+      >
         {hasOlder && (
           <div className="older">
             <button type="button" className="link" onClick={loadOlder} disabled={loadingOlder}>

@@ -159,6 +159,7 @@ export const MessageView = memo(function MessageView({ item, canRetry, store }: 
       aria-label={item.role === 'user' ? 'You said' : 'Agent replied'}
       data-status={item.status}
       data-message-id={item.id ?? undefined}
+      dir="auto"
     >
       <div className="bubble">
         {item.parts.map((part, i) => (

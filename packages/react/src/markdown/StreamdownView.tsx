@@ -20,6 +20,9 @@ export default function StreamdownView({ text, streaming }: { text: string; stre
       controls={controls}
       linkSafety={linkSafety}
       isAnimating={streaming}
+      // Repairing incomplete Markdown is for text still arriving: on a finished reply it turned `12*(3+4)` into
+      // `12*(3+4)*`.
+      parseIncompleteMarkdown={streaming}
       lineNumbers={false}
     >
       {text}
