@@ -61,7 +61,11 @@ describe('page quality', () => {
       expect(await message.getAttribute('dir')).toBe('auto');
     }
     // The reply is the Hebrew text alone (the question starts with the `!dev` line, so it stays left to right).
-    expect(await lastReply(page).locator('.bubble').evaluate((el) => getComputedStyle(el).direction)).toBe('rtl');
+    expect(
+      await lastReply(page)
+        .locator('.bubble')
+        .evaluate((el) => getComputedStyle(el).direction),
+    ).toBe('rtl');
     await page.context().close();
   });
 
