@@ -15,6 +15,7 @@
  *   unknown_chunk (hidden) after the words, a chunk of a type the protocol does not have
  *   not_sse       (hidden) answer 200 with a text/plain body instead of an event stream
  *   status=N      (hidden) answer HTTP N with a JSON error instead of a stream
+ *   no_resume     (hidden) answer as an agent that does not resume: no X-Resumable, nothing kept
  *   inspect       (hidden, for bridge tests) answer with what the request carried: message_id, idempotency_key,
  *                 bearer (yes/no, never the token), accept, the number of messages and their ids in order, and
  *                 how many requests its connection has carried (this one included)
@@ -163,8 +164,9 @@ async function handleAgent(req: IncomingMessage, res: ServerResponse, settings: 
     delayMs: options && !(options instanceof Error) ? (options.delayMs ?? 0) : settings.replyDelayMs,
     keptAt: Date.now(),
   };
-  if (key && !kept) keepRun(key, run);
-  await play(openStream(res, true), skipChunks(run.beats, resumeFrom), run.delayMs);
+  const resumable = !(options && !(options instanceof Error) && options.noResume);
+  if (key && !kept && resumable) keepRun(key, run);
+  await play(openStream(res, resumable), skipChunks(run.beats, resumeFrom), run.delayMs);
 }
 
 /**
@@ -249,6 +251,7 @@ export interface DevOptions {
   garbage?: boolean;
   unknownChunk?: boolean;
   notSse?: boolean;
+  noResume?: boolean;
   status?: number;
   inspect?: boolean;
 }
@@ -288,6 +291,7 @@ export function parseDevPrompt(text: string): { options: DevOptions | Error | nu
     else if (key === 'garbage' && value === undefined) options.garbage = true;
     else if (key === 'unknown_chunk' && value === undefined) options.unknownChunk = true;
     else if (key === 'not_sse' && value === undefined) options.notSse = true;
+    else if (key === 'no_resume' && value === undefined) options.noResume = true;
     else return { options: new Error(`unknown !dev option "${token}"`), prompt };
   }
   return { options, prompt };

@@ -17,6 +17,8 @@ export interface ApiClient {
   send(content: string, conversationId?: string): Promise<SendResult>;
   /** POST /messages with Accept: text/event-stream; `onEvent` sees each event as it arrives. */
   sendStreaming(content: string, onEvent?: (event: ChunkEvent) => void): Promise<ChunkEvent[]>;
+  /** GET …/stream from after `lastEventId` (a client resuming), every event until the stream ends. */
+  resume(conversationId: string, lastEventId: string): Promise<ChunkEvent[]>;
   stop(conversationId: string): Promise<{ stopped: boolean }>;
   messages(conversationId: string): Promise<Message[]>;
 }
@@ -25,10 +27,10 @@ const API = '/api/v1/chat';
 
 export async function apiClient(stack: Stack, userId: string): Promise<ApiClient> {
   const token = await stack.devToken(userId);
-  const call = async (method: string, path: string, body?: unknown, accept = 'application/json') => {
+  const call = async (method: string, path: string, body?: unknown, accept = 'application/json', extra = {}) => {
     const res = await fetch(`${stack.url}${API}${path}`, {
       method,
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept },
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept, ...extra },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     if (!res.ok) throw new Error(`${method} ${path}: HTTP ${res.status} ${await res.text()}`);
@@ -39,6 +41,12 @@ export async function apiClient(stack: Stack, userId: string): Promise<ApiClient
       (await (await call('POST', '/messages', { content, conversation_id: conversationId })).json()) as SendResult,
     sendStreaming: async (content, onEvent) =>
       readChunks(await call('POST', '/messages', { content }, 'text/event-stream'), onEvent),
+    resume: async (id, lastEventId) =>
+      readChunks(
+        await call('GET', `/conversations/${id}/stream`, undefined, 'text/event-stream', {
+          'last-event-id': lastEventId,
+        }),
+      ),
     stop: async (id) => (await (await call('POST', `/conversations/${id}/stop`, {})).json()) as { stopped: boolean },
     messages: async (id) =>
       ((await (await call('GET', `/conversations/${id}/messages?limit=200`)).json()) as { messages: Message[] })

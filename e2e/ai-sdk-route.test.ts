@@ -11,11 +11,12 @@ import { GENEROUS_LIMITS, startTestStack, uniqueUser } from './support';
 let route: AiSdkRoute;
 let stack: Stack;
 let api: ApiClient;
+const userId = uniqueUser('ai-sdk');
 
 beforeAll(async () => {
   route = await startAiSdkRoute({ token: 'route-token' });
   stack = await startTestStack({ ...GENEROUS_LIMITS, AGENTCORE_URL: route.url, AGENTCORE_TOKEN: 'route-token' });
-  api = await apiClient(stack, uniqueUser('ai-sdk'));
+  api = await apiClient(stack, userId);
 });
 afterAll(async () => {
   await stack?.stop();
@@ -114,5 +115,27 @@ describe('an unchanged AI SDK route as the AgentCore', () => {
     expect(reply?.status).toBe('error');
     expect(reply?.metadata.error).toMatchObject({ code: 'interrupted' });
     expect(received.startsWith(reply?.content ?? '-')).toBe(true);
+  });
+
+  it('a reply whose JSON caller went away still completes and is stored', async () => {
+    const caller = new AbortController();
+    const conversation = (await api.send('hello first')).conversation;
+    const sent = fetch(`${stack.url}/api/v1/chat/messages`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${await stack.devToken(userId)}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ conversation_id: conversation.id, content: 'slow 60' }),
+      signal: caller.signal,
+    }).catch(() => null);
+    const started = async () => (await api.messages(conversation.id)).length === 4;
+    while (!(await started())) await new Promise((r) => setTimeout(r, 50));
+    caller.abort();
+    expect(await sent).toBeNull();
+    let reply = (await api.messages(conversation.id))[3];
+    while (reply?.status === 'streaming') {
+      await new Promise((r) => setTimeout(r, 50));
+      reply = (await api.messages(conversation.id))[3];
+    }
+    expect(reply?.status).toBe('complete');
+    expect(reply?.content.split(' ')).toHaveLength(60);
   });
 });

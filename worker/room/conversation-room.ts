@@ -1,6 +1,6 @@
 import { DurableObject } from 'cloudflare:workers';
 import type { UIMessage } from 'ai';
-import { AgentError, streamAgent } from '../agentcore/bridge';
+import { AgentError, type AgentProgress, streamAgent } from '../agentcore/bridge';
 import { type Config, loadConfig } from '../config';
 import { bounded } from '../db/client';
 import { ApiError, errorResponse, toApiError } from '../errors';
@@ -23,7 +23,7 @@ import { Outbox } from './outbox';
 import { type Bucket, take } from './rate-limit';
 import { plainText, ReplyStream } from './reply-stream';
 import { liveResponse, replayResponse, resumeIndex, SSE_HEADERS, startChunk } from './sse';
-import { type ConversationRecord, RoomStore, toWireConversation } from './store';
+import { type ConversationRecord, type ResumePoint, RoomStore, toWireConversation } from './store';
 import { titleFromContent } from './title';
 
 /**
@@ -64,6 +64,13 @@ const OUTBOX_DELAY_MS = 2_000;
 const CATCH_UP_MS = 1_000;
 /** A client pings every 20 s; three missed pings and it is gone. */
 const SOCKET_SILENCE_MS = 75_000;
+/**
+ * While a reply streams the room re-arms its alarm this often. A plain fetch() does not keep a Durable Object in
+ * memory, even while its body streams; with no request, socket message or alarm for 70–140 s it is evicted, and a
+ * reply no client is watching (a JSON send whose caller left, every tab closed) would die with it. After a restart
+ * the same alarm wakes the room, which resumes the reply.
+ */
+const HEARTBEAT_MS = 30_000;
 /** A send drawn in advance is spent only this long before the quota would take it back (clocks may differ). */
 const ADVANCE_MARGIN_MS = 5_000;
 
@@ -94,6 +101,12 @@ export class ConversationRoom extends DurableObject<Env> {
   /** The pending batch write of in-flight chunks, and how many of them are kept already. */
   private chunkWriter: ReturnType<typeof setTimeout> | null = null;
   private keptUpTo = 0;
+  /**
+   * For the reply in flight: whether its agent resumes, and for each chunk how many of the agent's chunks had been
+   * read when it was relayed; kept with the chunks, so a restart knows where to ask the agent to go on from.
+   */
+  private agentProgress: AgentProgress = { resumable: false, agentChunks: 0 };
+  private agentChunksAt: number[] = [];
   /** The agent's view of the conversation (agentHistory), null until a send first needs it. */
   private agentView: UIMessage[] | null = null;
 
@@ -467,6 +480,8 @@ export class ConversationRoom extends DurableObject<Env> {
     this.broadcast({ type: 'message', message: user });
     this.broadcast({ type: 'message', message: reply });
     this.keptUpTo = 0;
+    this.agentProgress = { resumable: false, agentChunks: 0 };
+    this.agentChunksAt = [];
     this.relay(stream, startChunk(reply.id, c.id, user.id));
     const done = this.run(next, user, reply, stream);
     this.replyDone.set(reply.id, done);
@@ -485,19 +500,29 @@ export class ConversationRoom extends DurableObject<Env> {
     user: Message,
     reply: Message,
     stream: ReplyStream,
+    resumeFrom?: number,
   ): Promise<Message | null> {
     const config = this.config;
     const started = Date.now();
     let ttft: number | undefined;
+    // A resumed reply's metadata so far is in the chunks it kept.
     let agentMetadata: Record<string, unknown> = {};
+    for (const { chunk } of stream.chunks) {
+      if (chunk.type === 'message-metadata' && isRecord(chunk.messageMetadata)) {
+        agentMetadata = { ...agentMetadata, ...chunk.messageMetadata };
+      }
+    }
     let status: Message['status'] = 'complete';
     let failure: { code: string; message: string } | undefined;
+    const progress = this.agentProgress;
     try {
       const turn = {
         conversationId: c.id,
         userId: c.userId,
         messageId: reply.id,
         messages: this.agentHistory(c, user),
+        resumeFrom,
+        progress,
       };
       for await (const chunk of streamAgent(config, turn, stream.abort.signal)) {
         ttft ??= Date.now() - started;
@@ -505,6 +530,7 @@ export class ConversationRoom extends DurableObject<Env> {
           agentMetadata = { ...agentMetadata, ...chunk.messageMetadata };
         }
         this.relay(stream, chunk as Chunk);
+        this.agentChunksAt[stream.size - 1] = progress.agentChunks;
       }
     } catch (err) {
       if (stream.abort.signal.reason instanceof DeletedError) {
@@ -519,8 +545,14 @@ export class ConversationRoom extends DurableObject<Env> {
         status = 'stopped';
       } else {
         status = 'error';
-        failure = describeFailure(err);
-        log('warn', 'agent reply failed', { conversation_id: c.id, message_id: reply.id, ...failure });
+        // The bridge has logged it, with the request id. A resume the agent refused leaves the reply as before.
+        failure =
+          resumeFrom !== undefined && ttft === undefined
+            ? {
+                code: 'interrupted',
+                message: `the reply was interrupted by a restart: ${describeFailure(err).message}`,
+              }
+            : describeFailure(err);
       }
     }
     const terminal: Chunk =
@@ -568,8 +600,14 @@ export class ConversationRoom extends DurableObject<Env> {
     this.chunkWriter = null;
     if (stream.isEnded || this.keptUpTo >= stream.size) return;
     const batch = stream.chunks.slice(this.keptUpTo).map((c) => c.chunk);
+    const first = this.keptUpTo === 0;
     this.store.appendChunks(stream.messageId, this.keptUpTo, batch);
     this.keptUpTo += batch.length;
+    this.store.keepResumePoint(stream.messageId, {
+      agentChunks: this.agentChunksAt[this.keptUpTo - 1] ?? 0,
+      resumable: this.agentProgress.resumable,
+    });
+    if (first) this.ctx.waitUntil(this.scheduleAlarm(HEARTBEAT_MS));
   }
 
   /**
@@ -789,6 +827,7 @@ export class ConversationRoom extends DurableObject<Env> {
     if (!result.ok) await this.scheduleAlarm(result.retryInMs);
     this.sweepSockets();
     if (this.ctx.getWebSockets().length > 0) await this.scheduleAlarm(SOCKET_SWEEP_MS);
+    if (this.stream && !this.stream.isEnded) await this.scheduleAlarm(HEARTBEAT_MS);
   }
 
   /** Drops sockets whose client has stopped pinging: a half-open socket would otherwise hold a slot forever. */
@@ -808,8 +847,9 @@ export class ConversationRoom extends DurableObject<Env> {
   }
 
   /**
-   * After a restart no agent call survives: a reply still marked streaming ends as error, keeping the
-   * text its stored chunks carry, and every socket is told.
+   * After a restart no agent call survives. A reply still marked streaming whose agent is resumable is asked for
+   * again from where its kept chunks end (SPEC §6) and goes on under the same id, its indexes continuing; any
+   * other ends as error `interrupted`, keeping the text its stored chunks carry, and every socket is told.
    */
   private async recover(): Promise<void> {
     this.bucket = this.store.sendBucket();
@@ -821,6 +861,8 @@ export class ConversationRoom extends DurableObject<Env> {
     for (const reply of this.store.messagesWithStatus(c.id, 'streaming')) {
       const stream = new ReplyStream(reply.id);
       for (const chunk of await this.store.chunks(reply.id)) stream.push(chunk);
+      const point = await this.store.resumePoint(reply.id);
+      if (point?.resumable && this.resumeReply(c, reply, stream, point)) continue;
       const assembled = await stream.end();
       const parts = (assembled?.parts ?? []) as Message['parts'];
       const final: Message = {
@@ -842,6 +884,27 @@ export class ConversationRoom extends DurableObject<Env> {
       this.broadcast({ type: 'message', message: final });
     }
     if (this.store.pending(c.id)) await this.scheduleAlarm(0);
+  }
+
+  /** Goes on with a reply after a restart (recover): its kept chunks, then the agent's, from where they end. */
+  private resumeReply(c: ConversationRecord, reply: Message, stream: ReplyStream, point: ResumePoint): boolean {
+    const user = reply.reply_to ? this.store.message(c.id, reply.reply_to) : null;
+    if (!user || this.config.AGENTCORE_PROTOCOL !== 'ui-stream') return false;
+    this.stream = stream;
+    this.keptUpTo = stream.size;
+    this.agentProgress = { resumable: true, agentChunks: point.agentChunks };
+    this.agentChunksAt = stream.chunks.map(() => point.agentChunks);
+    const done = this.run(c, user, reply, stream, point.agentChunks);
+    this.replyDone.set(reply.id, done);
+    this.ctx.waitUntil(done);
+    this.ctx.waitUntil(this.scheduleAlarm(HEARTBEAT_MS));
+    log('info', 'reply resumed after a restart', {
+      conversation_id: c.id,
+      message_id: reply.id,
+      from_chunk: stream.size,
+      agent_chunks: point.agentChunks,
+    });
+    return true;
   }
 
   // ---------------------------------------------------------------- helpers

@@ -235,6 +235,15 @@ export class RoomStore {
     this.storage.put(chunkKey(messageId, from), chunks, { allowUnconfirmed: true }).catch(() => undefined);
   }
 
+  /** Where the agent's stream stood when the kept chunks end: what a restarted room resumes from. */
+  keepResumePoint(messageId: string, point: ResumePoint): void {
+    this.storage.put(resumeKey(messageId), point, { allowUnconfirmed: true }).catch(() => undefined);
+  }
+
+  async resumePoint(messageId: string): Promise<ResumePoint | null> {
+    return (await this.storage.get<ResumePoint>(resumeKey(messageId))) ?? null;
+  }
+
   async chunks(messageId: string): Promise<Chunk[]> {
     const stored = await this.storage.list<Chunk[]>({ prefix: chunkKey(messageId, null) });
     return [...stored.values()].flat();
@@ -242,7 +251,7 @@ export class RoomStore {
 
   /** Unconfirmed like the writes: a delete lost with a crash leaves only a finished reply's spare chunks. */
   async dropChunks(messageId: string): Promise<void> {
-    const keys = [...(await this.storage.list({ prefix: chunkKey(messageId, null) })).keys()];
+    const keys = [...(await this.storage.list({ prefix: chunkKey(messageId, null) })).keys(), resumeKey(messageId)];
     for (let i = 0; i < keys.length; i += 128) {
       this.storage.delete(keys.slice(i, i + 128), { allowUnconfirmed: true }).catch(() => undefined);
     }
@@ -366,6 +375,14 @@ export class RoomStore {
 }
 
 /** Zero-padded so the key order is the chunk order. */
+/** A reply's resume point (SPEC §6): how many of the agent's chunks the kept chunks came from, and whether it resumes. */
+export interface ResumePoint {
+  agentChunks: number;
+  resumable: boolean;
+}
+
+const resumeKey = (messageId: string) => `resume:${messageId}`;
+
 const chunkKey = (messageId: string, index: number | null) =>
   `chunk:${messageId}:${index === null ? '' : String(index).padStart(8, '0')}`;
 
