@@ -2,15 +2,9 @@ import { Hono } from 'hono';
 import { checkAgent } from './agentcore/bridge';
 import { type Config, loadConfig } from './config';
 import { bounded, checkPostgres } from './db/client';
+import type { Readiness } from './wire';
 
 type Check = 'ok' | 'down';
-
-interface Readiness {
-  status: 'ok' | 'unavailable';
-  checks: { postgres: Check; agentcore: Check };
-  /** When the probe this answer comes from started. */
-  checked_at: string;
-}
 
 const NO_STORE = { 'cache-control': 'no-store' };
 

@@ -1,4 +1,5 @@
 import { Hono } from 'hono';
+import { apiDocs } from './api-docs';
 import { type AuthVariables, devLogin } from './auth';
 import { chat } from './chat';
 import { loadConfig } from './config';
@@ -58,6 +59,7 @@ app.use(`${API_BASE}/*`, crossOrigin);
 app.route('/', health);
 app.route('/api/v1/dev', devLogin);
 app.route(API_BASE, chat);
+app.route('/api/v1', apiDocs);
 app.route('/', page);
 
 app.notFound(() => new ApiError('not_found', 'no such route').toResponse());

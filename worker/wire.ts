@@ -152,6 +152,16 @@ export const ConversationList = z.object({
 export const MessagePage = z.object({ messages: z.array(Message), has_more: z.boolean() });
 export const SendResult = z.object({ conversation: Conversation, message: Message, reply: Message });
 export const WsTicket = z.object({ ticket: z.string(), expires_in: z.number().int() });
+export const StopResult = z.object({ stopped: z.boolean() });
+
+const HealthCheck = z.enum(['ok', 'down', 'skipped']);
+/** GET /healthz and GET /readyz; checked_at is when the readiness probe this answer comes from started. */
+export const Readiness = z.object({
+  status: z.enum(['ok', 'unavailable']),
+  checks: z.object({ postgres: HealthCheck, agentcore: HealthCheck }),
+  checked_at: z.string().optional(),
+});
+export type Readiness = z.infer<typeof Readiness>;
 
 export const ErrorCode = z.enum([
   'invalid_request',
