@@ -483,7 +483,7 @@ export class ConversationRoom extends DurableObject<Env> {
     this.agentProgress = { resumable: false, agentChunks: 0 };
     this.agentChunksAt = [];
     this.relay(stream, startChunk(reply.id, c.id, user.id));
-    const done = this.run(next, user, reply, stream);
+    const done = this.run(next, user, reply, stream, { requestId: input.request_id });
     this.replyDone.set(reply.id, done);
     this.ctx.waitUntil(done);
     // Postgres is written when the reply ends, and a long reply's start a little after it began: off the
@@ -500,7 +500,7 @@ export class ConversationRoom extends DurableObject<Env> {
     user: Message,
     reply: Message,
     stream: ReplyStream,
-    resumeFrom?: number,
+    { resumeFrom, requestId }: { resumeFrom?: number; requestId?: string | undefined } = {},
   ): Promise<Message | null> {
     const config = this.config;
     const started = Date.now();
@@ -522,6 +522,7 @@ export class ConversationRoom extends DurableObject<Env> {
         messageId: reply.id,
         messages: this.agentHistory(c, user),
         resumeFrom,
+        requestId,
         progress,
       };
       for await (const chunk of streamAgent(config, turn, stream.abort.signal)) {
@@ -894,7 +895,7 @@ export class ConversationRoom extends DurableObject<Env> {
     this.keptUpTo = stream.size;
     this.agentProgress = { resumable: true, agentChunks: point.agentChunks };
     this.agentChunksAt = stream.chunks.map(() => point.agentChunks);
-    const done = this.run(c, user, reply, stream, point.agentChunks);
+    const done = this.run(c, user, reply, stream, { resumeFrom: point.agentChunks });
     this.replyDone.set(reply.id, done);
     this.ctx.waitUntil(done);
     this.ctx.waitUntil(this.scheduleAlarm(HEARTBEAT_MS));
