@@ -1,31 +1,41 @@
-import { createServer, type Server } from 'node:http';
-import { connect, isIPv4, type Socket } from 'node:net';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { connect, type Socket } from 'node:net';
 import { type RawData, type WebSocket, WebSocketServer } from 'ws';
 
 /**
  * The WebSocket→TCP relay @neondatabase/serverless expects (neonConfig.wsProxy = '127.0.0.1:PORT/v1'):
  * GET /v1?address=host:port upgrades, then binary frames are the Postgres wire protocol both ways.
- * Only loopback targets are relayed, so this never becomes an open proxy.
+ *
+ * It listens on loopback, where any web page the developer opens can reach it too: so it refuses every
+ * upgrade that carries an Origin (browsers always send one; the Neon driver in workerd and Node never does),
+ * and relays only to the one PostgreSQL it was started for, never to another local port.
  */
-export async function startNeonProxy(opts: { port: number; host?: string }): Promise<{
+export async function startNeonProxy(opts: {
+  port: number;
+  host?: string;
+  /** The only server relayed to: the embedded PostgreSQL's port on 127.0.0.1. */
+  postgresPort: number;
+}): Promise<{
   /** The value for NEON_WS_PROXY, e.g. 127.0.0.1:5433/v1 */
   wsProxy: string;
   close(): Promise<void>;
 }> {
   const host = opts.host ?? '127.0.0.1';
   const http: Server = createServer((_req, res) => res.writeHead(426).end('WebSocket only\n'));
-  const wss = new WebSocketServer({ server: http, path: '/v1' });
+  const wss = new WebSocketServer({
+    server: http,
+    path: '/v1',
+    verifyClient: ({ req }: { req: IncomingMessage }, done: (ok: boolean, code?: number, message?: string) => void) => {
+      if (req.headers.origin !== undefined) return done(false, 403, 'browser origins are refused');
+      if (!isPostgres(targetOf(req), opts.postgresPort))
+        return done(false, 403, 'only the local PostgreSQL is relayed');
+      done(true);
+    },
+  });
   const sockets = new Set<Socket>();
 
-  wss.on('connection', (ws: WebSocket, req) => {
-    const address = new URL(req.url ?? '/', 'http://x').searchParams.get('address') ?? '';
-    const [target, portText] = address.split(':');
-    const port = Number(portText);
-    if (!target || !isLoopback(target) || !Number.isInteger(port) || port < 1 || port > 65535) {
-      ws.close(1008, 'only loopback targets are allowed');
-      return;
-    }
-    const tcp = connect({ host: target === 'localhost' ? '127.0.0.1' : target, port, noDelay: true });
+  wss.on('connection', (ws: WebSocket) => {
+    const tcp = connect({ host: '127.0.0.1', port: opts.postgresPort, noDelay: true });
     sockets.add(tcp);
     tcp.on('data', (data) => ws.send(data));
     tcp.on('close', () => {
@@ -56,8 +66,15 @@ export async function startNeonProxy(opts: { port: number; host?: string }): Pro
   };
 }
 
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || (isIPv4(host) && host.startsWith('127.'));
+/** The `address` the driver asks for: host:port of the connection string. */
+function targetOf(req: IncomingMessage): string {
+  return new URL(req.url ?? '/', 'http://x').searchParams.get('address') ?? '';
+}
+
+function isPostgres(address: string, postgresPort: number): boolean {
+  const at = address.lastIndexOf(':');
+  const host = address.slice(0, at);
+  return (host === '127.0.0.1' || host === 'localhost') && address.slice(at + 1) === String(postgresPort);
 }
 
 function toBuffer(data: RawData): Buffer {

@@ -31,7 +31,7 @@ async function start(dataDir: string, port?: number): Promise<PostgresServer> {
 describe('embedded Postgres', () => {
   it('keeps its data across stop and start, on the same port', async () => {
     const server = await start(await dataDir());
-    const proxy = await startNeonProxy({ port: 0 });
+    const proxy = await startNeonProxy({ port: 0, postgresPort: server.port });
     const query = async (sql: string) => {
       const pool = nodePool(server.url(), proxy.wsProxy);
       try {

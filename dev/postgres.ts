@@ -1,5 +1,5 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, chown, cp, mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -12,7 +12,10 @@ const run = promisify(execFile);
 /** The OS user PostgreSQL runs as when we are root (postgres refuses to run as root). */
 export const PG_OS_USER = 'agentchat-pg';
 export const PG_USER = 'postgres';
-export const PG_PASSWORD = 'postgres';
+/** Data dirs made before passwords were random used this one; a start with a password replaces it. */
+const OLD_PASSWORD = 'postgres';
+/** Beside the data: a hash of the password the superuser has now, so a start knows whether to change it. */
+const PASSWORD_MARK = 'agent-chat-password.sha256';
 const MAJOR = '17';
 
 /** Thrown when PostgreSQL cannot start; the message is one line saying what and how to fix it. */
@@ -23,6 +26,12 @@ export class PostgresStartError extends Error {
 export interface PostgresOptions {
   dataDir: string;
   port: number;
+  /**
+   * The superuser's password (default: a random one for this start). Anything that reaches 127.0.0.1 can try
+   * it, a web page through the local proxy included, so it is never a fixed one. An existing data directory
+   * made with another password is switched to this one before the server starts.
+   */
+  password?: string;
   /** Trade durability for speed (tests): fsync and synchronous commit off. */
   ephemeral?: boolean;
   /** Receives the server's log lines (default: dropped). */
@@ -32,7 +41,7 @@ export interface PostgresOptions {
 export interface PostgresServer {
   readonly port: number;
   readonly dataDir: string;
-  /** postgres://postgres:postgres@127.0.0.1:PORT/<database> */
+  /** postgres://postgres:<password>@127.0.0.1:PORT/<database> */
   url(database?: string): string;
   running(): boolean;
   /** Starts the server again on the same port and data (after stop()). */
@@ -63,14 +72,16 @@ export async function startPostgres(opts: PostgresOptions): Promise<PostgresServ
     bin = await reachableBinaries(bin, runAs);
     dataDir = await reachableDataDir(dataDir, runAs, opts.onLog);
   }
-  await initialise(bin, dataDir, runAs, opts.onLog);
+  const password = opts.password ?? randomPassword();
+  await initialise(bin, dataDir, password, runAs, opts.onLog);
 
   let child: ChildProcess | undefined;
   let unwatch = () => {};
   const server: PostgresServer = {
     port: opts.port,
     dataDir,
-    url: (database = 'postgres') => `postgres://${PG_USER}:${PG_PASSWORD}@127.0.0.1:${opts.port}/${database}`,
+    url: (database = 'postgres') =>
+      `postgres://${PG_USER}:${encodeURIComponent(password)}@127.0.0.1:${opts.port}/${database}`,
     running: () => child !== undefined && child.exitCode === null && child.signalCode === null,
     async start() {
       if (server.running()) return;
@@ -175,7 +186,18 @@ async function reachableDataDir(dataDir: string, who: RunAs, onLog?: (line: stri
   return moved;
 }
 
-async function initialise(bin: Binaries, dataDir: string, runAs: RunAs | undefined, onLog?: (l: string) => void) {
+/** A fresh random password: 192 bits, URL- and SQL-safe. */
+export function randomPassword(): string {
+  return randomBytes(24).toString('base64url');
+}
+
+async function initialise(
+  bin: Binaries,
+  dataDir: string,
+  password: string,
+  runAs: RunAs | undefined,
+  onLog?: (l: string) => void,
+) {
   const versionFile = join(dataDir, 'PG_VERSION');
   if (existsSync(versionFile)) {
     const major = (await readFile(versionFile, 'utf8')).trim();
@@ -185,13 +207,14 @@ async function initialise(bin: Binaries, dataDir: string, runAs: RunAs | undefin
       );
     }
     if (runAs) await chownTree(dataDir, runAs);
+    await setPassword(bin, dataDir, password, runAs, onLog);
     return;
   }
   await rm(dataDir, { recursive: true, force: true });
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const pwDir = await mkdtemp(join(tmpdir(), 'agent-chat-pw-'));
   const pwFile = join(pwDir, 'pw');
-  await writeFile(pwFile, `${PG_PASSWORD}\n`, { mode: 0o600 });
+  await writeFile(pwFile, `${password}\n`, { mode: 0o600 });
   if (runAs) {
     await chown(dataDir, runAs.uid, runAs.gid);
     await chown(pwDir, runAs.uid, runAs.gid);
@@ -206,6 +229,8 @@ async function initialise(bin: Binaries, dataDir: string, runAs: RunAs | undefin
       env: pgEnv(),
       ...(runAs ?? {}),
     });
+    await writeFile(join(dataDir, PASSWORD_MARK), passwordMark(password), { mode: 0o600 });
+    if (runAs) await chown(join(dataDir, PASSWORD_MARK), runAs.uid, runAs.gid);
     onLog?.(`initialised a new PostgreSQL ${MAJOR} data directory in ${dataDir}`);
   } catch (err) {
     await rm(dataDir, { recursive: true, force: true });
@@ -216,6 +241,56 @@ async function initialise(bin: Binaries, dataDir: string, runAs: RunAs | undefin
   } finally {
     await rm(pwDir, { recursive: true, force: true });
   }
+}
+
+function passwordMark(password: string): string {
+  return `${createHash('sha256').update(password).digest('hex')}\n`;
+}
+
+/**
+ * Gives the superuser `password` when the data directory has another one (made with the old fixed password, or
+ * with another .dev.vars): PostgreSQL in single-user mode, before the server starts, so nothing needs the old one.
+ */
+async function setPassword(
+  bin: Binaries,
+  dataDir: string,
+  password: string,
+  runAs: RunAs | undefined,
+  onLog?: (l: string) => void,
+): Promise<void> {
+  const markFile = join(dataDir, PASSWORD_MARK);
+  const mark = await readFile(markFile, 'utf8').catch(() => null);
+  if (mark === passwordMark(password)) return;
+  if (mark === null && password === OLD_PASSWORD) return;
+  await refuseLiveLock(dataDir);
+  const sql = `ALTER ROLE ${PG_USER} PASSWORD '${password.replaceAll("'", "''")}';\n`;
+  const output = await new Promise<{ code: number | null; text: string }>((resolvePromise) => {
+    const child = spawn(bin.postgres, ['--single', '-D', dataDir, '-c', 'log_min_messages=warning', 'postgres'], {
+      cwd: '/',
+      env: pgEnv(),
+      stdio: ['pipe', 'pipe', 'pipe'],
+      ...(runAs ?? {}),
+    });
+    let text = '';
+    child.stdout.on('data', (d: Buffer) => {
+      text += d.toString('utf8');
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      text += d.toString('utf8');
+    });
+    child.once('error', (err) => resolvePromise({ code: -1, text: err.message }));
+    child.once('exit', (code) => resolvePromise({ code, text }));
+    child.stdin.end(sql);
+  });
+  const failure = output.text.split('\n').find((l) => /\b(ERROR|FATAL|PANIC)\b/.test(l));
+  if (output.code !== 0 || failure) {
+    throw new PostgresStartError(
+      `PostgreSQL could not set the superuser password in ${dataDir} (${(failure ?? output.text.trim().split('\n').pop() ?? `exit ${output.code}`).trim()}): remove ${dataDir} to start with an empty database.`,
+    );
+  }
+  await writeFile(markFile, passwordMark(password), { mode: 0o600 });
+  if (runAs) await chown(markFile, runAs.uid, runAs.gid);
+  onLog?.(`set a new superuser password for the PostgreSQL data in ${dataDir}`);
 }
 
 async function chownTree(dir: string, who: RunAs): Promise<void> {

@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { appendFile, chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,7 +11,7 @@ import { startDevAgent } from './agentcore';
 import { ensureDatabase, migrateDatabase } from './migrate';
 import { startNeonProxy } from './neon-proxy';
 import { freePort, isPortFree } from './ports';
-import { type PostgresServer, startPostgres } from './postgres';
+import { type PostgresServer, randomPassword, startPostgres } from './postgres';
 import { stopWhenOrphaned } from './processes';
 import type { WranglerDevOptions } from './wrangler-dev';
 
@@ -85,6 +85,9 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const ephemeral = throwAway.has(dataDir);
   await mkdir(dataDir, { recursive: true });
   const vars: Record<string, string> = { ...(await readDevVars(say)), ...opts.vars };
+  // The embedded PostgreSQL's password is the stack's business, not the Worker's (it reaches it in DATABASE_URL).
+  const pgPassword = ephemeral ? randomPassword() : (vars.LOCAL_POSTGRES_PASSWORD ?? randomPassword());
+  delete vars.LOCAL_POSTGRES_PASSWORD;
   vars.ALLOWED_ORIGINS ??= `http://127.0.0.1:${port},http://localhost:${port}`;
   // Fail on a bad setting before starting anything; the local services fill in their own URLs later.
   checkSettings({ DATABASE_URL: 'postgres://127.0.0.1/x', AGENTCORE_URL: 'http://127.0.0.1/', ...vars });
@@ -103,13 +106,14 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         startPostgres({
           dataDir: join(dataDir, 'postgres'),
           port: await freePort(),
+          password: pgPassword,
           ephemeral,
           onLog: debugLog('postgres'),
         }),
       );
       const pg = postgres;
       closers.push(() => pg.stop());
-      const proxy = await step('proxy', () => startNeonProxy({ port: 0 }));
+      const proxy = await step('proxy', () => startNeonProxy({ port: 0, postgresPort: pg.port }));
       closers.push(() => proxy.close());
       await step('database', () => ensureDatabase(pg.url(), DATABASE, { wsProxy: proxy.wsProxy }));
       vars.DATABASE_URL = pg.url(DATABASE);
@@ -190,8 +194,8 @@ async function devToken(secret: string, vars: Record<string, string>, userId: st
 }
 
 /**
- * .dev.vars (or the file AGENTCHAT_DEV_VARS names), made from .dev.vars.example with a fresh
- * AUTH_JWT_SECRET the first time.
+ * .dev.vars (or the file AGENTCHAT_DEV_VARS names), made from .dev.vars.example with a fresh AUTH_JWT_SECRET
+ * and LOCAL_POSTGRES_PASSWORD the first time; a .dev.vars from before random passwords gets one added.
  */
 export async function readDevVars(say: (line: string) => void = () => {}): Promise<Record<string, string>> {
   const custom = process.env.AGENTCHAT_DEV_VARS;
@@ -207,10 +211,22 @@ export async function readDevVars(say: (line: string) => void = () => {}): Promi
       throw new StackError('.dev.vars.example is missing: restore it from git (git checkout .dev.vars.example).');
     });
     const secret = randomBytes(48).toString('base64url');
-    await writeFile(path, example.replace(/^AUTH_JWT_SECRET=.*$/m, `AUTH_JWT_SECRET=${secret}`), { mode: 0o600 });
-    say('made .dev.vars from .dev.vars.example (with a new AUTH_JWT_SECRET)');
+    const text = example
+      .replace(/^AUTH_JWT_SECRET=.*$/m, `AUTH_JWT_SECRET=${secret}`)
+      .replace(/^LOCAL_POSTGRES_PASSWORD=.*$/m, `LOCAL_POSTGRES_PASSWORD=${randomPassword()}`);
+    await writeFile(path, text, { mode: 0o600 });
+    say('made .dev.vars from .dev.vars.example (with a new AUTH_JWT_SECRET and LOCAL_POSTGRES_PASSWORD)');
   }
-  return parseVars(await readFile(path, 'utf8'));
+  const vars = parseVars(await readFile(path, 'utf8'));
+  if (!vars.LOCAL_POSTGRES_PASSWORD) {
+    vars.LOCAL_POSTGRES_PASSWORD = randomPassword();
+    await appendFile(
+      path,
+      `\n# The embedded PostgreSQL's superuser password (added by npm start; .data is switched to it on start).\nLOCAL_POSTGRES_PASSWORD=${vars.LOCAL_POSTGRES_PASSWORD}\n`,
+    );
+    say('added a random LOCAL_POSTGRES_PASSWORD to .dev.vars (the local PostgreSQL used to have a fixed one)');
+  }
+  return vars;
 }
 
 /** KEY=VALUE lines; # comments; optional single or double quotes (the subset of dotenv we document). */

@@ -15,6 +15,8 @@ export interface TestPorts {
   jwks: number;
   control: number;
   secret: string;
+  /** The test PostgreSQL's superuser password, random per run. */
+  pgPassword: string;
 }
 
 /** Picks free ports once per vitest run and hands them to the global setup through process.env. */
@@ -23,7 +25,15 @@ export async function pickTestPorts(): Promise<TestPorts> {
   if (existing) return JSON.parse(existing) as TestPorts;
   const [postgres, proxy, agent, jwks, control] = await freePorts(5);
   if (!postgres || !proxy || !agent || !jwks || !control) throw new Error('could not pick free ports');
-  const ports = { postgres, proxy, agent, jwks, control, secret: randomBytes(32).toString('base64url') };
+  const ports = {
+    postgres,
+    proxy,
+    agent,
+    jwks,
+    control,
+    secret: randomBytes(32).toString('base64url'),
+    pgPassword: randomBytes(24).toString('base64url'),
+  };
   process.env[ENV_KEY] = JSON.stringify(ports);
   return ports;
 }
@@ -42,7 +52,7 @@ export function readTestPorts(): TestPorts {
  */
 export function workerBindings(p: TestPorts, opts: { tightRateLimits: boolean }): Record<string, string> {
   const bindings: Record<string, string> = {
-    DATABASE_URL: `postgres://postgres:postgres@127.0.0.1:${p.postgres}/${TEST_DATABASE}`,
+    DATABASE_URL: `postgres://postgres:${p.pgPassword}@127.0.0.1:${p.postgres}/${TEST_DATABASE}`,
     NEON_WS_PROXY: `127.0.0.1:${p.proxy}/v1`,
     AGENTCORE_URL: `http://127.0.0.1:${p.agent}/v1/agent`,
     AGENTCORE_TOKEN: 'dev-agent-token',

@@ -26,9 +26,14 @@ export default async function setup(): Promise<Closer> {
   try {
     const dataDir = await makeTempDataDir('agent-chat-test-');
     closers.push(() => rm(dataDir, { recursive: true, force: true }));
-    const postgres = await startPostgres({ dataDir: join(dataDir, 'postgres'), port: ports.postgres, ephemeral: true });
+    const postgres = await startPostgres({
+      dataDir: join(dataDir, 'postgres'),
+      port: ports.postgres,
+      password: ports.pgPassword,
+      ephemeral: true,
+    });
     closers.push(() => postgres.stop());
-    const proxy = await startNeonProxy({ port: ports.proxy });
+    const proxy = await startNeonProxy({ port: ports.proxy, postgresPort: ports.postgres });
     closers.push(() => proxy.close());
     await ensureDatabase(postgres.url(), TEST_DATABASE, { wsProxy: proxy.wsProxy });
     await migrateDatabase(postgres.url(TEST_DATABASE), { wsProxy: proxy.wsProxy });

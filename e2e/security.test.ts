@@ -3,7 +3,7 @@
  * foreign origin (images only from ALLOWED_IMAGE_ORIGINS, else a link naming the host), and the page and its
  * assets carry a Content-Security-Policy that says the same, with the rest of the security headers.
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, request, type Server } from 'node:http';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { Stack } from '../dev/stack';
@@ -202,5 +202,36 @@ describe('headers', () => {
       expect(res.headers.get('referrer-policy'), path).toBe('no-referrer');
       expect(res.headers.get('content-type'), path).toMatch(/json/);
     }
+  });
+});
+
+describe('the local stack and DNS rebinding', () => {
+  /** A request as a page on attacker.example sends it once that name resolves to 127.0.0.1. */
+  const rebound = (path: string, host: string, body: string): Promise<number> =>
+    new Promise((resolve, reject) => {
+      const url = new URL(path, stack.url);
+      const req = request(
+        {
+          host: '127.0.0.1',
+          port: url.port,
+          path: url.pathname,
+          method: 'POST',
+          headers: { host, origin: `http://${host}`, 'content-type': 'application/json' },
+        },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        },
+      );
+      req.once('error', reject);
+      req.end(body);
+    });
+
+  test('the dev login answers only to its own host names', async () => {
+    const port = new URL(stack.url).port;
+    const body = JSON.stringify({ user: uniqueUser('rebind') });
+    expect(await rebound('/api/v1/dev/login', `attacker.example:${port}`, body)).toBe(403);
+    expect(await rebound('/api/v1/dev/login', `127.0.0.1:${port}`, body)).toBe(200);
+    expect(await rebound('/api/v1/dev/login', `localhost:${port}`, body)).toBe(200);
   });
 });

@@ -299,7 +299,7 @@ describe('through the Worker', () => {
   });
 
   it('POST /api/v1/dev/login → a token the API accepts', async () => {
-    const res = await exports.default.fetch('http://example.com/api/v1/dev/login', {
+    const res = await exports.default.fetch('http://127.0.0.1:8787/api/v1/dev/login', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ user: `dev-${crypto.randomUUID().slice(0, 8)}` }),

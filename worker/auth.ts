@@ -8,6 +8,7 @@ import { createRemoteJWKSet, errors, type JWTPayload, type JWTVerifyGetKey, jwtV
 import { type Config, loadConfig } from './config';
 import { ApiError } from './errors';
 import { jsonBody } from './http';
+import { isOwnHost } from './own-host';
 import { type Bucket, take } from './room/rate-limit';
 import { DevLoginBody, type DevLoginResult } from './wire';
 
@@ -173,6 +174,9 @@ function devLoginRefusal(config: Config, client: string): ApiError | null {
 export const devLogin = new Hono<{ Bindings: Env }>().post('/login', async (c) => {
   const config = loadConfig(c.env);
   if (!config.DEV_AUTH) throw new ApiError('not_found', 'not found');
+  if (!isOwnHost(new URL(c.req.url), config)) {
+    throw new ApiError('forbidden', 'the dev login answers only on localhost or a host in ALLOWED_ORIGINS');
+  }
   const refusal = devLoginRefusal(config, c.req.header('cf-connecting-ip') ?? 'unknown');
   if (refusal) throw refusal;
   const body = await jsonBody(c, DevLoginBody);

@@ -4,6 +4,7 @@ import { loadConfig } from './config';
 import { listConversations } from './db/conversations';
 import { ApiError } from './errors';
 import { derivedConversationId, jsonBody, parse, query } from './http';
+import { ownOrigin } from './own-host';
 import type { RoomResult } from './room/conversation-room';
 import {
   CreateConversationBody,
@@ -50,7 +51,7 @@ chat.get('/conversations/:id/ws', async (c) => {
   const config = loadConfig(c.env);
   const origin = c.req.header('origin');
   const ticket = c.req.query('ticket');
-  if (origin && origin !== new URL(c.req.url).origin && !config.ALLOWED_ORIGINS.includes(origin)) {
+  if (origin && origin !== ownOrigin(new URL(c.req.url), config) && !config.ALLOWED_ORIGINS.includes(origin)) {
     // A ticket is used up by its first attempt, a refusal for Origin included (SPEC §4): a page on a foreign origin
     // that got hold of one must not be able to hand it to a script that then connects from the right origin.
     if (ticket) await spendTicket(c.env, ticket);
