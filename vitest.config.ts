@@ -54,7 +54,7 @@ export default defineConfig(async () => {
         {
           test: {
             name: 'node',
-            include: ['dev/**/*.test.ts', 'packages/**/*.test.ts'],
+            include: ['dev/**/*.test.ts', 'packages/**/*.test.ts', 'docs/**/*.test.ts'],
             environment: 'node',
             testTimeout: 30_000,
             hookTimeout: 60_000,
