@@ -18,6 +18,8 @@ export default defineConfig({
     sourcemap: 'hidden',
     // Streamdown's chunk is large but lazy; the initial bundle is measured by bench/web-budget.ts.
     chunkSizeWarningLimit: 600,
+    // The API reference is a page of its own (reference.html), so its JS never loads with the chat.
+    rollupOptions: { input: { index: `${root}/index.html`, reference: `${root}/reference.html` } },
   },
   server: {
     // `vite --config web/vite.config.ts` beside `npm start`: the API stays on the Worker.
