@@ -8,6 +8,7 @@ import { isolateDevVars, pickTestPorts, workerBindings } from './dev/test-env.ts
  *   node     dev/**\/*.test.ts and packages/**\/*.test.ts (plain Node)
  *   workers  worker/**\/*.test.ts in workerd, rate limits high so tests don't trip over each other
  *   limits   worker/**\/*.limits.test.ts in workerd with tight rate limits (bursts of 5 per user, 3 per conversation)
+ *   lifetimes worker/**\/*.lifetimes.test.ts in workerd with 1 s tickets and a 2 s ping timeout, beside limits
  *   outage   worker/**\/*.outage.test.ts in workerd, alone and one file at a time: they stop the shared Postgres
  * The global setup (dev/test-global-setup.ts) starts the local services on the ports picked here.
  */
@@ -27,14 +28,14 @@ export default defineConfig(async () => {
     name: string,
     include: string[],
     exclude: string[],
-    tightRateLimits: boolean,
+    settings: { tightRateLimits: boolean; shortLifetimes?: boolean },
     groupOrder: number,
   ) => ({
     plugins: [
       cloudflareTest({
         main: './worker/index.ts',
         wrangler: { configPath: './wrangler.toml' },
-        miniflare: { bindings: workerBindings(ports, { tightRateLimits }) },
+        miniflare: { bindings: workerBindings(ports, settings) },
       }),
     ],
     test: {
@@ -64,12 +65,19 @@ export default defineConfig(async () => {
         workers(
           'workers',
           ['worker/**/*.test.ts'],
-          ['worker/**/*.limits.test.ts', 'worker/**/*.outage.test.ts'],
-          false,
+          ['worker/**/*.limits.test.ts', 'worker/**/*.lifetimes.test.ts', 'worker/**/*.outage.test.ts'],
+          { tightRateLimits: false },
           1,
         ),
-        workers('limits', ['worker/**/*.limits.test.ts'], [], true, 2),
-        workers('outage', ['worker/**/*.outage.test.ts'], [], false, 3),
+        workers('limits', ['worker/**/*.limits.test.ts'], [], { tightRateLimits: true }, 2),
+        workers(
+          'lifetimes',
+          ['worker/**/*.lifetimes.test.ts'],
+          [],
+          { tightRateLimits: false, shortLifetimes: true },
+          2,
+        ),
+        workers('outage', ['worker/**/*.outage.test.ts'], [], { tightRateLimits: false }, 3),
       ],
     },
   };

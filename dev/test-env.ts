@@ -50,7 +50,10 @@ export function readTestPorts(): TestPorts {
  * and 3 per conversation (so a test can tell the two buckets apart) and one send a minute back, so that no test
  * sees a refill however slowly the machine runs it.
  */
-export function workerBindings(p: TestPorts, opts: { tightRateLimits: boolean }): Record<string, string> {
+export function workerBindings(
+  p: TestPorts,
+  opts: { tightRateLimits: boolean; shortLifetimes?: boolean },
+): Record<string, string> {
   const bindings: Record<string, string> = {
     DATABASE_URL: `postgres://postgres:${p.pgPassword}@127.0.0.1:${p.postgres}/${TEST_DATABASE}`,
     NEON_WS_PROXY: `127.0.0.1:${p.proxy}/v1`,
@@ -70,7 +73,9 @@ export function workerBindings(p: TestPorts, opts: { tightRateLimits: boolean })
     AGENTCORE_MODEL: 'gpt-4o-mini',
     AGENTCORE_HISTORY_LIMIT: '50',
     MAX_SOCKETS_PER_CONVERSATION: '64',
-    WS_TICKET_TTL_SECONDS: '60',
+    // shortLifetimes: tickets and silent sockets run out within seconds, so tests see it through the API.
+    WS_TICKET_TTL_SECONDS: opts.shortLifetimes ? '1' : '60',
+    WS_PING_TIMEOUT_SECONDS: opts.shortLifetimes ? '2' : '75',
     LOG_LEVEL: 'warn',
   };
   const [perMinute, userBurst, conversationBurst] = opts.tightRateLimits

@@ -47,6 +47,7 @@ describe('configuration', () => {
       RATE_LIMIT_CONVERSATION_BURST: 5,
       MAX_SOCKETS_PER_CONVERSATION: 64,
       WS_TICKET_TTL_SECONDS: 60,
+      WS_PING_TIMEOUT_SECONDS: 75,
       LOG_LEVEL: 'info',
     });
     expect(config.NEON_WS_PROXY).toBeUndefined();

@@ -58,6 +58,8 @@ export const ConfigSchema = z
     RATE_LIMIT_CONVERSATION_BURST: int(5, 1),
     MAX_SOCKETS_PER_CONVERSATION: int(64, 1),
     WS_TICKET_TTL_SECONDS: int(60, 1).pipe(z.number().max(60)),
+    /** A socket that has not pinged for this long is closed with 4408 (a client pings every 20 s). */
+    WS_PING_TIMEOUT_SECONDS: int(75, 1),
     LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
   })
   .refine((c) => c.AUTH_JWT_SECRET || c.AUTH_JWKS_URL, {

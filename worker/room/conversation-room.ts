@@ -51,6 +51,7 @@ interface SocketAttachment {
   connectedAt: number;
 }
 
+/** How often, at most, the room looks for sockets that stopped pinging (WS_PING_TIMEOUT_SECONDS). */
 const SOCKET_SWEEP_MS = 60_000;
 /**
  * How often the chunks of a reply in flight are written down: a restart loses at most this much of the
@@ -62,8 +63,6 @@ const CHUNK_BATCH_MS = 250;
 const OUTBOX_DELAY_MS = 2_000;
 /** How long an answer waits for Postgres to catch up with it (catchUp). */
 const CATCH_UP_MS = 1_000;
-/** A client pings every 20 s; three missed pings and it is gone. */
-const SOCKET_SILENCE_MS = 75_000;
 /**
  * While a reply streams the room re-arms its alarm this often. A plain fetch() does not keep a Durable Object in
  * memory, even while its body streams; with no request, socket message or alarm for 70–140 s it is evicted, and a
@@ -660,7 +659,7 @@ export class ConversationRoom extends DurableObject<Env> {
       streaming: stream ? { message_id: stream.messageId, next_index: stream.size } : null,
     });
     // The sweep that drops clients who stopped pinging runs from the alarm while sockets are open.
-    this.ctx.waitUntil(this.scheduleAlarm(SOCKET_SWEEP_MS));
+    this.ctx.waitUntil(this.scheduleAlarm(this.sweepEveryMs()));
     return new Response(null, { status: 101, webSocket: client });
   }
 
@@ -827,8 +826,12 @@ export class ConversationRoom extends DurableObject<Env> {
     }
     if (!result.ok) await this.scheduleAlarm(result.retryInMs);
     this.sweepSockets();
-    if (this.ctx.getWebSockets().length > 0) await this.scheduleAlarm(SOCKET_SWEEP_MS);
+    if (this.ctx.getWebSockets().length > 0) await this.scheduleAlarm(this.sweepEveryMs());
     if (this.stream && !this.stream.isEnded) await this.scheduleAlarm(HEARTBEAT_MS);
+  }
+
+  private sweepEveryMs(): number {
+    return Math.min(SOCKET_SWEEP_MS, this.config.WS_PING_TIMEOUT_SECONDS * 1000);
   }
 
   /** Drops sockets whose client has stopped pinging: a half-open socket would otherwise hold a slot forever. */
@@ -837,7 +840,7 @@ export class ConversationRoom extends DurableObject<Env> {
       const attachment = ws.deserializeAttachment() as SocketAttachment | null;
       const lastPing = this.ctx.getWebSocketAutoResponseTimestamp(ws)?.getTime() ?? 0;
       const lastSign = Math.max(lastPing, attachment?.connectedAt ?? 0);
-      if (now - lastSign > SOCKET_SILENCE_MS) {
+      if (now - lastSign > this.config.WS_PING_TIMEOUT_SECONDS * 1000) {
         try {
           ws.close(4408, 'no ping received');
         } catch {
