@@ -1,4 +1,4 @@
-import { type ReactNode, useState } from 'react';
+import { type ReactNode, useId, useState } from 'react';
 import { type ClientProps, useClientFrom } from './ChatPane';
 import { type ChatLookProps, ChatRoot } from './ChatRoot';
 import { ConversationView } from './ConversationView';
@@ -38,6 +38,7 @@ function WholeChat(props: AgentChatProps & ClientProps) {
   const controlled = props.conversationId !== undefined;
   const activeId = controlled ? (props.conversationId ?? null) : ownId;
   const [drawerOpen, setDrawerOpen] = useState(false);
+  const sidebarId = useId();
 
   const select = (id: string | null) => {
     setDrawerOpen(false);
@@ -62,7 +63,7 @@ function WholeChat(props: AgentChatProps & ClientProps) {
           type="button"
           className="drawer-toggle"
           aria-expanded={drawerOpen}
-          aria-controls="agent-chat-sidebar"
+          aria-controls={sidebarId}
           onClick={() => setDrawerOpen((open) => !open)}
         >
           ☰ <span className="visually-hidden">{strings.conversations}</span>
@@ -70,7 +71,7 @@ function WholeChat(props: AgentChatProps & ClientProps) {
         <span className="brand">{strings.brand}</span>
         {props.headerEnd && <span className="who">{props.headerEnd}</span>}
       </header>
-      <div id="agent-chat-sidebar" className="sidebar-wrap">
+      <div id={sidebarId} className="sidebar-wrap">
         <Sidebar index={index} activeId={activeId} onSelect={select} hrefFor={props.hrefFor} />
       </div>
       {live && <ConversationView key={live.instance} store={live} onNewChat={() => select(null)} />}

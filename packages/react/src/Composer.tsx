@@ -5,7 +5,7 @@ import {
   MAX_CONTENT_CODE_POINTS,
   type SendRefusal,
 } from '@agent-chat/client';
-import { type FormEvent, type KeyboardEvent, useEffect, useRef, useState } from 'react';
+import { type FormEvent, type KeyboardEvent, useEffect, useId, useRef, useState } from 'react';
 import { useSecondsUntil } from './countdown';
 
 const REFUSALS: Record<SendRefusal, string> = {
@@ -15,6 +15,8 @@ const REFUSALS: Record<SendRefusal, string> = {
 };
 
 export function Composer({ store, snapshot }: { store: LiveConversation; snapshot: ChatSnapshot }) {
+  // Ids of this composer's own: a host may show two panes on one page.
+  const id = useId();
   const [draft, setDraft] = useState('');
   const [refusal, setRefusal] = useState<SendRefusal | null>(null);
   const input = useRef<HTMLTextAreaElement>(null);
@@ -46,11 +48,11 @@ export function Composer({ store, snapshot }: { store: LiveConversation; snapsho
 
   return (
     <form className="composer" onSubmit={submit} aria-label="Send a message">
-      <label htmlFor="composer-input" className="visually-hidden">
+      <label htmlFor={`${id}-input`} className="visually-hidden">
         Message
       </label>
       <textarea
-        id="composer-input"
+        id={`${id}-input`}
         ref={input}
         value={draft}
         rows={1}
@@ -61,14 +63,14 @@ export function Composer({ store, snapshot }: { store: LiveConversation; snapsho
         }}
         onKeyDown={onKeyDown}
         aria-invalid={over}
-        aria-describedby="composer-counter composer-problem"
+        aria-describedby={`${id}-counter ${id}-problem`}
       />
       <div className="composer-bar">
-        <span id="composer-counter" className={counterClass} aria-live={over ? 'polite' : 'off'}>
+        <span id={`${id}-counter`} className={counterClass} aria-live={over ? 'polite' : 'off'}>
           {length.toLocaleString('en')} / {MAX_CONTENT_CODE_POINTS.toLocaleString('en')}
           {over && ` — ${(length - MAX_CONTENT_CODE_POINTS).toLocaleString('en')} too many`}
         </span>
-        <output id="composer-problem" className="composer-problem">
+        <output id={`${id}-problem`} className="composer-problem">
           {refusal ? REFUSALS[refusal] : ''}
         </output>
         {snapshot.streaming ? (
