@@ -47,28 +47,34 @@ export const chat = new Hono<App>();
  * ticket may stand in for the Bearer token. Refusals happen here, before the upgrade.
  */
 chat.get('/conversations/:id/ws', async (c) => {
-  const id = pathId(c.req.param('id'));
-  const config = loadConfig(c.env);
-  const origin = c.req.header('origin');
   const ticket = c.req.query('ticket');
-  if (origin && origin !== ownOrigin(new URL(c.req.url), config) && !config.ALLOWED_ORIGINS.includes(origin)) {
-    // A ticket is used up by its first attempt, a refusal for Origin included (SPEC §4): a page on a foreign origin
-    // that got hold of one must not be able to hand it to a script that then connects from the right origin.
-    if (ticket) await spendTicket(c.env, ticket);
-    throw new ApiError('forbidden', `origin ${origin} is not allowed`);
+  let presented = false;
+  try {
+    const id = pathId(c.req.param('id'));
+    const config = loadConfig(c.env);
+    const origin = c.req.header('origin');
+    if (origin && origin !== ownOrigin(new URL(c.req.url), config) && !config.ALLOWED_ORIGINS.includes(origin)) {
+      throw new ApiError('forbidden', `origin ${origin} is not allowed`);
+    }
+    if (c.req.header('upgrade')?.toLowerCase() !== 'websocket') {
+      throw new ApiError('invalid_request', 'expected a WebSocket upgrade');
+    }
+    let userId: string | undefined;
+    if (c.req.header('authorization') || !ticket) {
+      userId = (await authenticate(config, c.req.header('authorization'))).userId;
+    }
+    if (userId || !ticket) return await upgrade(c.env, id, null, userId);
+    // The ticket's own room uses it up, whichever conversation it is presented to.
+    const ticketRoom = ticketRoomOf(ticket);
+    if (!ticketRoom) throw new ApiError('unauthorized', 'the ticket is invalid, expired or used');
+    presented = true;
+    return await upgrade(c.env, ticketRoom, new URLSearchParams({ ticket, conversation: id }));
+  } finally {
+    // A ticket is used up by its first attempt whatever the outcome (SPEC §4), a refusal for Origin, a bad id or a
+    // missing upgrade included: a page on a foreign origin that got hold of one must not be able to hand it to a
+    // script that then connects from the right origin.
+    if (ticket && !presented) await spendTicket(c.env, ticket);
   }
-  if (c.req.header('upgrade')?.toLowerCase() !== 'websocket') {
-    throw new ApiError('invalid_request', 'expected a WebSocket upgrade');
-  }
-  let userId: string | undefined;
-  if (c.req.header('authorization') || !ticket) {
-    userId = (await authenticate(config, c.req.header('authorization'))).userId;
-  }
-  if (userId || !ticket) return upgrade(c.env, id, null, userId);
-  // The ticket's own room uses it up, whichever conversation it is presented to.
-  const ticketRoom = ticketRoomOf(ticket);
-  if (!ticketRoom) throw new ApiError('unauthorized', 'the ticket is invalid, expired or used');
-  return upgrade(c.env, ticketRoom, new URLSearchParams({ ticket, conversation: id }));
 });
 
 /** The conversation whose room issued a ticket (its first part), or null for one that cannot be ours. */

@@ -1,5 +1,5 @@
 import { abortAllDurableObjects, runInDurableObject } from 'cloudflare:test';
-import { env } from 'cloudflare:workers';
+import { env, exports } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import {
   allEvents,
@@ -7,12 +7,13 @@ import {
   eventually,
   firstEvents,
   mustOpen,
+  ORIGIN,
   openSocket,
   sseEvents,
   TestSocket,
   uniqueUser,
 } from '../test-support';
-import { ErrorEnvelope, type Message, PING_FRAME, PONG_FRAME, type ServerFrame, WsTicket } from '../wire';
+import { API_BASE, ErrorEnvelope, type Message, PING_FRAME, PONG_FRAME, type ServerFrame, WsTicket } from '../wire';
 
 type ChunkFrame = Extract<ServerFrame, { type: 'chunk' }>;
 type MessageFrame = Extract<ServerFrame, { type: 'message' }>;
@@ -294,6 +295,33 @@ describe('WebSocket admission', () => {
 
     // An expired ticket: sockets.lifetimes.test.ts, with 1 s tickets.
     expect(((await openSocket(c.id, {})) as Response).status).toBe(401);
+  });
+
+  it('uses a ticket up on any refused attempt: no upgrade header, a bad id, a bad token beside it', async () => {
+    const alice = client(uniqueUser('alice'));
+    const c = await alice.createConversation();
+    const ticket = async () =>
+      WsTicket.parse(await alice.json('POST', '/ws-ticket', { body: { conversation_id: c.id } })).ticket;
+    const attempts: Array<(t: string) => Promise<Response>> = [
+      (t) => exports.default.fetch(`${ORIGIN}${API_BASE}/conversations/${c.id}/ws?ticket=${encodeURIComponent(t)}`),
+      (t) =>
+        exports.default.fetch(`${ORIGIN}${API_BASE}/conversations/not-a-uuid/ws?ticket=${encodeURIComponent(t)}`, {
+          headers: { upgrade: 'websocket' },
+        }),
+      (t) =>
+        exports.default.fetch(`${ORIGIN}${API_BASE}/conversations/${c.id}/ws?ticket=${encodeURIComponent(t)}`, {
+          headers: { upgrade: 'websocket', authorization: 'Bearer x.y.z' },
+        }),
+    ];
+    for (const attempt of attempts) {
+      const t = await ticket();
+      const refused = await attempt(t);
+      expect(refused.status).toBeGreaterThanOrEqual(400);
+      await refused.body?.cancel();
+      const after = await openSocket(c.id, { ticket: t });
+      expect(after).toBeInstanceOf(Response);
+      expect((after as Response).status).toBe(401);
+    }
   });
 
   it('refuses a foreign Origin with 403 and another user with 404, before the upgrade', async () => {
