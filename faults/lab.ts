@@ -7,7 +7,7 @@ import { createParser } from 'eventsource-parser';
 import WebSocket from 'ws';
 import { nodePool } from '../dev/migrate';
 import { makeTempDataDir, type Stack, type StackOptions, startStack } from '../dev/stack';
-import { API_BASE, type Message, type ServerFrame } from '../worker/wire';
+import { API_BASE, type Message, PING_FRAME, type ServerFrame } from '../worker/wire';
 
 /** High limits: the experiments test faults, not the rate limiter (which has its own tests). */
 export const LAB_VARS: Record<string, string> = {
@@ -217,7 +217,12 @@ export class Socket {
       this.frames.push(JSON.parse(String(data)) as ServerFrame);
       this.wake();
     });
+    // A real client pings (the room drops a socket that stays silent: 4408); this one does too.
+    const pinger = setInterval(() => {
+      if (ws.readyState === WebSocket.OPEN) ws.send(PING_FRAME);
+    }, 5_000);
     ws.on('close', (code, reason) => {
+      clearInterval(pinger);
       this.closed = { code, reason: String(reason) };
       if (code === 1011) user.lab.serverErrors.push(`WebSocket closed 1011: ${reason}`);
       this.wake();

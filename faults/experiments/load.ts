@@ -37,9 +37,13 @@ async function openTimed(lab: Lab, user: User, conversationId: string) {
     resolveEnd = r;
   });
   let ready: () => void = () => {};
-  const opened = new Promise<void>((r) => {
-    ready = r;
+  let refused: (err: Error) => void = () => {};
+  // A socket refused or dropped before `ready` must fail the round, not leave it waiting for ever.
+  const opened = new Promise<void>((resolve, reject) => {
+    ready = resolve;
+    refused = reject;
   });
+  ws.on('unexpected-response', (_req, res) => refused(new Error(`upgrade refused: ${res.statusCode}`)));
   ws.on('message', (data) => {
     const at = now();
     const frame = JSON.parse(String(data)) as ServerFrame;
@@ -55,8 +59,14 @@ async function openTimed(lab: Lab, user: User, conversationId: string) {
     }
     if (frame.type === 'error') resolveEnd(`error frame ${frame.code}`);
   });
-  ws.on('close', (code) => resolveEnd(`closed ${code}`));
-  ws.on('error', (err) => resolveEnd(`socket error ${err.message}`));
+  ws.on('close', (code) => {
+    refused(new Error(`closed ${code} before ready`));
+    resolveEnd(`closed ${code}`);
+  });
+  ws.on('error', (err) => {
+    refused(err);
+    resolveEnd(`socket error ${err.message}`);
+  });
   await opened;
   return {
     send(content: string) {
@@ -85,7 +95,9 @@ async function round(
   const conversations = await Promise.all(
     users.slice(0, n).map(async (u) => ({ user: u, id: await u.conversation('load') })),
   );
-  const sockets = await Promise.all(conversations.map((c) => openTimed(lab, c.user, c.id)));
+  const opened = await Promise.allSettled(conversations.map((c) => openTimed(lab, c.user, c.id)));
+  const sockets = opened.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []));
+  for (const o of opened) if (o.status === 'rejected') result.errors.push(`socket: ${String(o.reason)}`);
   let streaming = true;
   const reading = Promise.all(
     conversations.slice(0, readers).map(async (c) => {
