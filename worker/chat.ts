@@ -11,8 +11,8 @@ import {
   Id,
   ListConversationsQuery,
   MessagesQuery,
-  RenameConversationBody,
   SendMessageBody,
+  UpdateConversationBody,
   WsTicketBody,
 } from './wire';
 
@@ -102,7 +102,7 @@ chat.post('/conversations', async (c) => {
 
 chat.get('/conversations', async (c) => {
   const q = query(c, ListConversationsQuery);
-  return c.json(await listConversations(loadConfig(c.env), c.get('userId'), q.limit, q.cursor));
+  return c.json(await listConversations(loadConfig(c.env), c.get('userId'), q));
 });
 
 chat.get('/conversations/:id', async (c) => {
@@ -112,8 +112,8 @@ chat.get('/conversations/:id', async (c) => {
 
 chat.patch('/conversations/:id', async (c) => {
   const id = pathId(c.req.param('id'));
-  const body = await jsonBody(c, RenameConversationBody);
-  return c.json(unwrap(await room(c.env, id).rename(c.get('userId'), body.title)));
+  const body = await jsonBody(c, UpdateConversationBody);
+  return c.json(unwrap(await room(c.env, id).update(c.get('userId'), body)));
 });
 
 chat.delete('/conversations/:id', async (c) => {

@@ -18,10 +18,10 @@ import {
   MessagePage,
   MessagesQuery,
   Readiness,
-  RenameConversationBody,
   SendMessageBody,
   SendResult,
   StopResult,
+  UpdateConversationBody,
   WsTicket,
   WsTicketBody,
 } from './wire';
@@ -72,7 +72,7 @@ const RESPONSES = {
   DevLoginResult,
   ErrorEnvelope,
 };
-const REQUESTS = { CreateConversationBody, RenameConversationBody, SendMessageBody, WsTicketBody, DevLoginBody };
+const REQUESTS = { CreateConversationBody, UpdateConversationBody, SendMessageBody, WsTicketBody, DevLoginBody };
 type ResponseName = keyof typeof RESPONSES;
 type RequestName = keyof typeof REQUESTS;
 
@@ -160,7 +160,7 @@ export const OPERATIONS: Operation[] = [
   {
     method: 'get',
     path: `${API_BASE}/conversations`,
-    summary: "The user's conversations, newest message first",
+    summary: "The user's conversations: pinned first, then newest message first; archived ones only with archived=true",
     auth: true,
     query: ListConversationsQuery,
     ok: { 200: 'ConversationList' },
@@ -177,9 +177,9 @@ export const OPERATIONS: Operation[] = [
   {
     method: 'patch',
     path: conversation,
-    summary: 'Rename (1..200 characters after trimming)',
+    summary: 'Rename (1..200 characters after trimming), pin or archive',
     auth: true,
-    body: 'RenameConversationBody',
+    body: 'UpdateConversationBody',
     ok: { 200: 'Conversation' },
     errors: [...WRITE_ERRORS, 404],
   },

@@ -68,7 +68,13 @@ export const Title = z
 export const ClientMessageId = z.string().min(1).max(200).refine(isStorableText, storable);
 
 export const CreateConversationBody = z.strictObject({ title: Title.optional() });
-export const RenameConversationBody = z.strictObject({ title: Title });
+/** PATCH: rename, pin or archive (SPEC §10); at least one of them. */
+export const UpdateConversationBody = z
+  .strictObject({ title: Title.optional(), pinned: z.boolean().optional(), archived: z.boolean().optional() })
+  .refine((b) => b.title !== undefined || b.pinned !== undefined || b.archived !== undefined, {
+    message: 'give at least one of title, pinned, archived',
+  });
+export type ConversationChange = z.output<typeof UpdateConversationBody>;
 export const SendMessageBody = z.strictObject({
   conversation_id: Id.optional(),
   content: Content,
@@ -89,6 +95,11 @@ const intParam = (min: number, max: number) =>
 export const ListConversationsQuery = z.strictObject({
   limit: intParam(1, 100).default(20),
   cursor: z.string().min(1).max(200).optional(),
+  /** `true` lists only the archived conversations; without it they are left out. */
+  archived: z
+    .enum(['true', 'false'], { message: 'must be true or false' })
+    .default('false')
+    .transform((v) => v === 'true'),
 });
 
 export const MessagesQuery = z
@@ -123,6 +134,8 @@ export const Conversation = z.object({
   last_message_at: z.string(),
   message_count: z.number().int(),
   streaming: z.boolean(),
+  pinned: z.boolean(),
+  archived: z.boolean(),
 });
 export type Conversation = z.infer<typeof Conversation>;
 

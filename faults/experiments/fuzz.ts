@@ -15,9 +15,9 @@ import {
   MAX_CONTENT_CODE_POINTS,
   MAX_TITLE_CODE_POINTS,
   MessagesQuery,
-  RenameConversationBody,
   SendMessageBody,
   type ServerFrame,
+  UpdateConversationBody,
   WsTicketBody,
 } from '../../worker/wire';
 import { type Experiment, outcome, scaled, withLab } from '../experiment';
@@ -203,7 +203,7 @@ function restCases(conversationId: string): fc.Arbitrary<RestCase> {
     bodyCase(
       'PATCH',
       idPath.map((id) => `/conversations/${id}`),
-      RenameConversationBody,
+      UpdateConversationBody,
     ),
     { weight: 2, arbitrary: bodyCase('POST', fc.constant('/messages'), SendMessageBody) },
     bodyCase('POST', fc.constant('/ws-ticket'), WsTicketBody),

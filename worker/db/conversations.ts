@@ -1,4 +1,4 @@
-import { and, desc, eq, lt, or, sql } from 'drizzle-orm';
+import { and, desc, eq, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import type { Config } from '../config';
 import { ApiError } from '../errors';
@@ -10,10 +10,11 @@ import { conversationStates } from './schema';
 interface Cursor {
   at: string;
   id: string;
+  pinned: boolean;
 }
 
 function encodeCursor(c: Cursor): string {
-  return btoa(JSON.stringify([c.at, c.id]))
+  return btoa(JSON.stringify([c.at, c.id, c.pinned]))
     .replaceAll('+', '-')
     .replaceAll('/', '_')
     .replace(/=+$/, '');
@@ -45,7 +46,7 @@ function isTimestamp(text: string): boolean {
   );
 }
 
-const CursorFields = z.tuple([z.string().refine(isTimestamp), Id]);
+const CursorFields = z.tuple([z.string().refine(isTimestamp), Id, z.boolean()]);
 
 /** Anything but a cursor this API gave out is the caller's mistake (400), never a query Postgres refuses (503). */
 function decodeCursor(raw: string): Cursor {
@@ -57,20 +58,24 @@ function decodeCursor(raw: string): Cursor {
   }
   const fields = CursorFields.safeParse(json);
   if (!fields.success) throw new ApiError('invalid_request', 'query.cursor: not a cursor this API gave out');
-  const [at, id] = fields.data;
-  return { at, id };
+  const [at, id, pinned] = fields.data;
+  return { at, id, pinned };
 }
 
 const iso = (pgTime: string) => new Date(pgTime).toISOString();
 
-/** The user's conversations by last activity, newest first, keyset-paginated on (last_message_at, id). */
+/**
+ * The user's conversations (SPEC §10): pinned ones first, then by last activity, newest first; the archived ones
+ * only, or none of them. Keyset-paginated on (pinned, last_message_at, id), all descending, so one row comparison
+ * continues a page and the list index serves it.
+ */
 export async function listConversations(
   config: Config,
   userId: string,
-  limit: number,
-  cursor: string | undefined,
+  q: { limit: number; cursor?: string | undefined; archived: boolean },
 ): Promise<{ conversations: Conversation[]; next_cursor: string | null }> {
-  const after = cursor ? decodeCursor(cursor) : null;
+  const { limit } = q;
+  const after = q.cursor ? decodeCursor(q.cursor) : null;
   const pool = openPool(config);
   try {
     const t = conversationStates;
@@ -80,12 +85,13 @@ export async function listConversations(
       .where(
         and(
           eq(t.userId, userId),
+          eq(t.archived, q.archived),
           after
-            ? or(lt(t.lastMessageAt, after.at), and(eq(t.lastMessageAt, after.at), sql`${t.id} < ${after.id}::uuid`))
+            ? sql`(${t.pinned}, ${t.lastMessageAt}, ${t.id}) < (${after.pinned}, ${after.at}::timestamptz, ${after.id}::uuid)`
             : undefined,
         ),
       )
-      .orderBy(desc(t.lastMessageAt), desc(t.id))
+      .orderBy(desc(t.pinned), desc(t.lastMessageAt), desc(t.id))
       .limit(limit + 1);
     const page = rows.slice(0, limit);
     const last = page.at(-1);
@@ -98,8 +104,11 @@ export async function listConversations(
         last_message_at: iso(r.lastMessageAt),
         message_count: r.messageCount,
         streaming: r.metadata.streaming === true,
+        pinned: r.pinned,
+        archived: r.archived,
       })),
-      next_cursor: rows.length > limit && last ? encodeCursor({ at: last.lastMessageAt, id: last.id }) : null,
+      next_cursor:
+        rows.length > limit && last ? encodeCursor({ at: last.lastMessageAt, id: last.id, pinned: last.pinned }) : null,
     };
   } catch (err) {
     throw new DatabaseUnavailable('the conversation list is unavailable right now', { cause: err });

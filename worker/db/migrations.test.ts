@@ -1,6 +1,7 @@
 import { env } from 'cloudflare:workers';
 import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import journal from '../../drizzle/meta/_journal.json';
 import { loadConfig } from '../config';
 import { control } from '../test-support';
 import { checkPostgres, type Database, db, openPool } from './client';
@@ -46,7 +47,7 @@ describe('drizzle migrations on a fresh database', () => {
     expect(await tables()).toEqual(['conversation_messages', 'conversation_states']);
     await control(`/postgres/migrate?database=${database}`);
     const applied = await pool.query('select hash from drizzle.__drizzle_migrations');
-    expect(applied.rowCount).toBe(1);
+    expect(applied.rowCount).toBe(journal.entries.length);
   });
 
   it('has the (user_id, last_message_at desc) index', async () => {

@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { check, index, integer, jsonb, pgTable, text, timestamp, unique, uuid } from 'drizzle-orm/pg-core';
+import { boolean, check, index, integer, jsonb, pgTable, text, timestamp, unique, uuid } from 'drizzle-orm/pg-core';
 
 const ts = (name: string) => timestamp(name, { withTimezone: true, mode: 'string' });
 
@@ -14,8 +14,20 @@ export const conversationStates = pgTable(
     lastMessageAt: ts('last_message_at').notNull(),
     messageCount: integer('message_count').notNull().default(0),
     metadata: jsonb('metadata').$type<Record<string, unknown>>().notNull().default({}),
+    pinned: boolean('pinned').notNull().default(false),
+    archived: boolean('archived').notNull().default(false),
   },
-  (t) => [index('conversation_states_user_last_message_idx').on(t.userId, t.lastMessageAt.desc(), t.id.desc())],
+  (t) => [
+    index('conversation_states_user_last_message_idx').on(t.userId, t.lastMessageAt.desc(), t.id.desc()),
+    // The list's order (SPEC §10): archived apart, pinned first, then by last message.
+    index('conversation_states_user_list_idx').on(
+      t.userId,
+      t.archived,
+      t.pinned.desc(),
+      t.lastMessageAt.desc(),
+      t.id.desc(),
+    ),
+  ],
 );
 
 export const conversationMessages = pgTable(

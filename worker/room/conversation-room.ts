@@ -10,6 +10,7 @@ import {
   type Chunk,
   type ClientFrame,
   type Conversation,
+  type ConversationChange,
   type ErrorCode,
   MAX_FRAME_BYTES,
   type Message,
@@ -136,8 +137,9 @@ export class ConversationRoom extends DurableObject<Env> {
     return guard(() => this.wire(this.owned(userId)));
   }
 
-  rename(userId: string, title: string): Promise<RoomResult<Conversation>> {
-    return guard(() => this.renameConversation(userId, title));
+  /** Rename, pin or archive (PATCH). */
+  update(userId: string, change: ConversationChange): Promise<RoomResult<Conversation>> {
+    return guard(() => this.updateConversation(userId, change));
   }
 
   remove(userId: string): Promise<RoomResult<null>> {
@@ -181,6 +183,8 @@ export class ConversationRoom extends DurableObject<Env> {
       lastMessageAt: now,
       messageCount: 0,
       metadata: {},
+      pinned: false,
+      archived: false,
     };
     this.store.markLive();
     this.store.saveConversation(record);
@@ -189,9 +193,15 @@ export class ConversationRoom extends DurableObject<Env> {
     return this.wire(record);
   }
 
-  private async renameConversation(userId: string, title: string): Promise<Conversation> {
+  private async updateConversation(userId: string, change: ConversationChange): Promise<Conversation> {
     const c = this.owned(userId);
-    const next = { ...c, title, titleSource: 'user' as const, updatedAt: new Date().toISOString() };
+    const next: ConversationRecord = {
+      ...c,
+      ...(change.title === undefined ? {} : { title: change.title, titleSource: 'user' as const }),
+      pinned: change.pinned ?? c.pinned,
+      archived: change.archived ?? c.archived,
+      updatedAt: new Date().toISOString(),
+    };
     this.store.saveConversation(next);
     this.store.enqueue(null);
     const conversation = this.wire(next);
@@ -418,6 +428,8 @@ export class ConversationRoom extends DurableObject<Env> {
       lastMessageAt: now,
       messageCount: 0,
       metadata: {},
+      pinned: false,
+      archived: false,
     };
   }
 

@@ -126,6 +126,8 @@ export class Outbox {
           lastMessageAt: c.lastMessageAt,
           messageCount: c.messageCount,
           metadata: c.metadata,
+          pinned: c.pinned,
+          archived: c.archived,
         })
         .onConflictDoUpdate({
           target: conversationStates.id,
@@ -135,6 +137,8 @@ export class Outbox {
             lastMessageAt: c.lastMessageAt,
             messageCount: c.messageCount,
             metadata: c.metadata,
+            pinned: c.pinned,
+            archived: c.archived,
           },
         });
       for (let i = 0; i < messages.length; i += BATCH) {

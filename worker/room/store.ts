@@ -15,7 +15,9 @@ CREATE TABLE IF NOT EXISTS conversation (
   updated_at TEXT NOT NULL,
   last_message_at TEXT NOT NULL,
   message_count INTEGER NOT NULL,
-  metadata TEXT NOT NULL
+  metadata TEXT NOT NULL,
+  pinned INTEGER NOT NULL DEFAULT 0,
+  archived INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS messages (
   id TEXT PRIMARY KEY,
@@ -56,6 +58,8 @@ export interface ConversationRecord {
   lastMessageAt: string;
   messageCount: number;
   metadata: Record<string, unknown>;
+  pinned: boolean;
+  archived: boolean;
 }
 
 type Row = Record<string, SqlStorageValue>;
@@ -79,8 +83,16 @@ function toConversation(r: Row): ConversationRecord {
     lastMessageAt: str(r.last_message_at),
     messageCount: num(r.message_count),
     metadata: json(r.metadata, {}),
+    pinned: num(r.pinned) === 1,
+    archived: num(r.archived) === 1,
   };
 }
+
+/** Columns added after rooms first stored conversations: a room made before them gains them on its next start. */
+const ADDED_COLUMNS = {
+  pinned: 'ALTER TABLE conversation ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0',
+  archived: 'ALTER TABLE conversation ADD COLUMN archived INTEGER NOT NULL DEFAULT 0',
+};
 
 function toMessage(r: Row, conversationId: string): Message {
   return {
@@ -104,6 +116,13 @@ export class RoomStore {
   constructor(private readonly storage: DurableObjectStorage) {
     this.sql = storage.sql;
     this.sql.exec(SCHEMA);
+    const columns = new Set(
+      this.sql
+        .exec('PRAGMA table_info(conversation)')
+        .toArray()
+        .map((r) => str(r.name)),
+    );
+    for (const [column, add] of Object.entries(ADDED_COLUMNS)) if (!columns.has(column)) this.sql.exec(add);
   }
 
   /**
@@ -134,8 +153,9 @@ export class RoomStore {
     this.current = undefined;
     this.sql.exec(
       `INSERT OR REPLACE INTO conversation
-       (id, user_id, title, title_source, created_at, updated_at, last_message_at, message_count, metadata)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+       (id, user_id, title, title_source, created_at, updated_at, last_message_at, message_count, metadata, pinned,
+        archived)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       c.id,
       c.userId,
       c.title,
@@ -145,6 +165,8 @@ export class RoomStore {
       c.lastMessageAt,
       c.messageCount,
       JSON.stringify(c.metadata),
+      c.pinned ? 1 : 0,
+      c.archived ? 1 : 0,
     );
     this.current = c;
   }
@@ -395,5 +417,7 @@ export function toWireConversation(c: ConversationRecord, streaming: boolean): C
     last_message_at: c.lastMessageAt,
     message_count: c.messageCount,
     streaming,
+    pinned: c.pinned,
+    archived: c.archived,
   };
 }

@@ -6,6 +6,7 @@ import type { z } from 'zod';
 import {
   API_BASE,
   Conversation,
+  type ConversationChange,
   ConversationList,
   ErrorEnvelope,
   MessagePage,
@@ -44,6 +45,8 @@ export type { MessagesWindow, SendBody } from '../../../worker/wire';
 export interface ListOptions {
   limit?: number;
   cursor?: string | null;
+  /** Only the archived conversations (without it they are left out). */
+  archived?: boolean;
 }
 
 function retryAfterSeconds(res: Response): number | null {
@@ -126,11 +129,12 @@ export class ChatApi {
     return this.json(Conversation, '/conversations', { method: 'POST', body: JSON.stringify(body) });
   }
 
-  /** `GET /conversations`: newest activity first; `next_cursor` is null on the last page. */
+  /** `GET /conversations`: pinned first, then newest activity first; `next_cursor` is null on the last page. */
   listConversations(options: ListOptions = {}) {
     const q = new URLSearchParams();
     if (options.limit !== undefined) q.set('limit', String(options.limit));
     if (options.cursor) q.set('cursor', options.cursor);
+    if (options.archived) q.set('archived', 'true');
     return this.json(ConversationList, `/conversations?${q}`);
   }
 
@@ -139,9 +143,14 @@ export class ChatApi {
   }
 
   renameConversation(id: string, title: string) {
+    return this.updateConversation(id, { title });
+  }
+
+  /** `PATCH /conversations/{id}`: rename, pin or archive. */
+  updateConversation(id: string, change: ConversationChange) {
     return this.json(Conversation, `/conversations/${path(id)}`, {
       method: 'PATCH',
-      body: JSON.stringify({ title }),
+      body: JSON.stringify(change),
     });
   }
 

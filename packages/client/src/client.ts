@@ -12,9 +12,12 @@ export class ChatClient extends ChatApi {
     return new LiveConversation(this, conversationId, events);
   }
 
-  /** The person's conversations, newest first, a page at a time (`loadMore()`), kept current by `upsert`/`touch`. */
-  conversationIndex(): ConversationIndex {
-    return new ConversationIndex(this);
+  /**
+   * The person's conversations, pinned first then newest first, a page at a time (`loadMore()`), kept current by
+   * `upsert`/`touch`; with `archived`, the archived ones instead.
+   */
+  conversationIndex(options: { archived?: boolean } = {}): ConversationIndex {
+    return new ConversationIndex(this, options.archived ?? false);
   }
 }
 

@@ -1,5 +1,8 @@
-/** The person's conversations, newest activity first, fetched a page at a time (a sidebar's list). */
-import type { Conversation } from '../../../worker/wire';
+/**
+ * The person's conversations, pinned first and then newest activity first, fetched a page at a time (a sidebar's
+ * list): either those in use or the archived ones (SPEC §10).
+ */
+import type { Conversation, ConversationChange } from '../../../worker/wire';
 import type { ChatApi } from './api';
 import { ChatError, isChatError } from './errors';
 
@@ -19,9 +22,12 @@ function later(a: Conversation, b: Conversation): boolean {
   );
 }
 
-function newestFirst(a: Conversation, b: Conversation): number {
+/** The server's order: pinned first, then by last message. */
+function listOrder(a: Conversation, b: Conversation): number {
   return (
-    Date.parse(b.last_message_at) - Date.parse(a.last_message_at) || Date.parse(b.created_at) - Date.parse(a.created_at)
+    Number(b.pinned) - Number(a.pinned) ||
+    Date.parse(b.last_message_at) - Date.parse(a.last_message_at) ||
+    Date.parse(b.created_at) - Date.parse(a.created_at)
   );
 }
 
@@ -35,7 +41,11 @@ export class ConversationIndex {
   private snapshot: IndexSnapshot = { conversations: [], loading: false, done: false, error: null };
   private readonly listeners = new Set<() => void>();
 
-  constructor(private readonly api: ChatApi) {}
+  /** `archived`: this index lists the archived conversations, not those in use. */
+  constructor(
+    private readonly api: ChatApi,
+    readonly archived = false,
+  ) {}
 
   readonly subscribe = (listener: () => void): (() => void) => {
     this.listeners.add(listener);
@@ -46,7 +56,7 @@ export class ConversationIndex {
 
   private changed(): void {
     this.snapshot = {
-      conversations: [...this.byId.values()].sort(newestFirst),
+      conversations: [...this.byId.values()].sort(listOrder),
       loading: this.loading,
       done: this.done,
       error: this.error,
@@ -60,7 +70,11 @@ export class ConversationIndex {
     this.error = null;
     this.changed();
     try {
-      const page = await this.api.listConversations({ cursor: this.started ? this.cursor : null, limit: PAGE });
+      const page = await this.api.listConversations({
+        cursor: this.started ? this.cursor : null,
+        limit: PAGE,
+        archived: this.archived,
+      });
       this.started = true;
       for (const c of page.conversations) this.byId.set(c.id, c);
       this.cursor = page.next_cursor;
@@ -77,7 +91,7 @@ export class ConversationIndex {
   async refresh(): Promise<void> {
     if (this.loading) return;
     try {
-      const page = await this.api.listConversations({ limit: PAGE });
+      const page = await this.api.listConversations({ limit: PAGE, archived: this.archived });
       // The list comes from Postgres, which hears of a reply in flight only when it ends (or 2 s in): what this
       // tab saw live is newer, and replacing it moved the conversation down and dropped its replying dot.
       for (const c of page.conversations) {
@@ -95,8 +109,10 @@ export class ConversationIndex {
     }
   }
 
+  /** A newer state of a conversation; one archived (or brought back) elsewhere leaves this list. */
   upsert(conversation: Conversation): void {
-    this.byId.set(conversation.id, conversation);
+    if (conversation.archived === this.archived) this.byId.set(conversation.id, conversation);
+    else this.byId.delete(conversation.id);
     this.changed();
   }
 
@@ -119,7 +135,14 @@ export class ConversationIndex {
   }
 
   async rename(id: string, title: string): Promise<void> {
-    this.upsert(await this.api.renameConversation(id, title));
+    await this.update(id, { title });
+  }
+
+  /** Rename, pin or archive; an archived conversation leaves the list in use (and comes back when unarchived). */
+  async update(id: string, change: ConversationChange): Promise<Conversation> {
+    const conversation = await this.api.updateConversation(id, change);
+    this.upsert(conversation);
+    return conversation;
   }
 
   async remove(id: string): Promise<void> {

@@ -7,6 +7,7 @@ export type {
   Chunk,
   ClientFrame,
   Conversation,
+  ConversationChange,
   ErrorCode,
   Message,
   MessagePart,

@@ -2,7 +2,7 @@ import { type ReactNode, useId, useState } from 'react';
 import { type ClientProps, useClientFrom } from './ChatPane';
 import { type ChatLookProps, ChatRoot } from './ChatRoot';
 import { ConversationView } from './ConversationView';
-import { useConversationIndex, useLiveConversation } from './hooks';
+import { useArchivedIndex, useConversationIndex, useLiveConversation } from './hooks';
 import { Sidebar } from './Sidebar';
 import { useStrings } from './strings';
 
@@ -34,6 +34,7 @@ function WholeChat(props: AgentChatProps & ClientProps) {
   const client = useClientFrom(props);
   const strings = useStrings();
   const index = useConversationIndex(client);
+  const archivedIndex = useArchivedIndex(client);
   const [ownId, setOwnId] = useState<string | null>(null);
   const controlled = props.conversationId !== undefined;
   const activeId = controlled ? (props.conversationId ?? null) : ownId;
@@ -51,9 +52,15 @@ function WholeChat(props: AgentChatProps & ClientProps) {
       void index.add(id);
       select(id);
     },
-    conversation: (c) => index.upsert(c),
+    conversation: (c) => {
+      index.upsert(c);
+      archivedIndex.upsert(c);
+    },
     activity: (id, at, streaming) => index.touch(id, at, streaming),
-    deleted: (id) => index.forget(id),
+    deleted: (id) => {
+      index.forget(id);
+      archivedIndex.forget(id);
+    },
   });
 
   return (
@@ -72,7 +79,13 @@ function WholeChat(props: AgentChatProps & ClientProps) {
         {props.headerEnd && <span className="who">{props.headerEnd}</span>}
       </header>
       <div id={sidebarId} className="sidebar-wrap">
-        <Sidebar index={index} activeId={activeId} onSelect={select} hrefFor={props.hrefFor} />
+        <Sidebar
+          index={index}
+          archivedIndex={archivedIndex}
+          activeId={activeId}
+          onSelect={select}
+          hrefFor={props.hrefFor}
+        />
       </div>
       {live && <ConversationView key={live.instance} store={live} onNewChat={() => select(null)} />}
     </div>

@@ -1,15 +1,27 @@
 import {
   ChatError,
   type Conversation,
+  type ConversationChange,
   type ConversationIndex,
   codePointLength,
   MAX_TITLE_CODE_POINTS,
 } from '@agent-chat/client';
-import { type FormEvent, useEffect, useRef, useState, useSyncExternalStore } from 'react';
+import {
+  type FocusEvent,
+  type FormEvent,
+  type KeyboardEvent,
+  useEffect,
+  useId,
+  useRef,
+  useState,
+  useSyncExternalStore,
+} from 'react';
 import { useStrings } from './strings';
 
 export interface SidebarProps {
   index: ConversationIndex;
+  /** The archived conversations, shown in their own view (SPEC §10); without it there is no such view. */
+  archivedIndex?: ConversationIndex;
   activeId: string | null;
   /** A conversation was chosen (null: a new chat). */
   onSelect(id: string | null): void;
@@ -17,7 +29,63 @@ export interface SidebarProps {
   hrefFor?: (id: string) => string;
 }
 
-export function Sidebar({ index, activeId, onSelect, hrefFor }: SidebarProps) {
+export function Sidebar({ index, archivedIndex, activeId, onSelect, hrefFor }: SidebarProps) {
+  const [view, setView] = useState<'current' | 'archived'>('current');
+  const strings = useStrings();
+  const showArchived = view === 'archived' && archivedIndex;
+  const shown = showArchived ? archivedIndex : index;
+  // An archived row goes to the other list at once, not on the next refresh.
+  const moved = (c: Conversation) => (c.archived ? archivedIndex : index)?.upsert(c);
+
+  return (
+    <nav className="sidebar" aria-label="Conversations">
+      <button type="button" className="new-chat" onClick={() => onSelect(null)}>
+        {strings.newChat}
+      </button>
+      {showArchived && (
+        <div className="archived-header">
+          <button type="button" className="link" onClick={() => setView('current')}>
+            ← Conversations
+          </button>
+          <h2 className="list-heading">Archived</h2>
+        </div>
+      )}
+      <ConversationLists
+        key={view}
+        index={shown}
+        activeId={activeId}
+        onOpen={onSelect}
+        hrefFor={hrefFor}
+        onMoved={moved}
+        sections={!showArchived}
+      />
+      {archivedIndex && !showArchived && (
+        <button
+          type="button"
+          className="link archived-toggle"
+          onClick={() => {
+            setView('archived');
+            void archivedIndex.refresh();
+          }}
+        >
+          Archived conversations
+        </button>
+      )}
+    </nav>
+  );
+}
+
+interface ListsProps {
+  index: ConversationIndex;
+  activeId: string | null;
+  onOpen(id: string | null): void;
+  hrefFor: ((id: string) => string) | undefined;
+  onMoved(c: Conversation): void;
+  /** Pinned conversations under a heading of their own (the list in use; the archived view is one list). */
+  sections: boolean;
+}
+
+function ConversationLists({ index, activeId, onOpen, hrefFor, onMoved, sections }: ListsProps) {
   const { conversations, loading, done, error } = useSyncExternalStore(index.subscribe, index.getSnapshot);
   const sentinel = useRef<HTMLLIElement>(null);
 
@@ -31,31 +99,39 @@ export function Sidebar({ index, activeId, onSelect, hrefFor }: SidebarProps) {
     return () => observer.disconnect();
   }, [index, done]);
 
-  const open = onSelect;
-  const strings = useStrings();
+  const pinned = sections ? conversations.filter((c) => c.pinned) : [];
+  const rest = sections ? conversations.filter((c) => !c.pinned) : conversations;
+  const row = (c: Conversation) => (
+    <ConversationRow
+      key={c.id}
+      conversation={c}
+      active={c.id === activeId}
+      index={index}
+      onOpen={onOpen}
+      onMoved={onMoved}
+      href={hrefFor?.(c.id) ?? `#${c.id}`}
+    />
+  );
 
   return (
-    <nav className="sidebar" aria-label="Conversations">
-      <button type="button" className="new-chat" onClick={() => open(null)}>
-        {strings.newChat}
-      </button>
+    <div className="conversation-lists">
+      {pinned.length > 0 && (
+        <section aria-label="Pinned">
+          <h2 className="list-heading">Pinned</h2>
+          <ul className="conversation-list pinned-list">{pinned.map(row)}</ul>
+          <h2 className="list-heading">Recent</h2>
+        </section>
+      )}
       <ul className="conversation-list">
-        {conversations.map((c) => (
-          <ConversationRow
-            key={c.id}
-            conversation={c}
-            active={c.id === activeId}
-            index={index}
-            onOpen={open}
-            href={hrefFor?.(c.id) ?? `#${c.id}`}
-          />
-        ))}
+        {rest.map(row)}
         {!done && (
           <li ref={sentinel} className="list-status" aria-live="polite">
             {loading ? 'Loading…' : ''}
           </li>
         )}
-        {done && conversations.length === 0 && <li className="list-status">No conversations yet.</li>}
+        {done && conversations.length === 0 && (
+          <li className="list-status">{index.archived ? 'No archived conversations.' : 'No conversations yet.'}</li>
+        )}
       </ul>
       {error && (
         <p className="list-error" role="alert">
@@ -65,7 +141,7 @@ export function Sidebar({ index, activeId, onSelect, hrefFor }: SidebarProps) {
           </button>
         </p>
       )}
-    </nav>
+    </div>
   );
 }
 
@@ -74,10 +150,11 @@ interface RowProps {
   active: boolean;
   index: ConversationIndex;
   onOpen(id: string | null): void;
+  onMoved(c: Conversation): void;
   href: string;
 }
 
-function ConversationRow({ conversation, active, index, onOpen, href }: RowProps) {
+function ConversationRow({ conversation, active, index, onOpen, onMoved, href }: RowProps) {
   const [mode, setMode] = useState<'view' | 'rename' | 'confirm-delete'>('view');
   const [problem, setProblem] = useState<string | null>(null);
   const menuButton = useRef<HTMLButtonElement>(null);
@@ -94,6 +171,15 @@ function ConversationRow({ conversation, active, index, onOpen, href }: RowProps
       if (active) onOpen(null);
     } catch (error) {
       setProblem(error instanceof ChatError ? error.message : 'Could not delete.');
+    }
+  };
+
+  const change = async (what: ConversationChange) => {
+    setProblem(null);
+    try {
+      onMoved(await index.update(conversation.id, what));
+    } catch (error) {
+      setProblem(error instanceof ChatError ? error.message : 'Could not change the conversation.');
     }
   };
 
@@ -135,7 +221,7 @@ function ConversationRow({ conversation, active, index, onOpen, href }: RowProps
   }
 
   return (
-    <li className={`conversation-row${active ? ' active' : ''}`}>
+    <li className={`conversation-row${active ? ' active' : ''}${conversation.pinned ? ' pinned' : ''}`}>
       <a
         href={href}
         aria-current={active ? 'page' : undefined}
@@ -176,8 +262,88 @@ function ConversationRow({ conversation, active, index, onOpen, href }: RowProps
             <path d="M2.5 4h11M6 4V2.5h4V4M4 4l.8 9.5h6.4L12 4" fill="none" stroke="currentColor" strokeWidth="1.4" />
           </svg>
         </button>
+        <RowMenu conversation={conversation} onChange={(what) => void change(what)} />
       </div>
+      {problem && (
+        <p role="alert" className="row-problem">
+          {problem}
+        </p>
+      )}
     </li>
+  );
+}
+
+interface RowMenuProps {
+  conversation: Conversation;
+  onChange(change: ConversationChange): void;
+}
+
+/** The row's further actions: pin, archive. Closes on a choice, on Escape and when focus leaves it. */
+function RowMenu({ conversation, onChange }: RowMenuProps) {
+  const [open, setOpen] = useState(false);
+  const menuId = useId();
+  const toggle = useRef<HTMLButtonElement>(null);
+  const close = (refocus: boolean) => {
+    setOpen(false);
+    if (refocus) toggle.current?.focus();
+  };
+  const choose = (change: ConversationChange) => {
+    close(true);
+    onChange(change);
+  };
+  const label = `“${conversation.title}”`;
+  const wrap = useRef<HTMLDivElement>(null);
+  const onBlur = (e: FocusEvent) => {
+    if (!wrap.current?.contains(e.relatedTarget as Node | null)) setOpen(false);
+  };
+  const onKey = (e: KeyboardEvent) => {
+    if (e.key === 'Escape' && open) {
+      e.stopPropagation();
+      close(true);
+    }
+  };
+
+  return (
+    <div className="row-menu" ref={wrap}>
+      <button
+        type="button"
+        ref={toggle}
+        className="icon"
+        aria-label={`More actions for ${label}`}
+        title="More"
+        aria-haspopup="menu"
+        aria-expanded={open}
+        aria-controls={open ? menuId : undefined}
+        onClick={() => setOpen((o) => !o)}
+        onKeyDown={onKey}
+        onBlur={onBlur}
+      >
+        <svg viewBox="0 0 16 16" width="14" height="14" aria-hidden="true">
+          <circle cx="3" cy="8" r="1.3" fill="currentColor" />
+          <circle cx="8" cy="8" r="1.3" fill="currentColor" />
+          <circle cx="13" cy="8" r="1.3" fill="currentColor" />
+        </svg>
+      </button>
+      {open && (
+        <div
+          id={menuId}
+          role="menu"
+          className="menu"
+          aria-label={`Actions for ${label}`}
+          onKeyDown={onKey}
+          onBlur={onBlur}
+        >
+          {!conversation.archived && (
+            <button type="button" role="menuitem" onClick={() => choose({ pinned: !conversation.pinned })}>
+              {conversation.pinned ? 'Unpin' : 'Pin'}
+            </button>
+          )}
+          <button type="button" role="menuitem" onClick={() => choose({ archived: !conversation.archived })}>
+            {conversation.archived ? 'Unarchive' : 'Archive'}
+          </button>
+        </div>
+      )}
+    </div>
   );
 }
 

@@ -103,6 +103,11 @@ export function useConversationIndex(client: ChatClient): ConversationIndex {
   return index;
 }
 
+/** The archived conversations: loaded when they are first shown, not with the page. */
+export function useArchivedIndex(client: ChatClient): ConversationIndex {
+  return useMemo(() => client.conversationIndex({ archived: true }), [client]);
+}
+
 export function useConversationList(index: ConversationIndex): IndexSnapshot {
   return useSyncExternalStore(index.subscribe, index.getSnapshot);
 }

@@ -6,6 +6,7 @@ export { AgentChat, type AgentChatProps } from './AgentChat';
 export { ChatPane, type ChatPaneProps, type ClientProps } from './ChatPane';
 export { type ChatLookProps, ChatRoot } from './ChatRoot';
 export {
+  useArchivedIndex,
   useChatClient,
   useConversation,
   useConversationIndex,

@@ -1,0 +1,3 @@
+ALTER TABLE "conversation_states" ADD COLUMN "pinned" boolean DEFAULT false NOT NULL;--> statement-breakpoint
+ALTER TABLE "conversation_states" ADD COLUMN "archived" boolean DEFAULT false NOT NULL;--> statement-breakpoint
+CREATE INDEX "conversation_states_user_list_idx" ON "conversation_states" USING btree ("user_id","archived","pinned" DESC NULLS LAST,"last_message_at" DESC NULLS LAST,"id" DESC NULLS LAST);

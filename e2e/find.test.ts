@@ -1,0 +1,71 @@
+/** Find, keep and share (SPEC §10) in the page: pin and archive in the sidebar. */
+import type { Page } from 'playwright-core';
+import { describe, expect, test } from 'vitest';
+import { sharedStackAndBrowser, signedInContext, uniqueUser } from './support';
+
+const shared = sharedStackAndBrowser();
+
+/** The REST API as `user`, straight to the stack (setting up what the page then shows). */
+async function api(user: string) {
+  const token = await shared.stack.devToken(user);
+  return async <T>(method: string, path: string, body?: unknown): Promise<T> => {
+    const res = await fetch(`${shared.stack.url}/api/v1/chat${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
+    return (res.status === 204 ? null : await res.json()) as T;
+  };
+}
+
+async function openPage(user: string): Promise<Page> {
+  const context = await signedInContext(shared.browser, shared.stack, user);
+  const page = await context.newPage();
+  await page.goto('/');
+  await page.getByLabel('Message', { exact: true }).waitFor();
+  return page;
+}
+
+const rowTitles = (page: Page, list = '.conversation-list') =>
+  page.locator(`${list} .conversation-row .title`).allInnerTexts();
+
+async function menuAction(page: Page, title: string, action: string): Promise<void> {
+  await page.getByRole('button', { name: `More actions for “${title}”` }).click();
+  await page.getByRole('menuitem', { name: action }).click();
+}
+
+describe('pin and archive in the sidebar', () => {
+  test('a pinned conversation heads its own section; an archived one moves to the Archived view and back', async () => {
+    const user = uniqueUser('keeper');
+    const call = await api(user);
+    for (const title of ['alpha', 'beta', 'gamma']) await call('POST', '/conversations', { title });
+    const page = await openPage(user);
+    await page.locator('.conversation-row').nth(2).waitFor();
+    expect(await rowTitles(page)).toEqual(['gamma', 'beta', 'alpha']);
+    await expect.poll(() => page.getByRole('heading', { name: 'Pinned' }).count()).toBe(0);
+
+    await menuAction(page, 'alpha', 'Pin');
+    await page.locator('.pinned-list .conversation-row').waitFor();
+    expect(await rowTitles(page, '.pinned-list')).toEqual(['alpha']);
+    expect(await rowTitles(page)).toEqual(['alpha', 'gamma', 'beta']);
+
+    await menuAction(page, 'beta', 'Archive');
+    await expect.poll(() => rowTitles(page)).toEqual(['alpha', 'gamma']);
+    await page.getByRole('button', { name: 'Archived conversations' }).click();
+    await page.getByRole('heading', { name: 'Archived' }).waitFor();
+    await expect.poll(() => rowTitles(page)).toEqual(['beta']);
+
+    await menuAction(page, 'beta', 'Unarchive');
+    await page.getByText('No archived conversations.').waitFor();
+    await page.getByRole('button', { name: '← Conversations' }).click();
+    await expect.poll(() => rowTitles(page)).toEqual(['alpha', 'gamma', 'beta']);
+
+    // What the page shows is what the server keeps.
+    await page.reload();
+    await page.locator('.pinned-list .conversation-row').waitFor();
+    await expect.poll(() => rowTitles(page)).toEqual(['alpha', 'gamma', 'beta']);
+    await menuAction(page, 'alpha', 'Unpin');
+    await expect.poll(() => page.getByRole('heading', { name: 'Pinned' }).count()).toBe(0);
+  });
+});
