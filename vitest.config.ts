@@ -5,7 +5,8 @@ import { isolateDevVars, pickTestPorts, workerBindings } from './dev/test-env.ts
 
 /**
  * Projects, run as groups one after another:
- *   node     dev/**\/*.test.ts and packages/**\/*.test.ts (plain Node)
+ *   node     dev/**\/*.test.ts, packages/**\/*.test.ts and docs/**\/*.test.ts (plain Node)
+ *   stacks   the Node tests that start a whole stack (wrangler, workerd, Postgres): one file at a time, beside node
  *   workers  worker/**\/*.test.ts in workerd, rate limits high so tests don't trip over each other
  *   limits   worker/**\/*.limits.test.ts in workerd with tight rate limits (bursts of 5 per user, 3 per conversation)
  *   lifetimes worker/**\/*.lifetimes.test.ts in workerd with 1 s tickets and a 2 s ping timeout, beside limits
@@ -19,6 +20,9 @@ for (const key of ['WRANGLER_SEND_METRICS', 'WRANGLER_SEND_ERROR_REPORTS', 'CLOU
 
 // The stacks the Node tests start read a settings file of their own, not the developer's .dev.vars.
 isolateDevVars();
+
+/** Node tests that start whole stacks: two at once on a 2-core machine starve each other's start-up. */
+const STACK_TESTS = ['dev/stack.test.ts', 'dev/start.test.ts', 'packages/client/src/client.test.ts'];
 
 export default defineConfig(async () => {
   // wrangler.toml serves web/dist as assets; a clone that has not built the page yet still runs the tests.
@@ -56,9 +60,21 @@ export default defineConfig(async () => {
           test: {
             name: 'node',
             include: ['dev/**/*.test.ts', 'packages/**/*.test.ts', 'docs/**/*.test.ts'],
+            exclude: ['**/node_modules/**', ...STACK_TESTS],
             environment: 'node',
             testTimeout: 30_000,
             hookTimeout: 60_000,
+            sequence: { groupOrder: 0 },
+          },
+        },
+        {
+          test: {
+            name: 'stacks',
+            include: STACK_TESTS,
+            environment: 'node',
+            fileParallelism: false,
+            testTimeout: 30_000,
+            hookTimeout: 180_000,
             sequence: { groupOrder: 0 },
           },
         },

@@ -1,7 +1,7 @@
 import { asSchema, type UIMessageChunk, uiMessageChunkSchema } from 'ai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CalcError, calculate, type DevAgent, parseDevPrompt, splitWords, startDevAgent } from './agentcore';
-import { sseEvents } from './testing';
+import { allEvents, sseEvents } from './testing';
 
 let agent: DevAgent;
 
@@ -284,9 +284,9 @@ describe('dev agent: fake OpenAI-compatible API', () => {
       }),
     });
     expect(res.headers.get('content-type')).toBe('text/event-stream');
-    const events = (await res.text()).split('\n\n').filter(Boolean);
-    expect(events.at(-1)).toBe('data: [DONE]');
-    return events.slice(0, -1).map((e) => JSON.parse(e.replace(/^data: /, '')) as Record<string, unknown>);
+    const events = (await allEvents(res)).map((e) => e.data);
+    expect(events.at(-1)).toBe('[DONE]');
+    return events.slice(0, -1).map((data) => JSON.parse(data) as Record<string, unknown>);
   }
   type Delta = { content?: string; reasoning_content?: string; tool_calls?: { function?: { arguments?: string } }[] };
   const deltaOf = (e: Record<string, unknown>) =>

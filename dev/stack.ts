@@ -138,13 +138,12 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     throw err;
   }
 
-  const secret = vars.AUTH_JWT_SECRET ?? '';
   let stopping: Promise<void> | undefined;
   return {
     url: `http://127.0.0.1:${port}`,
     vars,
     timings,
-    devToken: (userId) => devToken(secret, vars, userId),
+    devToken: (userId) => signDevToken(vars, userId),
     postgres: {
       stop: async () => postgres?.stop(),
       start: async () => postgres?.start(),
@@ -184,8 +183,12 @@ function envPort(): number {
   return port;
 }
 
-/** HS256 with AUTH_JWT_SECRET, iss/aud from the settings, 12 h: what worker/auth.ts accepts with DEV_AUTH on. */
-async function devToken(secret: string, vars: Record<string, string>, userId: string): Promise<string> {
+/**
+ * HS256 with AUTH_JWT_SECRET, iss/aud from the settings, 12 h: what worker/auth.ts accepts with DEV_AUTH on. `vars`
+ * are a stack's settings (`stack.vars`), so a process that did not start the stack can sign in to it too.
+ */
+export async function signDevToken(vars: Record<string, string>, userId: string): Promise<string> {
+  const secret = vars.AUTH_JWT_SECRET;
   if (!secret) throw new StackError('AUTH_JWT_SECRET is not set in .dev.vars: no dev token can be made.');
   const jwt = new SignJWT({}).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).setSubject(userId).setIssuedAt();
   if (vars.AUTH_ISSUER) jwt.setIssuer(vars.AUTH_ISSUER);

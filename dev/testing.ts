@@ -5,6 +5,14 @@
  */
 import { type EventSourceMessage, EventSourceParserStream } from 'eventsource-parser/stream';
 
+/** Rate limits high enough that only the test meant to hit them does (settings of a stack a test starts). */
+export const GENEROUS_LIMITS = {
+  RATE_LIMIT_USER_PER_MINUTE: '100000',
+  RATE_LIMIT_USER_BURST: '100000',
+  RATE_LIMIT_CONVERSATION_PER_MINUTE: '100000',
+  RATE_LIMIT_CONVERSATION_BURST: '100000',
+};
+
 /** A user of one test: nothing another test (or another run against the same database) wrote is theirs. */
 export function uniqueUser(tag = 'user'): string {
   return `${tag}-${crypto.randomUUID().slice(0, 13)}`;

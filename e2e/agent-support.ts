@@ -25,7 +25,7 @@ export interface ApiClient {
 
 const API = '/api/v1/chat';
 
-export async function apiClient(stack: Stack, userId: string): Promise<ApiClient> {
+export async function apiClient(stack: Pick<Stack, 'url' | 'devToken'>, userId: string): Promise<ApiClient> {
   const token = await stack.devToken(userId);
   const call = async (method: string, path: string, body?: unknown, accept = 'application/json', extra = {}) => {
     const res = await fetch(`${stack.url}${API}${path}`, {

@@ -5,15 +5,15 @@
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type Dashboard, startDashboard } from '../examples/dashboard/start';
-import { launchBrowser, uniqueUser } from './support';
+import { connectBrowser, uniqueUser } from './support';
 
 const TTL_SECONDS = 8;
 let dashboard: Dashboard;
-let browser: Awaited<ReturnType<typeof launchBrowser>>;
+let browser: Awaited<ReturnType<typeof connectBrowser>>;
 
 beforeAll(async () => {
   dashboard = await startDashboard({ ttlSeconds: TTL_SECONDS, quiet: true });
-  browser = await launchBrowser();
+  browser = await connectBrowser();
 }, 240_000);
 afterAll(async () => {
   await browser?.close();

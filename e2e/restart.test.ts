@@ -1,5 +1,5 @@
 import { readUIMessageStream, type UIMessageChunk } from 'ai';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, onTestFinished } from 'vitest';
 import { type PythonBridge, startPythonBridge } from '../dev/python-bridge';
 import type { Stack } from '../dev/stack';
 import { type ApiClient, apiClient, type ChunkEvent } from './agent-support';
@@ -11,12 +11,17 @@ import { GENEROUS_LIMITS, startTestStack, uniqueUser } from './support';
  * a client that resumes from the last event it saw assembles exactly what is stored. (An agent that does not
  * resume: e2e/ai-sdk-route.test.ts.)
  */
-const stacks: Stack[] = [];
 let bridge: PythonBridge | undefined;
 afterAll(async () => {
-  for (const stack of stacks) await stack.stop();
   await bridge?.close();
 });
+
+/** A stack of its own (its Worker gets killed), stopped when the test ends so no two run at once. */
+async function stackForThisTest(vars: Record<string, string>): Promise<Stack> {
+  const stack = await startTestStack(vars);
+  onTestFinished(() => stack.stop());
+  return stack;
+}
 
 async function assemble(events: ChunkEvent[]) {
   const stream = new ReadableStream<UIMessageChunk>({
@@ -61,8 +66,7 @@ function expectNoGapNoDuplicate(events: ChunkEvent[], replyId: string) {
 
 describe('a reply when workerd is killed mid-reply and restarted on the same storage', () => {
   it('goes on with the dev agent: complete, and equal to what a resuming client assembled', async () => {
-    const stack = await startTestStack(GENEROUS_LIMITS);
-    stacks.push(stack);
+    const stack = await stackForThisTest(GENEROUS_LIMITS);
     const api = await apiClient(stack, uniqueUser('restart-dev'));
     const { events, reply, replyId, seenBeforeKill } = await replyAcrossRestart(
       stack,
@@ -79,12 +83,11 @@ describe('a reply when workerd is killed mid-reply and restarted on the same sto
 
   it('goes on with the Python bridge (runs kept through the restart): complete and equal', async () => {
     bridge = await startPythonBridge({ token: 'restart-token', detachGraceS: 120 });
-    const stack = await startTestStack({
+    const stack = await stackForThisTest({
       ...GENEROUS_LIMITS,
       AGENTCORE_URL: bridge.url,
       AGENTCORE_TOKEN: 'restart-token',
     });
-    stacks.push(stack);
     const api = await apiClient(stack, uniqueUser('restart-python'));
     const { events, reply, replyId } = await replyAcrossRestart(stack, api, '!dev words=300 delay_ms=40', 25);
     expectNoGapNoDuplicate(events, replyId);

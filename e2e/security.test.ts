@@ -3,42 +3,26 @@
  * foreign origin (images only from ALLOWED_IMAGE_ORIGINS, else a link naming the host), and the page and its
  * assets carry a Content-Security-Policy that says the same, with the rest of the security headers.
  */
-import { createServer, request, type Server } from 'node:http';
+import { request } from 'node:http';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import type { Stack } from '../dev/stack';
-import { GENEROUS_LIMITS, launchBrowser, send, signedInContext, startTestStack, uniqueUser } from './support';
+import { connectBrowser, send, sharedImageOrigin, sharedStack, signedInContext, uniqueUser } from './support';
 
-/** A 1×1 transparent PNG. */
-const PNG = Buffer.from(
-  'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=',
-  'base64',
-);
-
-let stack: Stack;
+// The shared stack (e2e/global-setup.ts) lets images load from the shared image host and nowhere else.
+const stack = sharedStack();
+const imageOrigin = sharedImageOrigin();
 let browser: Browser;
-let images: Server;
-let imageOrigin: string;
-const imageRequests: string[] = [];
 
 beforeAll(async () => {
-  // The allowed image host: its own origin (another port), counting what the page asks of it.
-  images = createServer((req, res) => {
-    imageRequests.push(req.url ?? '');
-    res.writeHead(200, { 'content-type': 'image/png', 'access-control-allow-origin': '*' }).end(PNG);
-  });
-  await new Promise<void>((resolve) => images.listen(0, '127.0.0.1', resolve));
-  const address = images.address();
-  imageOrigin = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
-  stack = await startTestStack({ ...GENEROUS_LIMITS, ALLOWED_IMAGE_ORIGINS: imageOrigin });
-  browser = await launchBrowser();
+  browser = await connectBrowser();
 });
-
 afterAll(async () => {
   await browser?.close();
-  await stack?.stop();
-  await new Promise<void>((resolve) => (images ? images.close(() => resolve()) : resolve()));
 });
+
+/** The paths the image host was asked for, by any test so far. */
+const imageRequests = async (): Promise<string[]> =>
+  (await (await fetch(`${imageOrigin}/requests`)).json()) as string[];
 
 /** Every way a reply's Markdown (or raw HTML in it) could make the browser fetch something. */
 const attacks = (secret: string) =>
@@ -110,7 +94,7 @@ describe('agent Markdown', () => {
       (src) => (document.querySelector(`img[src="${src}"]`) as HTMLImageElement | null)?.complete,
       `${imageOrigin}/ok.png`,
     );
-    expect(imageRequests).toContain('/ok.png');
+    expect(await imageRequests()).toContain('/ok.png');
     expect(foreign).toEqual([]);
     // Not blocked by the policy either: the page never asked.
     expect(await violations()).toEqual([]);

@@ -3,54 +3,71 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
-import { afterAll, beforeAll } from 'vitest';
-import { makeTempDataDir, type Stack, startStack } from '../dev/stack';
+import { afterAll, beforeAll, inject } from 'vitest';
+import { makeTempDataDir, type Stack, signDevToken, startStack } from '../dev/stack';
+import { GENEROUS_LIMITS } from '../dev/testing';
 
 export const ARTIFACTS = fileURLToPath(new URL('./artifacts/', import.meta.url));
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+export const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--disable-dev-shm-usage',
+];
 
+/** A browser of its own (playwright gives every launch a fresh temporary --user-data-dir). */
 export async function launchBrowser(): Promise<Browser> {
-  return chromium.launch({
-    executablePath: CHROMIUM,
-    // playwright gives every launch a fresh temporary --user-data-dir.
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--disable-dev-shm-usage',
-    ],
-  });
+  return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
 }
 
-/** Rate limits high enough that only the test meant to hit them does. */
-export const GENEROUS_LIMITS = {
-  RATE_LIMIT_USER_PER_MINUTE: '100000',
-  RATE_LIMIT_USER_BURST: '100000',
-  RATE_LIMIT_CONVERSATION_PER_MINUTE: '100000',
-  RATE_LIMIT_CONVERSATION_BURST: '100000',
-};
+/** What a test needs of a stack to sign in to it and call it. */
+export type TestStack = Pick<Stack, 'url' | 'vars' | 'devToken'>;
+
+/** What e2e/global-setup.ts started once for every file: a stack (GENEROUS_LIMITS), Chromium, an image host. */
+export interface SharedServices {
+  stack: { url: string; vars: Record<string, string> };
+  browserEndpoint: string;
+  /** In the stack's ALLOWED_IMAGE_ORIGINS; `GET ${imageOrigin}/requests` lists the paths it was asked for. */
+  imageOrigin: string;
+}
+
+/** The shared stack. Its users are the test's own (uniqueUser); it must not be stopped, restarted or reconfigured. */
+export function sharedStack(): TestStack {
+  const { stack } = inject('e2e');
+  return { url: stack.url, vars: stack.vars, devToken: (user) => signDevToken(stack.vars, user) };
+}
+
+export const sharedImageOrigin = (): string => inject('e2e').imageOrigin;
+
+/** The shared Chromium, connected for this file (closing the connection leaves the browser to the next file). */
+export function connectBrowser(): Promise<Browser> {
+  return chromium.connect(inject('e2e').browserEndpoint);
+}
 
 /**
- * The stack and the browser a test file shares: started before its first test, stopped after its last.
- * Read them inside tests (`shared.stack`), once the file's tests run.
+ * The stack and the browser a test file uses: the shared ones, or with `vars` a stack of its own (started before
+ * the file's first test, stopped after its last). Read them inside tests (`shared.stack`), once the file's tests run.
  */
 export function sharedStackAndBrowser(vars?: Record<string, string>): {
-  readonly stack: Stack;
+  readonly stack: TestStack;
   readonly browser: Browser;
 } {
-  const shared = {} as { stack: Stack; browser: Browser };
+  const shared = {} as { stack: TestStack; browser: Browser };
+  let own: Stack | undefined;
   beforeAll(async () => {
-    shared.stack = await startTestStack(vars);
-    shared.browser = await launchBrowser();
+    if (vars) own = await startTestStack(vars);
+    shared.stack = own ?? sharedStack();
+    shared.browser = await connectBrowser();
   });
   afterAll(async () => {
     await shared.browser?.close();
-    await shared.stack?.stop();
+    await own?.stop();
   });
   return shared;
 }
@@ -59,12 +76,12 @@ export async function startTestStack(vars: Record<string, string> = GENEROUS_LIM
   return startStack({ port: 0, dataDir: await makeTempDataDir('agent-chat-e2e-'), quiet: true, vars });
 }
 
-export { uniqueUser } from '../dev/testing';
+export { GENEROUS_LIMITS, uniqueUser } from '../dev/testing';
 
 /** A context already signed in as `user` (the dev session the sign-in form would store). */
 export async function signedInContext(
   browser: Browser,
-  stack: Stack,
+  stack: Pick<Stack, 'url' | 'devToken'>,
   user: string,
   options: { viewport?: { width: number; height: number }; colorScheme?: 'light' | 'dark' } = {},
 ): Promise<BrowserContext> {

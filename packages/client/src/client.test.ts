@@ -3,22 +3,15 @@ import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { makeTempDataDir, type Stack, startStack } from '../../../dev/stack';
+import { GENEROUS_LIMITS, uniqueUser } from '../../../dev/testing';
 import type { TokenRequest } from './api';
 import { type ChatClient, createChatClient } from './client';
 import { ChatError } from './errors';
 import type { ChatSnapshot, LiveConversation } from './live-conversation';
 import { startTestProxy, type TestProxy } from './test-proxy';
 
-const GENEROUS_LIMITS = {
-  RATE_LIMIT_USER_PER_MINUTE: '100000',
-  RATE_LIMIT_USER_BURST: '100000',
-  RATE_LIMIT_CONVERSATION_PER_MINUTE: '100000',
-  RATE_LIMIT_CONVERSATION_BURST: '100000',
-};
-
 let stack: Stack;
 let dataDir: string;
-let users = 0;
 
 beforeAll(async () => {
   dataDir = await makeTempDataDir('agent-chat-client-test-');
@@ -29,7 +22,7 @@ afterAll(async () => {
   await rm(dataDir, { recursive: true, force: true });
 });
 
-const user = () => `client-test-${process.pid}-${++users}`;
+const user = () => uniqueUser('client-test');
 
 /** A client for a fresh user whose getToken counts its calls. */
 async function clientFor(baseUrl = stack.url, name = user()) {
