@@ -9,6 +9,7 @@ import { isolateDevVars, pickTestPorts, workerBindings } from './dev/test-env.ts
  *   stacks   the Node tests that start a whole stack (wrangler, workerd, Postgres): one file at a time, beside node
  *   workers  worker/**\/*.test.ts in workerd, rate limits high so tests don't trip over each other
  *   limits   worker/**\/*.limits.test.ts in workerd with tight rate limits (bursts of 5 per user, 3 per conversation)
+ *            and 4 KiB of agent history (AGENTCORE_HISTORY_MAX_BYTES)
  *   lifetimes worker/**\/*.lifetimes.test.ts in workerd with 1 s tickets and a 2 s ping timeout, beside limits
  *   outage   worker/**\/*.outage.test.ts in workerd, alone and one file at a time: they stop the shared Postgres
  * The global setup (dev/test-global-setup.ts) starts the local services on the ports picked here.

@@ -72,6 +72,8 @@ export function workerBindings(
     AGENTCORE_PROTOCOL: 'ui-stream',
     AGENTCORE_MODEL: 'gpt-4o-mini',
     AGENTCORE_HISTORY_LIMIT: '50',
+    // tightRateLimits: 4 KiB of history, so a few messages show the byte bound (worker/agentcore/history.limits.test.ts).
+    AGENTCORE_HISTORY_MAX_BYTES: opts.tightRateLimits ? '4096' : '1048576',
     MAX_SOCKETS_PER_CONVERSATION: '64',
     // shortLifetimes: tickets and silent sockets run out within seconds, so tests see it through the API.
     WS_TICKET_TTL_SECONDS: opts.shortLifetimes ? '1' : '60',

@@ -38,6 +38,7 @@ describe('configuration', () => {
       AGENTCORE_PROTOCOL: 'ui-stream',
       AGENTCORE_MODEL: 'gpt-4o-mini',
       AGENTCORE_HISTORY_LIMIT: 50,
+      AGENTCORE_HISTORY_MAX_BYTES: 1_048_576,
       AGENTCORE_FIRST_CHUNK_TIMEOUT_MS: 30_000,
       AGENTCORE_IDLE_TIMEOUT_MS: 60_000,
       ALLOWED_ORIGINS: [],

@@ -45,6 +45,8 @@ export const ConfigSchema = z
     AGENTCORE_PROTOCOL: z.enum(['ui-stream', 'openai']).default('ui-stream'),
     AGENTCORE_MODEL: z.string().default('gpt-4o-mini'),
     AGENTCORE_HISTORY_LIMIT: int(50, 1),
+    /** The history's messages as JSON add up to at most this (oldest dropped first); a send alone over it is 413. */
+    AGENTCORE_HISTORY_MAX_BYTES: int(1_048_576, 1),
     AGENTCORE_FIRST_CHUNK_TIMEOUT_MS: int(30_000, 1),
     AGENTCORE_IDLE_TIMEOUT_MS: int(60_000, 1),
     ALLOWED_ORIGINS: list.default([]),

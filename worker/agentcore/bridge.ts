@@ -4,6 +4,7 @@ import type { Config } from '../config';
 import { log } from '../log';
 import { AgentChunk } from '../wire';
 import { AgentError } from './agent-error';
+import { boundHistory, encodeMessage } from './history';
 import { type ChatCompletionsTarget, streamChatCompletions } from './openai';
 import { type Deadlines, streamEvents } from './upstream';
 
@@ -44,7 +45,7 @@ export async function* streamAgent(
   turn: AgentTurn,
   signal: AbortSignal,
 ): AsyncGenerator<UIMessageChunk, void, undefined> {
-  const messages = turn.messages.slice(-config.AGENTCORE_HISTORY_LIMIT);
+  const messages = boundHistory(turn.messages, config);
   const requestId = turn.requestId || crypto.randomUUID();
   const chunks =
     config.AGENTCORE_PROTOCOL === 'openai'
@@ -113,25 +114,13 @@ async function* streamUiMessages(
 /**
  * The request body (SPEC §6): the AI SDK chat transport's own request (`id`, `messages`, `trigger`), so an
  * unchanged AI SDK route or pydantic-ai's adapter reads it, plus our ids. Each history message is serialized
- * once and kept with it: the room hands the same message objects to every turn, and re-encoding 50 of them per
- * send would put the whole history on the path of the first chunk. The fields are those of
+ * once (encodeMessage). The fields are those of
  * JSON.stringify({ id, messages, trigger, conversation_id, user_id, message_id }).
  */
 export function turnBody(turn: AgentTurn): string {
-  const messages = turn.messages.map(messageJson).join(',');
+  const messages = turn.messages.map((m) => encodeMessage(m).json).join(',');
   const conversationId = JSON.stringify(turn.conversationId);
   return `{"id":${conversationId},"messages":[${messages}],"trigger":"submit-message","conversation_id":${conversationId},"user_id":${JSON.stringify(turn.userId)},"message_id":${JSON.stringify(turn.messageId)}}`;
-}
-
-const serialized = new WeakMap<UIMessage, string>();
-
-function messageJson(message: UIMessage): string {
-  let json = serialized.get(message);
-  if (json === undefined) {
-    json = JSON.stringify(message);
-    serialized.set(message, json);
-  }
-  return json;
 }
 
 /** Readiness: can the agent be reached at all? Any HTTP answer below 500 counts; a production agent may 404 it. */

@@ -1,6 +1,7 @@
 import { DurableObject } from 'cloudflare:workers';
 import type { UIMessage } from 'ai';
 import { AgentError, type AgentProgress, streamAgent } from '../agentcore/bridge';
+import { assertFitsHistory } from '../agentcore/history';
 import { type Config, loadConfig } from '../config';
 import { bounded } from '../db/client';
 import { ApiError, errorResponse, toApiError } from '../errors';
@@ -341,6 +342,7 @@ export class ConversationRoom extends DurableObject<Env> {
     if (this.starting || (this.stream && !this.stream.isEnded)) {
       throw new ApiError('reply_in_progress', 'a reply is still streaming in this conversation; stop it or wait');
     }
+    assertFitsHistory(this.config, input.content);
     const checks = this.admit(userId);
     this.starting = checks;
     if (key) this.pendingByClientId.set(key, checks);
