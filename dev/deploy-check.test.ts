@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { unstable_readConfig } from 'wrangler';
 import { pendingMigrations } from './deploy';
@@ -176,7 +177,10 @@ describe('pending migrations', () => {
     const url = new URL(bindings.DATABASE_URL ?? '');
     url.pathname = `/${name}`;
     await ensureDatabase(bindings.DATABASE_URL ?? '', name, { wsProxy });
-    expect(await pendingMigrations(url.href, wsProxy)).toEqual(['0000_init']);
+    const journal = JSON.parse(readFileSync('drizzle/meta/_journal.json', 'utf8')) as { entries: { tag: string }[] };
+    const committedMigrations = journal.entries.map((entry) => entry.tag);
+    expect(committedMigrations[0]).toBe('0000_init');
+    expect(await pendingMigrations(url.href, wsProxy)).toEqual(committedMigrations);
     await migrateDatabase(url.href, { wsProxy });
     expect(await pendingMigrations(url.href, wsProxy)).toEqual([]);
   });
