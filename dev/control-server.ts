@@ -11,7 +11,7 @@ import type { PostgresServer } from './postgres';
  *   POST /postgres/resume    → {paused:false}
  *   GET  /postgres/status    → {running}
  *   POST /postgres/databases → {database, url}: a new empty database (`?migrate=1`: with migrations applied)
- *   POST /postgres/migrate?database=NAME → {migrated:true}: runs dev/migrate.ts on it
+ *   POST /postgres/migrate?database=NAME → {migrated:true}: runs dev/migrate.ts on it (`&upto=TAG`: up to that one)
  * and stands in for an OpenAI-compatible agent whose health probes are counted (AGENTCORE_PROTOCOL=openai,
  * AGENTCORE_URL=<this>/probe/<tag>):
  *   GET  /probe/<tag>/models → a model list, counted under <tag>
@@ -48,7 +48,8 @@ export async function startControlServer(opts: {
       serial(async () => {
         const database = url.searchParams.get('database') ?? '';
         if (!/^[a-z_][a-z0-9_]*$/.test(database)) throw new Error('database: a plain lower-case name');
-        await migrateDatabase(postgres.url(database), { wsProxy });
+        const upTo = url.searchParams.get('upto') ?? undefined;
+        await migrateDatabase(postgres.url(database), { wsProxy, ...(upTo ? { upTo } : {}) });
         return { migrated: true };
       }),
   };

@@ -1,3 +1,6 @@
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { neonConfig, Pool } from '@neondatabase/serverless';
 import { drizzle } from 'drizzle-orm/neon-serverless';
@@ -24,14 +27,34 @@ export function nodePool(databaseUrl: string, wsProxy?: string): Pool {
   return pool;
 }
 
-/** Applies drizzle/ migrations (idempotent: drizzle records applied ones in drizzle.__drizzle_migrations). */
-export async function migrateDatabase(databaseUrl: string, opts: { wsProxy?: string } = {}): Promise<void> {
+/**
+ * Applies drizzle/ migrations (idempotent: drizzle records applied ones in drizzle.__drizzle_migrations). With
+ * `upTo`, only the migrations up to and including that tag: a test builds the database a deploy found.
+ */
+export async function migrateDatabase(
+  databaseUrl: string,
+  opts: { wsProxy?: string; upTo?: string } = {},
+): Promise<void> {
   const pool = nodePool(databaseUrl, opts.wsProxy);
+  const folder = opts.upTo ? migrationsUpTo(opts.upTo) : MIGRATIONS_FOLDER;
   try {
-    await migrate(drizzle({ client: pool }), { migrationsFolder: MIGRATIONS_FOLDER });
+    await migrate(drizzle({ client: pool }), { migrationsFolder: folder });
   } finally {
     await pool.end();
+    if (folder !== MIGRATIONS_FOLDER) rmSync(folder, { recursive: true, force: true });
   }
+}
+
+/** A copy of drizzle/ whose journal ends at `tag`. */
+function migrationsUpTo(tag: string): string {
+  const folder = mkdtempSync(join(tmpdir(), 'migrations-'));
+  cpSync(MIGRATIONS_FOLDER, folder, { recursive: true });
+  const journalPath = join(folder, 'meta', '_journal.json');
+  const journal = JSON.parse(readFileSync(journalPath, 'utf8')) as { entries: { tag: string }[] };
+  const end = journal.entries.findIndex((e) => e.tag === tag);
+  if (end < 0) throw new Error(`no migration ${tag} in drizzle/meta/_journal.json`);
+  writeFileSync(journalPath, JSON.stringify({ ...journal, entries: journal.entries.slice(0, end + 1) }));
+  return folder;
 }
 
 /** Creates `name` on the server of adminUrl unless it exists. */

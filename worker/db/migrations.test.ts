@@ -44,7 +44,7 @@ describe('drizzle migrations on a fresh database', () => {
   it('creates the tables, records itself and is idempotent', async () => {
     expect(await tables()).toEqual([]);
     await control(`/postgres/migrate?database=${database}`);
-    expect(await tables()).toEqual(['conversation_messages', 'conversation_states']);
+    expect(await tables()).toEqual(['conversation_messages', 'conversation_states', 'message_feedback']);
     await control(`/postgres/migrate?database=${database}`);
     const applied = await pool.query('select hash from drizzle.__drizzle_migrations');
     expect(applied.rowCount).toBe(journal.entries.length);
@@ -113,6 +113,72 @@ describe('drizzle migrations on a fresh database', () => {
         .where(eq(conversationMessages.conversationId, conversationId));
       expect(left[0]?.n).toBe(0);
     });
+  });
+});
+
+describe('0002_branches on a database that has conversations', () => {
+  let pool: ReturnType<typeof openPool>;
+  const flat = crypto.randomUUID();
+  const empty = crypto.randomUUID();
+  const ids = Array.from({ length: 5 }, () => crypto.randomUUID());
+
+  beforeAll(async () => {
+    const fresh = await control<{ database: string; url: string }>('/postgres/databases');
+    pool = openPool(loadConfig({ ...env, DATABASE_URL: fresh.url }));
+    await control(`/postgres/migrate?database=${fresh.database}&upto=0001_pin_archive`);
+    await pool.query(
+      `insert into conversation_states (id, user_id, title, last_message_at, message_count)
+       values ($1, 'u', 'flat', now(), 5), ($2, 'u', 'empty', now(), 0)`,
+      [flat, empty],
+    );
+    // Two answered sends and a third whose reply never came (a user message last).
+    const rows = ids.map((id, i) => {
+      const role = i % 2 === 0 ? 'user' : 'assistant';
+      const replyTo = role === 'assistant' ? ids[i - 1] : null;
+      return pool.query(
+        `insert into conversation_messages (id, conversation_id, seq, role, content, status, reply_to)
+         values ($1, $2, $3, $4, 'x', 'complete', $5)`,
+        [id, flat, i + 1, role, replyTo],
+      );
+    });
+    await Promise.all(rows);
+    await control(`/postgres/migrate?database=${fresh.database}`);
+  });
+  afterAll(async () => {
+    await pool?.end();
+  });
+
+  it('makes each conversation one branch: every message follows the one before it, the first none', async () => {
+    const { rows } = await pool.query<{ id: string; parent_id: string | null }>(
+      'select id, parent_id from conversation_messages where conversation_id = $1 order by seq',
+      [flat],
+    );
+    expect(rows.map((r) => r.parent_id)).toEqual([null, ...ids.slice(0, -1)]);
+  });
+
+  it('points each head at its last message, and leaves an empty conversation without one', async () => {
+    const { rows } = await pool.query<{ id: string; head_id: string | null }>(
+      'select id, head_id from conversation_states where id = any($1)',
+      [[flat, empty]],
+    );
+    const heads = Object.fromEntries(rows.map((r) => [r.id, r.head_id]));
+    expect(heads).toEqual({ [flat]: ids[4], [empty]: null });
+  });
+
+  it('adds message_feedback, which goes with its message', async () => {
+    await pool.query(
+      `insert into message_feedback (message_id, conversation_id, user_id, rating) values ($1, $2, 'u', 'up')`,
+      [ids[1], flat],
+    );
+    await expect(
+      pool.query(
+        `insert into message_feedback (message_id, conversation_id, user_id, rating) values ($1, $2, 'u', 'meh')`,
+        [ids[3], flat],
+      ),
+    ).rejects.toMatchObject({ code: '23514' });
+    await pool.query('delete from conversation_messages where id = $1', [ids[1]]);
+    const left = await pool.query('select 1 from message_feedback where message_id = $1', [ids[1]]);
+    expect(left.rowCount).toBe(0);
   });
 });
 

@@ -16,6 +16,8 @@ export const conversationStates = pgTable(
     metadata: jsonb('metadata').$type<Record<string, unknown>>().notNull().default({}),
     pinned: boolean('pinned').notNull().default(false),
     archived: boolean('archived').notNull().default(false),
+    /** The last message of the active branch (SPEC §9); null until the first message. */
+    headId: uuid('head_id'),
   },
   (t) => [
     index('conversation_states_user_last_message_idx').on(t.userId, t.lastMessageAt.desc(), t.id.desc()),
@@ -43,6 +45,8 @@ export const conversationMessages = pgTable(
     parts: jsonb('parts').$type<unknown[]>().notNull().default([]),
     status: text('status', { enum: ['complete', 'streaming', 'stopped', 'error'] }).notNull(),
     replyTo: uuid('reply_to'),
+    /** The message this one follows in the tree (SPEC §9): a user message's is the reply before it, null first. */
+    parentId: uuid('parent_id'),
     clientMessageId: text('client_message_id'),
     metadata: jsonb('metadata').$type<Record<string, unknown>>().notNull().default({}),
     createdAt: ts('created_at').notNull().defaultNow(),
@@ -53,8 +57,36 @@ export const conversationMessages = pgTable(
     check('conversation_messages_seq_positive', sql`${t.seq} >= 1`),
     check('conversation_messages_role_check', sql`${t.role} in ('user', 'assistant')`),
     check('conversation_messages_status_check', sql`${t.status} in ('complete', 'streaming', 'stopped', 'error')`),
+    index('conversation_messages_parent_idx').on(t.conversationId, t.parentId),
+  ],
+);
+
+/**
+ * Thumbs up or down on an assistant message, with an optional comment (SPEC §9): the table the AgentCore team reads
+ * to learn what people thought of its answers. Written by the conversation's room through its outbox.
+ */
+export const messageFeedback = pgTable(
+  'message_feedback',
+  {
+    messageId: uuid('message_id')
+      .primaryKey()
+      .references(() => conversationMessages.id, { onDelete: 'cascade' }),
+    conversationId: uuid('conversation_id')
+      .notNull()
+      .references(() => conversationStates.id, { onDelete: 'cascade' }),
+    userId: text('user_id').notNull(),
+    rating: text('rating', { enum: ['up', 'down'] }).notNull(),
+    comment: text('comment'),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    updatedAt: ts('updated_at').notNull().defaultNow(),
+  },
+  (t) => [
+    index('message_feedback_conversation_idx').on(t.conversationId),
+    index('message_feedback_created_idx').on(t.createdAt.desc()),
+    check('message_feedback_rating_check', sql`${t.rating} in ('up', 'down')`),
   ],
 );
 
 export type ConversationStateRow = typeof conversationStates.$inferSelect;
 export type ConversationMessageRow = typeof conversationMessages.$inferSelect;
+export type MessageFeedbackRow = typeof messageFeedback.$inferSelect;
