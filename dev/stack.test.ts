@@ -1,8 +1,9 @@
-import { readFile, rm } from 'node:fs/promises';
+import { readFile, rm, utimes } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from './ports';
 import { alive, commandLine, descendants } from './processes';
-import { makeTempDataDir, parseVars, readDevVars, type Stack, startStack } from './stack';
+import { makeTempDataDir, parseVars, ROOT, readDevVars, type Stack, startStack } from './stack';
 
 async function readyz(stack: Stack): Promise<{ status: number; body: unknown }> {
   const res = await fetch(`${stack.url}/readyz`);
@@ -67,6 +68,29 @@ describe('startStack', () => {
     expect((await readyzTurns(stack, 503)).body).toMatchObject({ checks: { postgres: 'down' } });
     await stack.postgres.start();
     expect((await readyzTurns(stack, 200)).status).toBe(200);
+  });
+
+  it('keeps one version of the Worker: a reply streaming while a source file changes is not cut off', async () => {
+    // wrangler dev rebuilds and restarts workerd on any change under its root; a quiet stack serves a copy.
+    const token = await stack.devToken('edit-user');
+    const res = await fetch(`${stack.url}/api/v1/chat/messages`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'text/event-stream' },
+      body: JSON.stringify({ content: '!dev words=120 delay_ms=50', client_message_id: crypto.randomUUID() }),
+    });
+    expect(res.status).toBe(200);
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    const decoder = new TextDecoder();
+    let text = decoder.decode((await reader.read()).value, { stream: true });
+    const touched = new Date();
+    await utimes(join(ROOT, 'worker', 'index.ts'), touched, touched);
+    for (;;) {
+      const { value, done } = await reader.read().catch(() => ({ value: undefined, done: true }));
+      if (done) break;
+      text += decoder.decode(value, { stream: true });
+    }
+    expect(text).toContain('"type":"finish"');
+    expect(text.trimEnd().endsWith('data: [DONE]')).toBe(true);
   });
 
   it('runs workerd without the devtools inspector, which would slow every fetch the Worker makes', () => {

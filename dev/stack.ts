@@ -1,7 +1,19 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { appendFile, chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import {
+  appendFile,
+  chmod,
+  cp,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  rm,
+  stat,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -99,6 +111,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   };
   let postgres: PostgresServer | undefined;
   let wrangler: Wrangler | undefined;
+  let tree = ROOT;
   try {
     await step('web build', () => ensureWebBuild(say));
     if (!vars.DATABASE_URL) {
@@ -131,7 +144,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       vars.AGENTCORE_URL = agent.url;
     }
     checkSettings(vars);
-    wrangler = await step('wrangler', () => startWrangler(port, dataDir, vars, opts, say));
+    if (opts.quiet) tree = await step('snapshot', () => snapshotTree(dataDir));
+    wrangler = await step('wrangler', () => startWrangler(tree, port, dataDir, vars, opts, say));
     closers.push(() => wrangler?.stop() ?? Promise.resolve());
   } catch (err) {
     await stopAll();
@@ -152,7 +166,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       kill: async () => wrangler?.kill(),
       start: async () => {
         await wrangler?.kill();
-        wrangler = await startWrangler(port, dataDir, vars, opts, say);
+        wrangler = await startWrangler(tree, port, dataDir, vars, opts, say);
       },
     },
     stop: () => {
@@ -315,7 +329,28 @@ interface Wrangler {
   kill(): Promise<void>;
 }
 
+/**
+ * What a quiet stack (tests, benchmarks, the fault suite) serves: a copy of the files the Worker is built from,
+ * taken once, so the stack keeps one version of the code for its life. wrangler dev rebuilds and restarts workerd
+ * whenever a source file or web/dist changes, whatever its watch option says (its esbuild always watches), and a
+ * POST in flight then gets 503 "Your worker restarted mid-request": an edit or a `git pull` during a 60 s
+ * Postgres outage run did that (faults pg-down). The source maps stay behind: they are never served.
+ */
+async function snapshotTree(dataDir: string): Promise<string> {
+  const tree = join(dataDir, 'tree');
+  await rm(tree, { recursive: true, force: true });
+  for (const path of ['worker', 'web/dist', 'wrangler.toml', 'tsconfig.json', 'package.json']) {
+    await cp(join(ROOT, path), join(tree, path), {
+      recursive: true,
+      filter: (source) => !source.endsWith('.map') && !source.endsWith('.test.ts'),
+    });
+  }
+  await symlink(join(ROOT, 'node_modules'), join(tree, 'node_modules'), 'dir');
+  return tree;
+}
+
 async function startWrangler(
+  root: string,
   port: number,
   dataDir: string,
   vars: Record<string, string>,
@@ -327,7 +362,7 @@ async function startWrangler(
   const lines = Object.entries(vars).map(([k, v]) => `${k}=${JSON.stringify(v)}`);
   await writeFile(envFile, `${lines.join('\n')}\n`, { mode: 0o600 });
   const options: WranglerDevOptions = {
-    root: ROOT,
+    root,
     port,
     envFile,
     persistTo: join(dataDir, 'wrangler'),
