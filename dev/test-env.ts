@@ -47,7 +47,7 @@ export function readTestPorts(): TestPorts {
 /**
  * The Worker's bindings in tests (SPEC §7 names), every setting spelled out: the pool also reads the
  * developer's .dev.vars (next to wrangler.toml), and these must win over it. tightRateLimits: bursts of 5 per user
- * and 3 per conversation (so a test can tell the two buckets apart) and one send a minute back, so that no test
+ * and 3 per conversation (so a test can tell the two buckets apart), 10 other writes, and one a minute back, so that no test
  * sees a refill however slowly the machine runs it.
  */
 export function workerBindings(
@@ -74,7 +74,11 @@ export function workerBindings(
     AGENTCORE_HISTORY_LIMIT: '50',
     // tightRateLimits: 4 KiB of history, so a few messages show the byte bound (worker/agentcore/history.limits.test.ts).
     AGENTCORE_HISTORY_MAX_BYTES: opts.tightRateLimits ? '4096' : '1048576',
+    // tightRateLimits: 256 KiB replies, 3 SSE readers 64 KiB behind at most, so tests reach each bound quickly.
+    AGENTCORE_MAX_REPLY_BYTES: opts.tightRateLimits ? '262144' : '1048576',
     MAX_SOCKETS_PER_CONVERSATION: '64',
+    MAX_SSE_READERS_PER_CONVERSATION: opts.tightRateLimits ? '3' : '64',
+    SSE_MAX_LAG_BYTES: opts.tightRateLimits ? '65536' : '1048576',
     // shortLifetimes: tickets and silent sockets run out within seconds, so tests see it through the API.
     WS_TICKET_TTL_SECONDS: opts.shortLifetimes ? '1' : '60',
     WS_PING_TIMEOUT_SECONDS: opts.shortLifetimes ? '2' : '75',
@@ -87,6 +91,9 @@ export function workerBindings(
   bindings.RATE_LIMIT_USER_BURST = userBurst;
   bindings.RATE_LIMIT_CONVERSATION_PER_MINUTE = perMinute;
   bindings.RATE_LIMIT_CONVERSATION_BURST = conversationBurst;
+  // Other writes: a burst of 10, so a test's few creates pass and the 11th is refused.
+  bindings.RATE_LIMIT_WRITES_PER_MINUTE = perMinute;
+  bindings.RATE_LIMIT_WRITES_BURST = opts.tightRateLimits ? '10' : '100000';
   return bindings;
 }
 

@@ -15,6 +15,7 @@ import {
   UpdateConversationBody,
   WsTicketBody,
 } from './wire';
+import { limitWrites } from './write-limit';
 
 type App = { Bindings: Env; Variables: AuthVariables & { requestId: string } };
 
@@ -92,6 +93,17 @@ async function spendTicket(env: Env, ticket: string): Promise<void> {
 }
 
 chat.use('*', requireAuth);
+
+// Other writes than sends share a per-user bucket (SPEC §3); sends have buckets of their own, in the room.
+for (const [method, path] of [
+  ['POST', '/conversations'],
+  ['PATCH', '/conversations/:id'],
+  ['DELETE', '/conversations/:id'],
+  ['POST', '/conversations/:id/stop'],
+  ['POST', '/ws-ticket'],
+] as const) {
+  chat.on(method, path, limitWrites);
+}
 
 chat.post('/conversations', async (c) => {
   const body = await jsonBody(c, CreateConversationBody);

@@ -47,6 +47,8 @@ export const ConfigSchema = z
     AGENTCORE_HISTORY_LIMIT: int(50, 1),
     /** The history's messages as JSON add up to at most this (oldest dropped first); a send alone over it is 413. */
     AGENTCORE_HISTORY_MAX_BYTES: int(1_048_576, 1),
+    /** A reply whose agent events add up to more than this ends as error `reply_too_large`, keeping its text so far. */
+    AGENTCORE_MAX_REPLY_BYTES: int(1_048_576, 1),
     AGENTCORE_FIRST_CHUNK_TIMEOUT_MS: int(30_000, 1),
     AGENTCORE_IDLE_TIMEOUT_MS: int(60_000, 1),
     ALLOWED_ORIGINS: list.default([]),
@@ -58,7 +60,14 @@ export const ConfigSchema = z
     RATE_LIMIT_USER_BURST: int(5, 1),
     RATE_LIMIT_CONVERSATION_PER_MINUTE: int(20, 1),
     RATE_LIMIT_CONVERSATION_BURST: int(5, 1),
+    /** Other writes (create, rename, delete, ws-ticket, stop) share one bucket per user. */
+    RATE_LIMIT_WRITES_PER_MINUTE: int(60, 1),
+    RATE_LIMIT_WRITES_BURST: int(20, 1),
     MAX_SOCKETS_PER_CONVERSATION: int(64, 1),
+    /** Live SSE readers of a conversation's reply at once (GET …/stream and streaming sends). */
+    MAX_SSE_READERS_PER_CONVERSATION: int(64, 1),
+    /** An SSE reader that has this much of the reply waiting unread is cut off (it can resume). */
+    SSE_MAX_LAG_BYTES: int(1_048_576, 1),
     WS_TICKET_TTL_SECONDS: int(60, 1).pipe(z.number().max(60)),
     /** A socket that has not pinged for this long is closed with 4408 (a client pings every 20 s). */
     WS_PING_TIMEOUT_SECONDS: int(75, 1),

@@ -40,6 +40,8 @@ interface Kept {
  */
 export class UserQuota extends DurableObject<Env> {
   private bucket: Bucket | null = null;
+  /** The user's other writes (create, rename, delete, ws-ticket, stop): a bucket apart from sends. */
+  private writes: Bucket | null = null;
   private readonly advances = new Map<string, Advance>();
   private keeping: ReturnType<typeof setTimeout> | null = null;
 
@@ -53,6 +55,7 @@ export class UserQuota extends DurableObject<Env> {
         this.bucket = kept.bucket;
         for (const [room, advance] of kept.advances) this.advances.set(room, advance);
       }
+      this.writes = (await ctx.storage.get<Bucket>('writes')) ?? null;
     });
   }
 
@@ -86,6 +89,16 @@ export class UserQuota extends DurableObject<Env> {
     const advanceUntil = this.advance(room, now);
     this.keep();
     return { wait: null, advanceUntil };
+  }
+
+  /** Takes one of the user's other writes: null when it may go, else the whole seconds until one will be there. */
+  async takeWrite(): Promise<number | null> {
+    const config = loadConfig(this.env);
+    const policy = { perMinute: config.RATE_LIMIT_WRITES_PER_MINUTE, burst: config.RATE_LIMIT_WRITES_BURST };
+    const result = take(this.writes, policy, Date.now());
+    this.writes = result.bucket;
+    this.keep();
+    return result.ok ? null : result.retryAfter;
   }
 
   private policy() {
@@ -136,5 +149,6 @@ export class UserQuota extends DurableObject<Env> {
     this.keeping = null;
     const kept: Kept = { bucket: this.bucket, advances: [...this.advances] };
     this.ctx.storage.put('bucket', kept, { allowUnconfirmed: true }).catch(() => undefined);
+    if (this.writes) this.ctx.storage.put('writes', this.writes, { allowUnconfirmed: true }).catch(() => undefined);
   }
 }
