@@ -2,6 +2,7 @@ import { Hono } from 'hono';
 import { type AuthVariables, authenticate, requireAuth } from './auth';
 import { loadConfig } from './config';
 import { listConversations } from './db/conversations';
+import { search } from './db/search';
 import { ApiError } from './errors';
 import { derivedConversationId, jsonBody, parse, query } from './http';
 import { ownOrigin } from './own-host';
@@ -11,6 +12,7 @@ import {
   Id,
   ListConversationsQuery,
   MessagesQuery,
+  SearchQuery,
   SendMessageBody,
   UpdateConversationBody,
   WsTicketBody,
@@ -115,6 +117,11 @@ chat.post('/conversations', async (c) => {
 chat.get('/conversations', async (c) => {
   const q = query(c, ListConversationsQuery);
   return c.json(await listConversations(loadConfig(c.env), c.get('userId'), q));
+});
+
+chat.get('/search', async (c) => {
+  const q = query(c, SearchQuery);
+  return c.json(await search(loadConfig(c.env), c.get('userId'), q));
 });
 
 chat.get('/conversations/:id', async (c) => {

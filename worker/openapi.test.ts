@@ -125,6 +125,8 @@ describe('the published API', () => {
     await call('POST', `${API_BASE}/conversations`, { body: '{}', ...noAuth });
     await call('GET', `${API_BASE}/conversations`);
     await call('GET', `${API_BASE}/conversations`, { query: '?limit=0' });
+    await call('GET', `${API_BASE}/search`, { query: '?q=documented' });
+    await call('GET', `${API_BASE}/search`, { query: '?q=-only' });
     await call('GET', conv, { id });
     await call('GET', conv, { id: missing });
     await call('GET', conv, { id: 'not-a-uuid' });

@@ -18,6 +18,8 @@ import {
   MessagePage,
   MessagesQuery,
   Readiness,
+  SearchQuery,
+  SearchResults,
   SendMessageBody,
   SendResult,
   StopResult,
@@ -66,6 +68,7 @@ const RESPONSES = {
   Message,
   MessagePage,
   SendResult,
+  SearchResults,
   StopResult,
   WsTicket,
   Readiness,
@@ -164,6 +167,16 @@ export const OPERATIONS: Operation[] = [
     auth: true,
     query: ListConversationsQuery,
     ok: { 200: 'ConversationList' },
+    errors: [400, 401, 503],
+  },
+  {
+    method: 'get',
+    path: `${API_BASE}/search`,
+    summary:
+      'Search the user\'s messages and titles (words, "phrases", -exclusions): best match first, then newest; plain-text snippets with highlight ranges in code points',
+    auth: true,
+    query: SearchQuery,
+    ok: { 200: 'SearchResults' },
     errors: [400, 401, 503],
   },
   {

@@ -102,6 +102,22 @@ export const ListConversationsQuery = z.strictObject({
     .transform((v) => v === 'true'),
 });
 
+export const MAX_SEARCH_CODE_POINTS = 200;
+
+/** `GET /search` (SPEC §10): web-search syntax ("a phrase", -excluded, or). */
+export const SearchQuery = z.strictObject({
+  q: z
+    .string()
+    .refine(isStorableText, storable)
+    .refine((s) => s.trim().length > 0, { message: 'must not be empty or only white space' })
+    .refine((s) => codePointLength(s) <= MAX_SEARCH_CODE_POINTS, {
+      message: `must be at most ${MAX_SEARCH_CODE_POINTS} characters`,
+    }),
+  limit: intParam(1, 50).default(20),
+  cursor: z.string().min(1).max(200).optional(),
+});
+export type SearchQuery = z.output<typeof SearchQuery>;
+
 export const MessagesQuery = z
   .strictObject({
     limit: intParam(1, 200).default(50),
@@ -163,6 +179,18 @@ export const ConversationList = z.object({
   next_cursor: z.string().nullable(),
 });
 export const MessagePage = z.object({ messages: z.array(Message), has_more: z.boolean() });
+/** One found message: offsets in `highlights` count code points of `snippet.text`, end exclusive. */
+export const SearchResult = z.object({
+  conversation: z.object({ id: Id, title: z.string() }),
+  message: z.object({ id: Id, seq: z.number().int(), role: MessageRole, created_at: z.string() }),
+  snippet: z.object({
+    text: z.string(),
+    highlights: z.array(z.tuple([z.number().int(), z.number().int()])),
+  }),
+});
+export type SearchResult = z.infer<typeof SearchResult>;
+export const SearchResults = z.object({ results: z.array(SearchResult), next_cursor: z.string().nullable() });
+export type SearchResults = z.infer<typeof SearchResults>;
 export const SendResult = z.object({ conversation: Conversation, message: Message, reply: Message });
 export const WsTicket = z.object({ ticket: z.string(), expires_in: z.number().int() });
 export const StopResult = z.object({ stopped: z.boolean() });

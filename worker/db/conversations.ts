@@ -24,7 +24,7 @@ function encodeCursor(c: Cursor): string {
 const PG_TIME = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(\.\d{1,6})?(Z|[+-]\d{2}(:?\d{2}){0,2})$/;
 
 /** A real calendar time: a well-formed but impossible one (month 13) would reach Postgres and fail there. */
-function isTimestamp(text: string): boolean {
+export function isTimestamp(text: string): boolean {
   const m = PG_TIME.exec(text);
   if (!m) return false;
   const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [

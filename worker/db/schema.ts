@@ -1,7 +1,30 @@
 import { sql } from 'drizzle-orm';
-import { boolean, check, index, integer, jsonb, pgTable, text, timestamp, unique, uuid } from 'drizzle-orm/pg-core';
+import {
+  boolean,
+  check,
+  customType,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  text,
+  timestamp,
+  unique,
+  uuid,
+} from 'drizzle-orm/pg-core';
 
 const ts = (name: string) => timestamp(name, { withTimezone: true, mode: 'string' });
+
+const tsvector = customType<{ data: string }>({ dataType: () => 'tsvector' });
+
+/**
+ * The words of a text as search finds them (SPEC §10): the `simple` configuration (no language, no stemming, no stop
+ * words), so every language matches by its words. The text is lower-cased under pg_c_utf8 first: the database's own
+ * C locale lower-cases ASCII only, and "Привет" would never be found by "привет". pg_c_utf8's simple case mapping
+ * keeps one code point per code point. search.ts builds its query with the same expression.
+ */
+export const searchWords = (column: unknown) =>
+  sql`to_tsvector('simple'::regconfig, lower(${column} COLLATE "pg_c_utf8"))`;
 
 export const conversationStates = pgTable(
   'conversation_states',
@@ -29,6 +52,7 @@ export const conversationStates = pgTable(
       t.lastMessageAt.desc(),
       t.id.desc(),
     ),
+    index('conversation_states_title_search_idx').using('gin', searchWords(t.title)),
   ],
 );
 
@@ -50,8 +74,13 @@ export const conversationMessages = pgTable(
     clientMessageId: text('client_message_id'),
     metadata: jsonb('metadata').$type<Record<string, unknown>>().notNull().default({}),
     createdAt: ts('created_at').notNull().defaultNow(),
+    /** The content's words for search, kept by Postgres (ranking reads it for every match). */
+    searchVector: tsvector('search_vector').generatedAlwaysAs(
+      sql`to_tsvector('simple'::regconfig, lower(content COLLATE "pg_c_utf8"))`,
+    ),
   },
   (t) => [
+    index('conversation_messages_search_idx').using('gin', t.searchVector),
     unique('conversation_messages_conversation_seq_key').on(t.conversationId, t.seq),
     unique('conversation_messages_conversation_client_message_id_key').on(t.conversationId, t.clientMessageId),
     check('conversation_messages_seq_positive', sql`${t.seq} >= 1`),

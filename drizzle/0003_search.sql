@@ -1,0 +1,3 @@
+ALTER TABLE "conversation_messages" ADD COLUMN "search_vector" "tsvector" GENERATED ALWAYS AS (to_tsvector('simple'::regconfig, lower(content COLLATE "pg_c_utf8"))) STORED;--> statement-breakpoint
+CREATE INDEX "conversation_messages_search_idx" ON "conversation_messages" USING gin ("search_vector");--> statement-breakpoint
+CREATE INDEX "conversation_states_title_search_idx" ON "conversation_states" USING gin (to_tsvector('simple'::regconfig, lower("title" COLLATE "pg_c_utf8")));
