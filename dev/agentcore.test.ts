@@ -1,4 +1,4 @@
-import { asSchema, type UIMessageChunk, uiMessageChunkSchema } from 'ai';
+import { asSchema, readUIMessageStream, type UIMessage, type UIMessageChunk, uiMessageChunkSchema } from 'ai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CalcError, calculate, type DevAgent, parseDevPrompt, splitWords, startDevAgent } from './agentcore';
 import { allEvents, sseEvents } from './testing';
@@ -32,13 +32,19 @@ function turn(text: string, messageId = 'msg-1') {
 /** POSTs to the agent and reads SSE events until the end, a dropped connection, or `until` says stop. */
 async function ask(
   text: string,
-  opts: { url?: string; headers?: Record<string, string>; until?: (chunks: UIMessageChunk[]) => boolean } = {},
+  opts: {
+    url?: string;
+    headers?: Record<string, string>;
+    until?: (chunks: UIMessageChunk[]) => boolean;
+    /** Messages after the one with `text`: an assistant message a continuation goes on with. */
+    after?: UIMessage[];
+  } = {},
 ): Promise<Reply & { abort(): void }> {
   const controller = new AbortController();
   const res = await fetch(opts.url ?? agent.url, {
     method: 'POST',
     headers: { 'content-type': 'application/json', accept: 'text/event-stream', ...opts.headers },
-    body: JSON.stringify(turn(text)),
+    body: JSON.stringify({ ...turn(text), messages: [...turn(text).messages, ...(opts.after ?? [])] }),
     signal: controller.signal,
   });
   const reply = {
@@ -197,6 +203,53 @@ describe('dev agent: bridge endpoint', () => {
     );
     expect(text(r.chunks)).toBe('The result of 2+3*(4-1)^2 is 29.');
     await expectValidChunks(r.chunks);
+  });
+
+  it('approve=calc asks before using the calculator, and goes on as the person answered (SPEC §9)', async () => {
+    const headers = { 'idempotency-key': `msg-${crypto.randomUUID()}` };
+    const asked = await ask('!dev approve=calc calc=6*7', { headers });
+    expect(types(asked.chunks)).toEqual([
+      'start',
+      'message-metadata',
+      'start-step',
+      'tool-input-start',
+      'tool-input-available',
+      'tool-approval-request',
+      'finish-step',
+      'finish',
+    ]);
+    await expectValidChunks(asked.chunks);
+    // The assistant message as the AI SDK assembles it, then answered as useChat's addToolApprovalResponse does.
+    let assistant: UIMessage | undefined;
+    const stream = new ReadableStream<UIMessageChunk>({
+      start(c) {
+        for (const chunk of asked.chunks) c.enqueue(chunk);
+        c.close();
+      },
+    });
+    for await (const m of readUIMessageStream({ stream })) assistant = m;
+    const part = assistant?.parts.find((p) => p.type === 'tool-calculator') as Record<string, unknown> | undefined;
+    expect(part).toMatchObject({ state: 'approval-requested', input: { expression: '6*7' } });
+    const answered = (approved: boolean, reason?: string): UIMessage => ({
+      ...(assistant as UIMessage),
+      id: 'a1',
+      parts: [
+        {
+          ...part,
+          state: 'approval-responded',
+          approval: { id: (part?.approval as { id: string }).id, approved, reason },
+        } as UIMessage['parts'][number],
+      ],
+    });
+    // The same Idempotency-Key as the question: a continuation is not a replay of it.
+    const yes = await ask('!dev approve=calc calc=6*7', { headers, after: [answered(true)] });
+    expect(types(yes.chunks).slice(0, 3)).toEqual(['start', 'message-metadata', 'tool-output-available']);
+    expect(yes.chunks).toContainEqual(expect.objectContaining({ output: { result: '42' } }));
+    expect(text(yes.chunks)).toBe('The result of 6*7 is 42.');
+    const no = await ask('!dev approve=calc calc=6*7', { after: [answered(false, 'not now')] });
+    expect(types(no.chunks)[2]).toBe('tool-output-denied');
+    expect(text(no.chunks)).toBe('I did not use the calculator: not now.');
+    await expectValidChunks([...yes.chunks, ...no.chunks]);
   });
 
   it('calc with a bad expression reports a tool error and says so', async () => {

@@ -148,7 +148,10 @@ async function handleAgent(req: IncomingMessage, res: ServerResponse, settings: 
   if (!Number.isInteger(resumeFrom) || resumeFrom < 0) {
     return sendJson(res, 400, { error: { code: 'invalid_request', message: 'X-Resume-From must be a whole number' } });
   }
-  const kept = key ? runs.get(key) : undefined;
+  // A continuation after a tool approval (SPEC §9) is a run of its own under the same message id.
+  const answered = approvalAnswered(turn.messages);
+  const runKey = key && answered ? `${key}:${turn.messages.at(-1)?.id ?? ''}` : key;
+  const kept = runKey ? runs.get(runKey) : undefined;
   if (resumeFrom > 0 && !kept) {
     return sendJson(res, 409, {
       error: { code: 'cannot_resume', message: 'no run is kept under this Idempotency-Key' },
@@ -160,12 +163,12 @@ async function handleAgent(req: IncomingMessage, res: ServerResponse, settings: 
         ? failure(turn.messageId, options.message)
         : options?.inspect
           ? planReply(turn.messageId, { ...options, echo: true }, describeRequest(req, turn))
-          : planReply(turn.messageId, options ?? {}, prompt),
+          : planReply(turn.messageId, options ?? {}, prompt, new Date(), answered),
     delayMs: options && !(options instanceof Error) ? (options.delayMs ?? 0) : settings.replyDelayMs,
     keptAt: Date.now(),
   };
   const resumable = !(options && !(options instanceof Error) && options.noResume);
-  if (key && !kept && resumable) keepRun(key, run);
+  if (runKey && !kept && resumable) keepRun(runKey, run);
   await play(openStream(res, resumable), skipChunks(run.beats, resumeFrom), run.delayMs);
 }
 
@@ -254,6 +257,8 @@ export interface DevOptions {
   noResume?: boolean;
   status?: number;
   inspect?: boolean;
+  /** `approve=calc`: asks a person before using the calculator (a `tool-approval-request`, SPEC §9). */
+  approve?: 'calc';
 }
 
 const NUMERIC: Record<string, 'words' | 'delayMs' | 'failAfter' | 'cutAfter' | 'hangAfter' | 'status'> = {
@@ -285,6 +290,7 @@ export function parseDevPrompt(text: string): { options: DevOptions | Error | nu
         return { options: new Error(`!dev ${key} needs a whole number`), prompt };
       options[numeric] = Number(value);
     } else if (key === 'calc' && value) options.calc = value;
+    else if (key === 'approve' && value === 'calc') options.approve = 'calc';
     else if (key === 'echo' && value === undefined) options.echo = true;
     else if (key === 'bad_chunk' && value === undefined) options.badChunk = true;
     else if (key === 'inspect' && value === undefined) options.inspect = true;
@@ -303,13 +309,65 @@ type Beat = { data: unknown } | { raw: string } | { done: true } | { cut: true }
 const chunk = (data: Record<string, unknown>): Beat => ({ data });
 const DONE: Beat = { done: true };
 
+/**
+ * The answer a person gave to the approval this reply asked for, when the history ends with it: the AI SDK's
+ * continuation, whose last message is the assistant message with the tool part in state `approval-responded`.
+ */
+export interface AnsweredApproval {
+  toolCallId: string;
+  approved: boolean;
+  reason?: string | undefined;
+}
+
+export function approvalAnswered(messages: UIMessage[]): AnsweredApproval | null {
+  const last = messages.at(-1);
+  if (last?.role !== 'assistant') return null;
+  for (const part of last.parts) {
+    if (!part.type.startsWith('tool-') && part.type !== 'dynamic-tool') continue;
+    const tool = part as { state?: string; toolCallId?: string; approval?: { approved?: boolean; reason?: string } };
+    if (tool.state !== 'approval-responded' || typeof tool.toolCallId !== 'string') continue;
+    return { toolCallId: tool.toolCallId, approved: tool.approval?.approved === true, reason: tool.approval?.reason };
+  }
+  return null;
+}
+
 /** The whole reply, decided up front from the options and prompt; only the clock reads anything else. */
-export function planReply(messageId: string, options: DevOptions, prompt: string, now = new Date()): Beat[] {
+export function planReply(
+  messageId: string,
+  options: DevOptions,
+  prompt: string,
+  now = new Date(),
+  answered: AnsweredApproval | null = null,
+): Beat[] {
   const beats: Beat[] = [
     chunk({ type: 'start', messageId }),
     chunk({ type: 'message-metadata', messageMetadata: DEV_METADATA }),
   ];
   const tool = toolCall(messageId, options, prompt, now);
+  if (tool && options.approve === 'calc' && tool.name === 'calculator' && !answered) {
+    // Asks and ends the turn: the tool runs only in the continuation, once a person has approved it.
+    beats.push(
+      chunk({ type: 'start-step' }),
+      chunk({ type: 'tool-input-start', toolCallId: tool.id, toolName: tool.name }),
+      chunk({ type: 'tool-input-available', toolCallId: tool.id, toolName: tool.name, input: tool.input }),
+      chunk({ type: 'tool-approval-request', approvalId: `approval-${tool.id}`, toolCallId: tool.id }),
+      chunk({ type: 'finish-step' }),
+      chunk({ type: 'finish', finishReason: 'tool-calls' }),
+      DONE,
+    );
+    return beats;
+  }
+  if (tool && answered && tool.id === answered.toolCallId) {
+    const done = answered.approved
+      ? 'output' in tool
+        ? chunk({ type: 'tool-output-available', toolCallId: tool.id, output: tool.output })
+        : chunk({ type: 'tool-output-error', toolCallId: tool.id, errorText: tool.errorText })
+      : chunk({ type: 'tool-output-denied', toolCallId: tool.id });
+    const answer = answered.approved
+      ? tool.answer
+      : `I did not use the calculator: ${answered.reason || 'the request was denied'}.`;
+    return [...beats, done, ...textBeats(answer, options)];
+  }
   if (tool) {
     beats.push(
       chunk({ type: 'start-step' }),
@@ -321,12 +379,16 @@ export function planReply(messageId: string, options: DevOptions, prompt: string
       chunk({ type: 'finish-step' }),
     );
   }
+  return [...beats, ...textBeats(tool ? tool.answer : answerText(options, prompt), options)];
+}
+
+/** A step of text, word by word, and the end of the reply (or how the options make it stop early). */
+function textBeats(text: string, options: DevOptions): Beat[] {
   const id = 'text-1';
-  beats.push(chunk({ type: 'start-step' }), chunk({ type: 'text-start', id }));
+  const beats: Beat[] = [chunk({ type: 'start-step' }), chunk({ type: 'text-start', id })];
   if (options.badChunk) beats.push(chunk({ type: 'text-delta', id }));
-  const pieces = splitWords(tool ? tool.answer : answerText(options, prompt));
   const stop = stopping(options);
-  for (const [i, piece] of pieces.entries()) {
+  for (const [i, piece] of splitWords(text).entries()) {
     if (stop && i === stop.after) return [...beats, ...stop.beats];
     beats.push(chunk({ type: 'text-delta', id, delta: piece }));
   }

@@ -245,6 +245,22 @@ describe('streamAgent (ui-stream, against the dev agent)', () => {
     });
   });
 
+  it('says trigger regenerate-message and the replaced reply as messageId on a regenerate (SPEC §9)', async () => {
+    const replaced = crypto.randomUUID();
+    const turn = { ...turnOf('!dev inspect'), regenerates: replaced };
+    const given = textOf(await collect(streamAgent(config, turn, new AbortController().signal)));
+    expect(given).toContain(' trigger=regenerate-message ');
+    expect(JSON.parse(turnBody(turn))).toEqual({
+      id: turn.conversationId,
+      messages: turn.messages,
+      trigger: 'regenerate-message',
+      messageId: replaced,
+      conversation_id: turn.conversationId,
+      user_id: turn.userId,
+      message_id: turn.messageId,
+    });
+  });
+
   it('sends the SPEC §6 headers and the last AGENTCORE_HISTORY_LIMIT messages, ending with the new one', async () => {
     const history = Array.from({ length: 6 }, (_, i) => userMessage(`old ${i}`, `old-${i}`));
     const turn = turnOf('!dev inspect', history);

@@ -15,8 +15,13 @@ export interface AgentTurn {
   userId: string;
   /** The assistant message being produced; also the Idempotency-Key. */
   messageId: string;
-  /** Recent history ending with the new user message. */
+  /** Recent history ending with the new user message (or, continuing after an approval, the assistant message). */
   messages: UIMessage[];
+  /**
+   * A regenerate (SPEC §9): the reply being replaced, sent as `messageId` with `trigger: "regenerate-message"`, as
+   * the AI SDK's own transport does, so an AI SDK or pydantic-ai agent handles it natively.
+   */
+  regenerates?: string | undefined;
   /** The edge's request id, sent as X-Request-Id and named in the log; one is made when absent. */
   requestId?: string | undefined;
   /** Resuming a reply after a restart: the agent's chunks already kept (sent as X-Resume-From). */
@@ -112,15 +117,18 @@ async function* streamUiMessages(
 }
 
 /**
- * The request body (SPEC §6): the AI SDK chat transport's own request (`id`, `messages`, `trigger`), so an
- * unchanged AI SDK route or pydantic-ai's adapter reads it, plus our ids. Each history message is serialized
- * once (encodeMessage). The fields are those of
- * JSON.stringify({ id, messages, trigger, conversation_id, user_id, message_id }).
+ * The request body (SPEC §6): the AI SDK chat transport's own request (`id`, `messages`, `trigger`, and on a
+ * regenerate `messageId`), so an unchanged AI SDK route or pydantic-ai's adapter reads it, plus our ids. Each history
+ * message is serialized once (encodeMessage). The fields are those of
+ * JSON.stringify({ id, messages, trigger, messageId?, conversation_id, user_id, message_id }).
  */
 export function turnBody(turn: AgentTurn): string {
   const messages = turn.messages.map((m) => encodeMessage(m).json).join(',');
   const conversationId = JSON.stringify(turn.conversationId);
-  return `{"id":${conversationId},"messages":[${messages}],"trigger":"submit-message","conversation_id":${conversationId},"user_id":${JSON.stringify(turn.userId)},"message_id":${JSON.stringify(turn.messageId)}}`;
+  const trigger = turn.regenerates
+    ? `"trigger":"regenerate-message","messageId":${JSON.stringify(turn.regenerates)}`
+    : `"trigger":"submit-message"`;
+  return `{"id":${conversationId},"messages":[${messages}],${trigger},"conversation_id":${conversationId},"user_id":${JSON.stringify(turn.userId)},"message_id":${JSON.stringify(turn.messageId)}}`;
 }
 
 /** Readiness: can the agent be reached at all? Any HTTP answer below 500 counts; a production agent may 404 it. */
