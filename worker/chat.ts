@@ -6,7 +6,7 @@ import { search } from './db/search';
 import { ApiError } from './errors';
 import { derivedConversationId, jsonBody, parse, query } from './http';
 import { ownOrigin } from './own-host';
-import type { RoomResult } from './room/conversation-room';
+import type { RoomResult } from './room/rpc';
 import {
   CreateConversationBody,
   Id,

@@ -3,9 +3,13 @@ import { eq, sql } from 'drizzle-orm';
 import type { Config } from '../config';
 import { bounded, db, openPool } from '../db/client';
 import { conversationMessages, conversationStates } from '../db/schema';
+import { log } from '../log';
 import type { Message } from '../wire';
+import { armAlarm } from './alarm';
 import type { ConversationRecord, RoomStore } from './store';
 
+/** How long an answer waits for Postgres to catch up with it (catchUp). */
+export const CATCH_UP_MS = 1_000;
 /** Rows a single INSERT carries; keeps statements well under Postgres' 65,535 parameters. */
 const BATCH = 500;
 /** Postgres down must fail a flush quickly: a hanging attempt holds back the next one. */
@@ -24,7 +28,7 @@ export type FlushResult = { ok: true; flushed: number } | { ok: false; retryInMs
 /**
  * Carries what the room committed to its own storage over to Postgres: the conversation state and its
  * messages, in seq order, in one transaction, with idempotent upserts. A failure leaves the outbox as it
- * was and asks to be retried later; entries added while a flush runs wait for the next one.
+ * was and is retried from the room's alarm; entries added while a flush runs wait for the next one.
  */
 export class Outbox {
   private running: Promise<FlushResult> | null = null;
@@ -32,9 +36,34 @@ export class Outbox {
   private failures = 0;
 
   constructor(
+    private readonly ctx: DurableObjectState,
     private readonly storeOf: () => RoomStore,
     private readonly config: () => Config,
   ) {}
+
+  /** Flushes in the background; a failure is retried from the alarm. */
+  kick(): void {
+    this.ctx.waitUntil(this.flushOrRetry());
+  }
+
+  /**
+   * The list is read from Postgres: a create, rename or JSON send shows there when it answers, if Postgres
+   * keeps up. It waits no longer than CATCH_UP_MS: with Postgres down or 500 rooms logging in at once, a create
+   * waited 3–11 s for a flush the outbox finishes on its own anyway.
+   */
+  async catchUp(): Promise<void> {
+    const flushing = this.flushOrRetry();
+    this.ctx.waitUntil(flushing);
+    await bounded(CATCH_UP_MS, () => flushing).catch(() => undefined);
+  }
+
+  private async flushOrRetry(): Promise<void> {
+    const result = await this.flush();
+    if (!result.ok) {
+      log('warn', 'outbox flush failed; will retry', { retry_in_ms: result.retryInMs, error: String(result.error) });
+      await armAlarm(this.ctx.storage, result.retryInMs);
+    }
+  }
 
   /** Single flight: a call during a flush makes that flush go round once more. */
   flush(): Promise<FlushResult> {

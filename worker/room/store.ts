@@ -1,9 +1,10 @@
-import type { Chunk, Conversation, Message, MessagePart } from '../wire';
+import type { Conversation, Message, MessagePart } from '../wire';
 import type { Bucket } from './rate-limit';
 
 /**
- * The room's own SQLite storage: the conversation, its messages, the chunks of the reply in flight,
- * the outbox towards Postgres and the WebSocket tickets. Everything is committed here first.
+ * The room's own SQLite storage: the conversation, its messages, the outbox towards Postgres, the WebSocket
+ * tickets and the room's notes. Everything is committed here first. (The chunks of the reply in flight are kept
+ * by its ReplyStream.)
  */
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS conversation (
@@ -247,36 +248,33 @@ export class RoomStore {
   }
 
   /**
-   * Keeps a batch of the reply's chunks, from `from` on. Batched and unconfirmed on purpose: a confirmed
-   * write per chunk makes the output gate hold every socket send until it is durable (~30 ms a chunk
-   * locally, measured by bench/chat.ts relay). What a crash can cost is the last batch of a reply that
-   * then ends as error anyway.
+   * A send's two messages and the conversation after them, owed to Postgres, with the conversation's send bucket
+   * that admitted them: one storage commit. `fresh`: the conversation is made by this send.
    */
-  appendChunks(messageId: string, from: number, chunks: Chunk[]): void {
-    // A failed write (the object is being reset) loses only what a restart would lose anyway.
-    this.storage.put(chunkKey(messageId, from), chunks, { allowUnconfirmed: true }).catch(() => undefined);
+  saveTurn(
+    turn: { conversation: ConversationRecord; user: Message; reply: Message },
+    bucket: Bucket | null,
+    fresh: boolean,
+  ): void {
+    this.transaction(() => {
+      if (fresh) this.markLive();
+      if (bucket) this.keepSendBucket(bucket);
+      this.saveConversation(turn.conversation);
+      this.saveMessage(turn.user);
+      this.saveMessage(turn.reply);
+      this.enqueue(turn.user.id);
+      this.enqueue(turn.reply.id);
+    });
   }
 
-  /** Where the agent's stream stood when the kept chunks end: what a restarted room resumes from. */
-  keepResumePoint(messageId: string, point: ResumePoint): void {
-    this.storage.put(resumeKey(messageId), point, { allowUnconfirmed: true }).catch(() => undefined);
-  }
-
-  async resumePoint(messageId: string): Promise<ResumePoint | null> {
-    return (await this.storage.get<ResumePoint>(resumeKey(messageId))) ?? null;
-  }
-
-  async chunks(messageId: string): Promise<Chunk[]> {
-    const stored = await this.storage.list<Chunk[]>({ prefix: chunkKey(messageId, null) });
-    return [...stored.values()].flat();
-  }
-
-  /** Unconfirmed like the writes: a delete lost with a crash leaves only a finished reply's spare chunks. */
-  async dropChunks(messageId: string): Promise<void> {
-    const keys = [...(await this.storage.list({ prefix: chunkKey(messageId, null) })).keys(), resumeKey(messageId)];
-    for (let i = 0; i < keys.length; i += 128) {
-      this.storage.delete(keys.slice(i, i + 128), { allowUnconfirmed: true }).catch(() => undefined);
-    }
+  /** A reply's final form, the conversation no longer streaming, owed to Postgres: one storage commit. */
+  saveEndedReply(final: Message): void {
+    const c = this.conversation();
+    this.transaction(() => {
+      this.saveMessage(final);
+      if (c) this.saveConversation({ ...c, metadata: { ...c.metadata, streaming: false } });
+      this.enqueue(final.id);
+    });
   }
 
   /** Marks a message (or, with null, the conversation state alone) as owed to Postgres. */
@@ -395,18 +393,6 @@ export class RoomStore {
     this.sql.exec('DELETE FROM conversation; DELETE FROM messages; DELETE FROM outbox; DELETE FROM tickets;');
   }
 }
-
-/** Zero-padded so the key order is the chunk order. */
-/** A reply's resume point (SPEC §6): how many of the agent's chunks the kept chunks came from, and whether it resumes. */
-export interface ResumePoint {
-  agentChunks: number;
-  resumable: boolean;
-}
-
-const resumeKey = (messageId: string) => `resume:${messageId}`;
-
-const chunkKey = (messageId: string, index: number | null) =>
-  `chunk:${messageId}:${index === null ? '' : String(index).padStart(8, '0')}`;
 
 export function toWireConversation(c: ConversationRecord, streaming: boolean): Conversation {
   return {

@@ -1,0 +1,193 @@
+import { AgentError, streamAgent } from '../agentcore/bridge';
+import type { Config } from '../config';
+import { log } from '../log';
+import type { Chunk, Message } from '../wire';
+import type { AgentHistory } from './agent-history';
+import { finalReply } from './messages';
+import { ReplyStream } from './reply-stream';
+import type { RoomSockets } from './sockets';
+import { startChunk } from './sse';
+import type { ConversationRecord, RoomStore } from './store';
+import type { TurnGate } from './turn-gate';
+
+/** What a reply's life touches in its room. */
+export interface ReplyRoom {
+  ctx: DurableObjectState;
+  store(): RoomStore;
+  config(): Config;
+  gate: TurnGate;
+  sockets: RoomSockets;
+  history: AgentHistory;
+  /** Keeps the room alive while a reply streams, and wakes it after a restart to resume it. */
+  heartbeat(): void;
+  /** A reply has ended and is stored: Postgres is owed it. */
+  ended(): void;
+}
+
+/** Why a reply's stream was aborted: its user stopped it. */
+export class StopError extends Error {
+  override name = 'StopError';
+}
+/** Why a reply's stream was aborted: its conversation was deleted. */
+export class DeletedError extends Error {
+  override name = 'DeletedError';
+}
+
+/**
+ * A conversation's replies, from start to end: a committed send's reply starts streaming, the agent is run into
+ * its stream, and it ends as complete, stopped or error, stored in its final form and told to every socket. After
+ * a restart, a reply that was in flight is resumed or ended as interrupted.
+ */
+export class Replies {
+  constructor(private readonly room: ReplyRoom) {}
+
+  /** Starts the reply to a committed send: every socket follows it from its first chunk. */
+  start(c: ConversationRecord, user: Message, reply: Message, requestId: string | undefined): Promise<Message | null> {
+    const { ctx, sockets, gate } = this.room;
+    const stream = new ReplyStream(reply.id, ctx.storage, () => this.room.heartbeat());
+    sockets.followAll(stream);
+    sockets.broadcast({ type: 'message', message: user });
+    sockets.broadcast({ type: 'message', message: reply });
+    stream.push(startChunk(reply.id, c.id, user.id));
+    const done = this.run(c, user, reply, stream, { requestId });
+    gate.began(stream, done);
+    ctx.waitUntil(done);
+    return done;
+  }
+
+  /**
+   * After a restart no agent call survives. A reply still marked streaming whose agent is resumable is asked for
+   * again from where its kept chunks end (SPEC §6) and goes on under the same id, its indexes continuing; any
+   * other ends as error `interrupted`, keeping the text its stored chunks carry, and every socket is told.
+   */
+  async recover(c: ConversationRecord): Promise<void> {
+    const { ctx } = this.room;
+    for (const reply of this.room.store().messagesWithStatus(c.id, 'streaming')) {
+      const stream = await ReplyStream.restore(ctx.storage, reply.id, () => this.room.heartbeat());
+      if (stream.progress.resumable && this.resume(c, reply, stream)) continue;
+      const parts = partsOf(await stream.end());
+      const error = { code: 'interrupted', message: 'the reply was interrupted by a restart' };
+      this.settle(stream, finalReply(reply, parts, 'error', { ...reply.metadata, error }));
+      await stream.drop();
+    }
+  }
+
+  /** Goes on with a reply after a restart: its kept chunks, then the agent's, from where they end. */
+  private resume(c: ConversationRecord, reply: Message, stream: ReplyStream): boolean {
+    const user = reply.reply_to ? this.room.store().message(c.id, reply.reply_to) : null;
+    if (!user || this.room.config().AGENTCORE_PROTOCOL !== 'ui-stream') return false;
+    const agentChunks = stream.progress.agentChunks;
+    const done = this.run(c, user, reply, stream, { resumeFrom: agentChunks });
+    this.room.gate.began(stream, done);
+    this.room.ctx.waitUntil(done);
+    this.room.heartbeat();
+    log('info', 'reply resumed after a restart', {
+      conversation_id: c.id,
+      message_id: reply.id,
+      from_chunk: stream.size,
+      agent_chunks: agentChunks,
+    });
+    return true;
+  }
+
+  /** Runs the agent for one reply and ends it as complete, stopped or error; never throws. */
+  private async run(
+    c: ConversationRecord,
+    user: Message,
+    reply: Message,
+    stream: ReplyStream,
+    { resumeFrom, requestId }: { resumeFrom?: number; requestId?: string | undefined },
+  ): Promise<Message | null> {
+    const config = this.room.config();
+    const started = Date.now();
+    let ttft: number | undefined;
+    // A resumed reply's metadata so far is in the chunks it kept.
+    let agentMetadata: Record<string, unknown> = {};
+    for (const { chunk } of stream.chunks) agentMetadata = withAgentMetadata(agentMetadata, chunk);
+    let status: Message['status'] = 'complete';
+    let failure: { code: string; message: string } | undefined;
+    try {
+      const turn = {
+        conversationId: c.id,
+        userId: c.userId,
+        messageId: reply.id,
+        messages: this.room.history.for(this.room.store(), user, config.AGENTCORE_HISTORY_LIMIT),
+        resumeFrom,
+        requestId,
+        progress: stream.progress,
+      };
+      for await (const chunk of streamAgent(config, turn, stream.abort.signal)) {
+        ttft ??= Date.now() - started;
+        agentMetadata = withAgentMetadata(agentMetadata, chunk as Chunk);
+        stream.push(chunk as Chunk);
+      }
+    } catch (err) {
+      if (stream.abort.signal.reason instanceof DeletedError) {
+        // Readers of its SSE stream see it end as stopped (SPEC §5), not cut off: the sockets are closed already.
+        stream.push({ type: 'abort' });
+        await stream.end();
+        this.room.gate.ended(stream);
+        return null;
+      }
+      if (stream.abort.signal.aborted) {
+        status = 'stopped';
+      } else {
+        status = 'error';
+        // The bridge has logged it, with the request id. A resume the agent refused leaves the reply as before.
+        failure =
+          resumeFrom !== undefined && ttft === undefined
+            ? {
+                code: 'interrupted',
+                message: `the reply was interrupted by a restart: ${describeFailure(err).message}`,
+              }
+            : describeFailure(err);
+      }
+    }
+    stream.push(
+      status === 'complete'
+        ? { type: 'finish' }
+        : status === 'stopped'
+          ? { type: 'abort' }
+          : { type: 'error', errorText: failure?.message ?? 'the agent failed' },
+    );
+    const assembled = await stream.end();
+    const metadata: Record<string, unknown> = {
+      ...agentMetadata,
+      ttft_ms: ttft ?? null,
+      duration_ms: Date.now() - started,
+      ...(failure ? { error: failure } : {}),
+    };
+    const final = finalReply(reply, partsOf(assembled), status, metadata);
+    this.settle(stream, final);
+    this.room.ended();
+    await stream.drop();
+    return final;
+  }
+
+  /** Stores a reply's final form, lets the next send in, and tells every socket. */
+  private settle(stream: ReplyStream, final: Message): void {
+    this.room.store().saveEndedReply(final);
+    this.room.history.remember(final);
+    this.room.gate.ended(stream);
+    this.room.sockets.broadcast({ type: 'message', message: final });
+  }
+}
+
+/** The parts of a message as the `ai` package assembled them (none when nothing was). */
+export const partsOf = (assembled: { parts: unknown[] } | null): Message['parts'] =>
+  (assembled?.parts ?? []) as Message['parts'];
+
+/** The agent's metadata so far, with what `chunk` adds to it. */
+function withAgentMetadata(metadata: Record<string, unknown>, chunk: Chunk): Record<string, unknown> {
+  if (chunk.type !== 'message-metadata' || !isRecord(chunk.messageMetadata)) return metadata;
+  return { ...metadata, ...chunk.messageMetadata };
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function describeFailure(err: unknown): { code: string; message: string } {
+  if (err instanceof AgentError) return { code: err.code, message: err.message };
+  return { code: 'agent_error', message: err instanceof Error ? err.message : 'the agent failed' };
+}

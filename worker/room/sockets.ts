@@ -1,0 +1,210 @@
+import { base64url } from 'jose';
+import type { Config } from '../config';
+import { ApiError } from '../errors';
+import { MAX_FRAME_BYTES, type Message, type ServerFrame } from '../wire';
+import type { ReplyStream } from './reply-stream';
+import type { RoomStore } from './store';
+
+interface SocketAttachment {
+  userId: string;
+  connectedAt: number;
+}
+
+/** How often, at most, the room looks for sockets that stopped pinging (WS_PING_TIMEOUT_SECONDS). */
+const SOCKET_SWEEP_MS = 60_000;
+
+/**
+ * The room's WebSockets (hibernatable, so the sockets outlive the room in memory): who may open one (the edge's
+ * user, or a one-time ticket a browser got by POST /ws-ticket), the fan-out of frames and of the reply in flight,
+ * resume onto a reply, and the sweep that drops clients who stopped pinging.
+ */
+export class RoomSockets {
+  constructor(
+    private readonly ctx: DurableObjectState,
+    private readonly config: () => Config,
+  ) {}
+
+  /** A ticket for one upgrade of `userId` onto this conversation, for WS_TICKET_TTL_SECONDS. */
+  issueTicket(store: RoomStore, conversationId: string, userId: string): { ticket: string; expires_in: number } {
+    const ttl = this.config().WS_TICKET_TTL_SECONDS;
+    const secret = base64url.encode(crypto.getRandomValues(new Uint8Array(32)));
+    // The ticket names its room, so an attempt on any conversation reaches the room that can use it up.
+    const ticket = `${conversationId}.${secret}`;
+    store.addTicket(ticket, userId, Date.now() + ttl * 1000);
+    return { ticket, expires_in: ttl };
+  }
+
+  /**
+   * Whom an upgrade is for: the edge's authenticated user, or a ticket's. A ticket is used up by any attempt, and
+   * one for another conversation (`target`) is refused.
+   */
+  upgrader(
+    store: RoomStore,
+    request: Request,
+    userId: string | null,
+    ticket: string | null,
+    target: string | null,
+  ): string {
+    if (request.headers.get('upgrade')?.toLowerCase() !== 'websocket') {
+      throw new ApiError('invalid_request', 'expected a WebSocket upgrade');
+    }
+    const ticketUser = ticket ? store.takeTicket(ticket) : null;
+    const who = userId ?? (ticketUser && target === store.conversation()?.id ? ticketUser : null);
+    if (!who) {
+      throw new ApiError('unauthorized', ticket ? 'the ticket is invalid, expired or used' : 'missing credentials');
+    }
+    return who;
+  }
+
+  /** Accepts a socket for `userId` and greets it with `ready` (which names the reply in flight, for it to resume). */
+  accept(userId: string, ready: () => ServerFrame): Response {
+    if (this.ctx.getWebSockets().length >= this.config().MAX_SOCKETS_PER_CONVERSATION) {
+      throw new ApiError('too_many_connections', 'too many open connections to this conversation', { retryAfter: 5 });
+    }
+    const pair = new WebSocketPair();
+    const [client, server] = [pair[0], pair[1]];
+    this.ctx.acceptWebSocket(server);
+    server.serializeAttachment({ userId, connectedAt: Date.now() } satisfies SocketAttachment);
+    this.send(server, ready());
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  /**
+   * A text frame from a socket and the user it was opened for; null when there is nothing to answer: a binary or
+   * too-large frame (the socket is closed for it) or a socket the room does not know.
+   */
+  received(ws: WebSocket, data: string | ArrayBuffer): { userId: string; text: string } | null {
+    if (typeof data !== 'string') {
+      ws.close(1003, 'binary frames are not supported');
+      return null;
+    }
+    if (data.length > MAX_FRAME_BYTES / 3 && new TextEncoder().encode(data).byteLength > MAX_FRAME_BYTES) {
+      ws.close(1009, 'frame too large');
+      return null;
+    }
+    const attachment = ws.deserializeAttachment() as SocketAttachment | null;
+    return attachment ? { userId: attachment.userId, text: data } : null;
+  }
+
+  /** Every socket follows a reply that has just started, from its first chunk. */
+  followAll(stream: ReplyStream): void {
+    for (const ws of this.ctx.getWebSockets()) this.follow(ws, stream, 0);
+  }
+
+  /**
+   * Re-syncs a socket onto a reply: chunks from `from` in order, then live, when it is the one in flight; a reply
+   * that already ended answers with its final message (`stored`); an unknown id with not_found.
+   */
+  async resume(
+    ws: WebSocket,
+    live: ReplyStream | null,
+    messageId: string,
+    from: number,
+    stored: () => Promise<Message | null>,
+  ): Promise<void> {
+    if (live && live.messageId === messageId) {
+      this.follow(ws, live, from);
+      return;
+    }
+    const message = await stored();
+    if (!message) throw new ApiError('not_found', 'no such message in this conversation');
+    this.send(ws, { type: 'message', message });
+  }
+
+  broadcast(frame: ServerFrame): void {
+    const text = JSON.stringify(frame);
+    for (const ws of this.ctx.getWebSockets()) {
+      try {
+        ws.send(text);
+      } catch {
+        // A socket that is closing misses nothing it can still use.
+      }
+    }
+  }
+
+  send(ws: WebSocket, frame: ServerFrame): void {
+    try {
+      ws.send(JSON.stringify(frame));
+    } catch {
+      // Closing.
+    }
+  }
+
+  /** Tells every socket the conversation is gone and closes it. */
+  closeAllDeleted(): void {
+    const frame = JSON.stringify({ type: 'deleted' } satisfies ServerFrame);
+    for (const ws of this.ctx.getWebSockets()) {
+      try {
+        ws.send(frame);
+        ws.close(4404, 'conversation deleted');
+      } catch {
+        // Already closing: nothing more to tell it.
+      }
+    }
+  }
+
+  /** A socket closed by its client: it follows nothing more, and the close handshake is answered. */
+  closed(ws: WebSocket, code: number, reason: string, stream: ReplyStream | null): void {
+    stream?.unsubscribe(ws);
+    try {
+      // Answer the close handshake, or the client waits for it until it times out.
+      ws.close(code === 1005 || code === 1006 ? 1000 : code, reason);
+    } catch {
+      // Already closed.
+    }
+  }
+
+  failed(ws: WebSocket, stream: ReplyStream | null): void {
+    stream?.unsubscribe(ws);
+    try {
+      ws.close(1011, 'socket error');
+    } catch {
+      // Already closed.
+    }
+  }
+
+  get open(): number {
+    return this.ctx.getWebSockets().length;
+  }
+
+  /** How often the sweep runs from the alarm while sockets are open. */
+  sweepEveryMs(): number {
+    return Math.min(SOCKET_SWEEP_MS, this.config().WS_PING_TIMEOUT_SECONDS * 1000);
+  }
+
+  /** Drops sockets whose client has stopped pinging: a half-open socket would otherwise hold a slot forever. */
+  sweep(now = Date.now()): void {
+    const timeoutMs = this.config().WS_PING_TIMEOUT_SECONDS * 1000;
+    for (const ws of this.ctx.getWebSockets()) {
+      const attachment = ws.deserializeAttachment() as SocketAttachment | null;
+      const lastPing = this.ctx.getWebSocketAutoResponseTimestamp(ws)?.getTime() ?? 0;
+      const lastSign = Math.max(lastPing, attachment?.connectedAt ?? 0);
+      if (now - lastSign > timeoutMs) {
+        try {
+          ws.close(4408, 'no ping received');
+        } catch {
+          // Gone already.
+        }
+      }
+    }
+  }
+
+  private follow(ws: WebSocket, stream: ReplyStream, from: number): void {
+    stream.subscribe(
+      ws,
+      {
+        next: from,
+        deliver: (index, entry) => {
+          entry.frame ??= `{"type":"chunk","message_id":"${stream.messageId}","index":${index},"chunk":${entry.json}}`;
+          try {
+            ws.send(entry.frame);
+          } catch {
+            stream.unsubscribe(ws);
+          }
+        },
+        end: () => undefined,
+      },
+      from,
+    );
+  }
+}
