@@ -1,6 +1,7 @@
-/** Find, keep and share (SPEC §10) in the page: pin and archive in the sidebar. */
+/** Find, keep and share (SPEC §10) in the page: search, pin and archive in the sidebar. */
 import type { Page } from 'playwright-core';
 import { describe, expect, test } from 'vitest';
+import type { SearchResults } from '../worker/wire';
 import { sharedStackAndBrowser, signedInContext, uniqueUser } from './support';
 
 const shared = sharedStackAndBrowser();
@@ -67,5 +68,58 @@ describe('pin and archive in the sidebar', () => {
     await expect.poll(() => rowTitles(page)).toEqual(['alpha', 'gamma', 'beta']);
     await menuAction(page, 'alpha', 'Unpin');
     await expect.poll(() => page.getByRole('heading', { name: 'Pinned' }).count()).toBe(0);
+  });
+});
+
+describe('search in the sidebar', () => {
+  test('Ctrl+K focuses the box; results mark the words; Enter opens the conversation at the marked message', async () => {
+    const user = uniqueUser('finder');
+    const call = await api(user);
+    const trip = await call<{ id: string }>('POST', '/conversations', { title: 'Trip notes' });
+    const send = (content: string) =>
+      call<{ message: { id: string } }>('POST', '/messages', {
+        conversation_id: trip.id,
+        content: `!dev words=1\n${content}`,
+      });
+    const target = await send('Книга about the Aurora borealis near Tromsø');
+    // 30 more exchanges: the found message is older than the first page of history the pane loads (50 messages).
+    for (let i = 0; i < 30; i++) await send(`later message number ${i}`);
+    await call('POST', '/conversations', { title: 'Other' });
+    // The rooms flush to Postgres as each reply ends; wait until search sees the message.
+    await expect
+      .poll(async () => (await call<SearchResults>('GET', '/search?q=aurora')).results.length, { timeout: 20_000 })
+      .toBe(1);
+
+    const page = await openPage(user);
+    await page.keyboard.press('Control+k');
+    const box = page.getByRole('combobox', { name: 'Search conversations' });
+    await expect.poll(() => box.evaluate((el) => el === document.activeElement)).toBe(true);
+    await box.fill('книга "aurora borealis" -skiing');
+    const option = page.getByRole('option').first();
+    await option.waitFor();
+    expect(await page.getByRole('option').count()).toBe(1);
+    expect(await option.locator('.result-title').innerText()).toBe('Trip notes');
+    expect(await option.locator('mark').allInnerTexts()).toEqual(['Книга', 'Aurora', 'borealis']);
+    // Plain text only: nothing from a message becomes markup.
+    expect(await option.locator('.snippet *:not(mark)').count()).toBe(0);
+
+    await box.press('Enter');
+    const marked = page.locator(`article.message.found[data-message-id="${target.message.id}"]`);
+    await marked.waitFor();
+    expect(await marked.getAttribute('aria-current')).toBe('true');
+    expect(await page.locator('.chat-title').innerText()).toBe('Trip notes');
+    await expect
+      .poll(() =>
+        marked.evaluate((el) => {
+          const box = el.getBoundingClientRect();
+          const view = el.closest('.message-scroller')?.getBoundingClientRect();
+          return !!view && box.bottom > view.top && box.top < view.bottom;
+        }),
+      )
+      .toBe(true);
+    expect(await page.locator('article.message.found').count()).toBe(1);
+
+    await box.fill('nothing-like-this-anywhere');
+    await page.getByText('No matches.').waitFor();
   });
 });

@@ -11,6 +11,7 @@ import {
   ErrorEnvelope,
   MessagePage,
   type MessagesWindow,
+  SearchResults,
   type SendBody,
   SendResult,
   WsTicket,
@@ -136,6 +137,17 @@ export class ChatApi {
     if (options.cursor) q.set('cursor', options.cursor);
     if (options.archived) q.set('archived', 'true');
     return this.json(ConversationList, `/conversations?${q}`);
+  }
+
+  /**
+   * `GET /search`: the person's messages and titles that match `q` (words, "phrases", -exclusions), best first.
+   * Each snippet is plain text; its highlights are [start, end) ranges in code points.
+   */
+  search(q: string, options: { limit?: number; cursor?: string | null } = {}) {
+    const query = new URLSearchParams({ q });
+    if (options.limit !== undefined) query.set('limit', String(options.limit));
+    if (options.cursor) query.set('cursor', options.cursor);
+    return this.json(SearchResults, `/search?${query}`);
   }
 
   getConversation(id: string) {

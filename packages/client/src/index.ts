@@ -11,6 +11,8 @@ export type {
   ErrorCode,
   Message,
   MessagePart,
+  SearchResult,
+  SearchResults,
   ServerFrame,
 } from '../../../worker/wire';
 export { codePointLength, MAX_CONTENT_CODE_POINTS, MAX_TITLE_CODE_POINTS } from '../../../worker/wire';

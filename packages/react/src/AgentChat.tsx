@@ -39,9 +39,12 @@ function WholeChat(props: AgentChatProps & ClientProps) {
   const controlled = props.conversationId !== undefined;
   const activeId = controlled ? (props.conversationId ?? null) : ownId;
   const [drawerOpen, setDrawerOpen] = useState(false);
+  /** The message a search result opened, shown marked in its conversation. */
+  const [found, setFound] = useState<string | null>(null);
   const sidebarId = useId();
 
-  const select = (id: string | null) => {
+  const select = (id: string | null, foundMessage: string | null = null) => {
+    setFound(foundMessage);
     setDrawerOpen(false);
     if (!controlled) setOwnId(id);
     props.onConversationChange?.(id);
@@ -85,9 +88,10 @@ function WholeChat(props: AgentChatProps & ClientProps) {
           activeId={activeId}
           onSelect={select}
           hrefFor={props.hrefFor}
+          search={{ client, onOpen: (r) => select(r.conversation.id, r.message.id) }}
         />
       </div>
-      {live && <ConversationView key={live.instance} store={live} onNewChat={() => select(null)} />}
+      {live && <ConversationView key={live.instance} store={live} foundId={found} onNewChat={() => select(null)} />}
     </div>
   );
 }

@@ -7,8 +7,15 @@ import { preloadMarkdown } from './markdown/Markdown';
 import { NoticeBar } from './NoticeBar';
 import { useStrings } from './strings';
 
+interface ConversationViewProps {
+  store: LiveConversation;
+  onNewChat(): void;
+  /** A message to scroll to and mark (a search result's). */
+  foundId?: string | null;
+}
+
 /** The pane of one conversation: title, connection state, messages and composer, for a live conversation. */
-export function ConversationView({ store, onNewChat }: { store: LiveConversation; onNewChat(): void }) {
+export function ConversationView({ store, onNewChat, foundId = null }: ConversationViewProps) {
   const snapshot = useSyncExternalStore(store.subscribe, store.getSnapshot);
   const strings = useStrings();
   useEffect(preloadMarkdown, []);
@@ -60,7 +67,7 @@ export function ConversationView({ store, onNewChat }: { store: LiveConversation
         <ConnectionBadge link={snapshot.link} />
       </header>
       <NoticeBar notice={snapshot.notice} onDismiss={() => store.dismissNotice()} />
-      <MessageList store={store} snapshot={snapshot} />
+      <MessageList store={store} snapshot={snapshot} foundId={foundId} />
       <Composer store={store} snapshot={snapshot} />
     </main>
   );

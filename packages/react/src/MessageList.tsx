@@ -6,7 +6,14 @@ import { MessageView } from './MessageView';
 const STICK_PX = 48;
 const LOAD_OLDER_PX = 160;
 
-export function MessageList({ store, snapshot }: { store: LiveConversation; snapshot: ChatSnapshot }) {
+interface MessageListProps {
+  store: LiveConversation;
+  snapshot: ChatSnapshot;
+  /** A message to bring into view (older pages are loaded until it is there) and mark: a search result's. */
+  foundId?: string | null;
+}
+
+export function MessageList({ store, snapshot, foundId = null }: MessageListProps) {
   const scroller = useRef<HTMLDivElement>(null);
   const content = useRef<HTMLDivElement>(null);
   const stick = useRef(true);
@@ -64,6 +71,22 @@ export function MessageList({ store, snapshot }: { store: LiveConversation; snap
     if (el && historyLoaded && hasOlder && !loadingOlder && el.scrollHeight <= el.clientHeight) loadOlder();
   }, [historyLoaded, hasOlder, loadingOlder, loadOlder]);
 
+  // Once per found message: look for it in what is loaded, load older pages while it is not, then show it.
+  const shownFound = useRef<string | null>(null);
+  // biome-ignore lint/correctness/useExhaustiveDependencies: items: the found message may have just been rendered
+  useEffect(() => {
+    if (!foundId || shownFound.current === foundId || !historyLoaded || loadingOlder) return;
+    const node = content.current?.querySelector(`[data-message-id="${CSS.escape(foundId)}"]`);
+    if (node) {
+      shownFound.current = foundId;
+      stick.current = false;
+      setAwayFromBottom(true);
+      node.scrollIntoView({ block: 'center' });
+      return;
+    }
+    if (hasOlder) void store.loadOlder();
+  }, [foundId, items, historyLoaded, hasOlder, loadingOlder, store]);
+
   const lastAssistant = items.findLast((item) => item.role === 'assistant');
 
   return (
@@ -96,6 +119,7 @@ export function MessageList({ store, snapshot }: { store: LiveConversation; snap
             key={item.key}
             item={item}
             canRetry={!snapshot.streaming && (item.status === 'failed' || item === lastAssistant)}
+            found={item.id !== null && item.id === foundId}
             store={store}
           />
         ))}

@@ -136,9 +136,11 @@ interface MessageViewProps {
   item: ChatItem;
   canRetry: boolean;
   store: LiveConversation;
+  /** The message a search opened: marked. */
+  found?: boolean;
 }
 
-export const MessageView = memo(function MessageView({ item, canRetry, store }: MessageViewProps) {
+export const MessageView = memo(function MessageView({ item, canRetry, store, found = false }: MessageViewProps) {
   const [copied, setCopied] = useState(false);
   const streaming = item.status === 'streaming';
   const showRetry = canRetry && (item.status === 'failed' || item.status === 'error' || item.status === 'stopped');
@@ -155,10 +157,11 @@ export const MessageView = memo(function MessageView({ item, canRetry, store }: 
 
   return (
     <article
-      className={`message ${item.role} ${item.status}`}
+      className={`message ${item.role} ${item.status}${found ? ' found' : ''}`}
       aria-label={item.role === 'user' ? 'You said' : 'Agent replied'}
       data-status={item.status}
       data-message-id={item.id ?? undefined}
+      aria-current={found ? 'true' : undefined}
       dir="auto"
     >
       <div className="bubble">

@@ -16,6 +16,7 @@ import {
   useState,
   useSyncExternalStore,
 } from 'react';
+import { SearchBox, type SearchBoxProps } from './SearchBox';
 import { useStrings } from './strings';
 
 export interface SidebarProps {
@@ -27,9 +28,11 @@ export interface SidebarProps {
   onSelect(id: string | null): void;
   /** The link of a conversation, for hosts that route (open in a new tab); without it rows are buttons in effect. */
   hrefFor?: (id: string) => string;
+  /** Search across the conversations (SPEC §10); without it there is no search box. */
+  search?: SearchBoxProps;
 }
 
-export function Sidebar({ index, archivedIndex, activeId, onSelect, hrefFor }: SidebarProps) {
+export function Sidebar({ index, archivedIndex, activeId, onSelect, hrefFor, search }: SidebarProps) {
   const [view, setView] = useState<'current' | 'archived'>('current');
   const strings = useStrings();
   const showArchived = view === 'archived' && archivedIndex;
@@ -42,6 +45,7 @@ export function Sidebar({ index, archivedIndex, activeId, onSelect, hrefFor }: S
       <button type="button" className="new-chat" onClick={() => onSelect(null)}>
         {strings.newChat}
       </button>
+      {search && <SearchBox {...search} />}
       {showArchived && (
         <div className="archived-header">
           <button type="button" className="link" onClick={() => setView('current')}>
