@@ -272,6 +272,27 @@ describe('dev agent: bridge endpoint', () => {
     expect(text(r.chunks)).toContain(iso);
   });
 
+  it('once fails a prompt the first time only: asked again after it in the history, the reply is whole', async () => {
+    const prompt = '!dev words=6 fail_after=2 once';
+    const first = await ask(prompt);
+    expect(first.chunks.at(-1)).toMatchObject({ type: 'error' });
+    const again = await fetch(agent.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+      body: JSON.stringify({
+        message_id: 'msg-2',
+        messages: [
+          { id: 'u1', role: 'user', parts: [{ type: 'text', text: prompt }] },
+          { id: 'a1', role: 'assistant', parts: [{ type: 'text', text: 'the dev ' }] },
+          { id: 'u2', role: 'user', parts: [{ type: 'text', text: prompt }] },
+        ],
+      }),
+    });
+    const chunks = (await allEvents(again)).filter((e) => e.data !== '[DONE]').map((e) => JSON.parse(e.data));
+    expect(chunks.filter((c) => c.type === 'text-delta')).toHaveLength(6);
+    expect(chunks.at(-1)).toMatchObject({ type: 'finish' });
+  });
+
   it('bad_chunk sends a chunk that fails the protocol schema', async () => {
     const r = await ask('!dev bad_chunk words=2');
     const bad = r.chunks.find((c) => c.type === 'text-delta' && !('delta' in c));
@@ -285,7 +306,7 @@ describe('dev agent: bridge endpoint', () => {
       headers: { 'idempotency-key': 'msg-1', authorization: 'Bearer hidden-value' },
     });
     expect(text(r.chunks)).toMatch(
-      /^message_id=msg-1 idempotency_key=msg-1 bearer=yes accept=text\/event-stream messages=1 history=u1 request_id=none trigger=none connection_requests=\d+$/,
+      /^message_id=msg-1 idempotency_key=msg-1 bearer=yes accept=text\/event-stream messages=1 history=u1 request_id=none trigger=none connection_requests=\d+ id=none conversation_id=conv-1 user_id=user-1 content_type=application\/json resume_from=none replaces=none$/,
     );
   });
 

@@ -8,6 +8,8 @@
  *   fail_after=N  N word deltas, then an `error` chunk and close
  *   cut_after=N   N word deltas, then drop the connection (no finish)
  *   hang_after=N  N word deltas, then silence until the client goes away
+ *   once          with fail_after, cut_after or hang_after: only the first time this prompt is asked in the
+ *                 conversation; asked again (a Retry, whose history holds the same prompt before), the reply is whole
  *   calc=EXPR     call the calculator tool on EXPR (+ - * / % ^ and parentheses) and answer with the result
  *   echo          answer with the prompt text
  *   bad_chunk     (hidden, for bridge tests) send a text-delta without `delta`, which breaks the chunk schema
@@ -16,9 +18,11 @@
  *   not_sse       (hidden) answer 200 with a text/plain body instead of an event stream
  *   status=N      (hidden) answer HTTP N with a JSON error instead of a stream
  *   no_resume     (hidden) answer as an agent that does not resume: no X-Resumable, nothing kept
- *   inspect       (hidden, for bridge tests) answer with what the request carried: message_id, idempotency_key,
- *                 bearer (yes/no, never the token), accept, the number of messages and their ids in order, and
- *                 how many requests its connection has carried (this one included)
+ *   inspect       (hidden, for bridge tests) answer with what the request carried, every body field and header
+ *                 of SPEC §6: message_id, idempotency_key, bearer (yes/no, never the token), accept, the number
+ *                 of messages and their ids in order, request_id, trigger, how many requests its connection has
+ *                 carried (this one included), id, conversation_id, user_id, content_type, resume_from, and
+ *                 replaces (the body's messageId: the reply a regenerate replaces)
  * A prompt asking for the time or the clock calls the clock tool.
  *
  * With OPENAI_BASE_URL (or opts.openaiBaseUrl) messages without `!dev` are forwarded to that OpenAI-compatible API
@@ -127,12 +131,17 @@ interface AgentRequest {
   messageId: string;
   trigger: string;
   messages: UIMessage[];
+  /** The body's own fields as sent ('none' when absent), for `inspect`. */
+  sent: { id: string; conversationId: string; userId: string; replaces: string };
 }
 
 async function handleAgent(req: IncomingMessage, res: ServerResponse, settings: Settings): Promise<void> {
   const turn = parseAgentRequest(await readJson(req), header(req, 'idempotency-key'));
   if (typeof turn === 'string') return sendJson(res, 400, { error: { code: 'invalid_request', message: turn } });
   const { options, prompt } = parseDevPrompt(lastUserText(turn.messages));
+  if (options && !(options instanceof Error) && options.once && askedBefore(turn.messages)) {
+    options.failAfter = options.cutAfter = options.hangAfter = undefined;
+  }
   if (options && !(options instanceof Error) && options.status !== undefined) {
     const message = `dev agent: answering HTTP ${options.status} on purpose (status)`;
     return sendJson(res, options.status, { error: { code: 'dev_status', message } });
@@ -215,6 +224,12 @@ function describeRequest(req: IncomingMessage, turn: AgentRequest): string {
     `request_id=${req.headers['x-request-id'] ?? 'none'}`,
     `trigger=${turn.trigger}`,
     `connection_requests=${requestsOn.get(req.socket) ?? 0}`,
+    `id=${turn.sent.id}`,
+    `conversation_id=${turn.sent.conversationId}`,
+    `user_id=${turn.sent.userId}`,
+    `content_type=${req.headers['content-type'] ?? 'none'}`,
+    `resume_from=${req.headers['x-resume-from'] ?? 'none'}`,
+    `replaces=${turn.sent.replaces}`,
   ].join(' ');
 }
 
@@ -234,12 +249,32 @@ function parseAgentRequest(raw: unknown, idempotencyKey: string | undefined): Ag
     return 'messages must be UIMessages ({id, role, parts})';
   }
   const messageId = (raw.message_id as string | undefined) ?? idempotencyKey ?? `dev-${randomUUID()}`;
-  return { messageId, trigger: (raw.trigger as string | undefined) ?? 'none', messages: messages as UIMessage[] };
+  const sent = (key: string) => (typeof raw[key] === 'string' ? raw[key] : 'none');
+  return {
+    messageId,
+    trigger: sent('trigger'),
+    messages: messages as UIMessage[],
+    sent: {
+      id: sent('id'),
+      conversationId: sent('conversation_id'),
+      userId: sent('user_id'),
+      replaces: sent('messageId'),
+    },
+  };
 }
 
 function lastUserText(messages: UIMessage[]): string {
   const last = messages.findLast((m) => m.role === 'user');
-  return last ? last.parts.map((p) => (p.type === 'text' ? p.text : '')).join('') : '';
+  return last ? textOf(last) : '';
+}
+
+const textOf = (message: UIMessage): string => message.parts.map((p) => (p.type === 'text' ? p.text : '')).join('');
+
+/** Whether the history holds the newest user message's text earlier on (the same prompt asked again). */
+function askedBefore(messages: UIMessage[]): boolean {
+  const text = lastUserText(messages);
+  const last = messages.findLastIndex((m) => m.role === 'user');
+  return messages.slice(0, last).some((m) => m.role === 'user' && textOf(m) === text);
 }
 
 export interface DevOptions {
@@ -259,6 +294,7 @@ export interface DevOptions {
   inspect?: boolean;
   /** `approve=calc`: asks a person before using the calculator (a `tool-approval-request`, SPEC §9). */
   approve?: 'calc';
+  once?: boolean;
 }
 
 const NUMERIC: Record<string, 'words' | 'delayMs' | 'failAfter' | 'cutAfter' | 'hangAfter' | 'status'> = {
@@ -294,6 +330,7 @@ export function parseDevPrompt(text: string): { options: DevOptions | Error | nu
     else if (key === 'echo' && value === undefined) options.echo = true;
     else if (key === 'bad_chunk' && value === undefined) options.badChunk = true;
     else if (key === 'inspect' && value === undefined) options.inspect = true;
+    else if (key === 'once' && value === undefined) options.once = true;
     else if (key === 'garbage' && value === undefined) options.garbage = true;
     else if (key === 'unknown_chunk' && value === undefined) options.unknownChunk = true;
     else if (key === 'not_sse' && value === undefined) options.notSse = true;

@@ -250,6 +250,7 @@ describe('streamAgent (ui-stream, against the dev agent)', () => {
     const turn = { ...turnOf('!dev inspect'), regenerates: replaced };
     const given = textOf(await collect(streamAgent(config, turn, new AbortController().signal)));
     expect(given).toContain(' trigger=regenerate-message ');
+    expect(given).toContain(` replaces=${replaced}`);
     expect(JSON.parse(turnBody(turn))).toEqual({
       id: turn.conversationId,
       messages: turn.messages,
@@ -258,6 +259,31 @@ describe('streamAgent (ui-stream, against the dev agent)', () => {
       conversation_id: turn.conversationId,
       user_id: turn.userId,
       message_id: turn.messageId,
+    });
+  });
+
+  it('the agent receives every SPEC §6 body field and header, as its inspect reports them', async () => {
+    const turn = { ...turnOf('!dev inspect', [userMessage('earlier', 'u-0')]), requestId: 'req-every-field' };
+    const text = textOf(await collect(streamAgent(config, turn, new AbortController().signal)));
+    const seen = Object.fromEntries(
+      text.split(' ').map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]),
+    );
+    expect(seen).toEqual({
+      message_id: turn.messageId,
+      idempotency_key: turn.messageId,
+      bearer: 'yes',
+      accept: 'text/event-stream',
+      messages: '2',
+      history: 'u-0,u-1',
+      request_id: 'req-every-field',
+      trigger: 'submit-message',
+      connection_requests: expect.stringMatching(/^\d+$/),
+      id: turn.conversationId,
+      conversation_id: turn.conversationId,
+      user_id: 'user-bridge',
+      content_type: 'application/json',
+      resume_from: 'none',
+      replaces: 'none',
     });
   });
 
