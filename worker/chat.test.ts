@@ -108,6 +108,51 @@ describe('conversations', () => {
   });
 });
 
+describe('list defaults and bounds', () => {
+  it('lists 20 conversations by default and up to 100 when asked, each with a cursor to the rest', async () => {
+    const alice = client(uniqueUser('alice'));
+    const made: string[] = [];
+    for (let i = 0; i < 101; i++) made.push((await alice.createConversation(`c${i}`)).id);
+    const newestFirst = [...made].reverse();
+    const first = ConversationList.parse(await alice.json('GET', '/conversations'));
+    expect(first.conversations.map((c) => c.id)).toEqual(newestFirst.slice(0, 20));
+    expect(first.next_cursor).not.toBeNull();
+    const hundred = ConversationList.parse(await alice.json('GET', '/conversations?limit=100'));
+    expect(hundred.conversations.map((c) => c.id)).toEqual(newestFirst.slice(0, 100));
+    const cursor = encodeURIComponent(hundred.next_cursor ?? '');
+    const rest = ConversationList.parse(await alice.json('GET', `/conversations?limit=100&cursor=${cursor}`));
+    expect(rest.conversations.map((c) => c.id)).toEqual(newestFirst.slice(100));
+    expect(rest.next_cursor).toBeNull();
+  });
+});
+
+describe('rename', () => {
+  it('takes 1..200 code points after trimming and refuses anything else with 400, the title unchanged', async () => {
+    const alice = client(uniqueUser('alice'));
+    const c = await alice.createConversation('Before');
+    const patch = (body: unknown) => alice.call('PATCH', `/conversations/${c.id}`, { body });
+    for (const [name, body] of [
+      ['empty', { title: '' }],
+      ['white space only', { title: ' \n\t ' }],
+      ['201 code points', { title: 'é'.repeat(201) }],
+      ['201 emoji (402 UTF-16 units)', { title: '😀'.repeat(201) }],
+      ['a number', { title: 42 }],
+      ['null', { title: null }],
+      ['an unknown field beside it', { title: 'ok', colour: 'red' }],
+    ] as const) {
+      const res = await patch(body);
+      expect(res.status, name).toBe(400);
+      expect(ErrorEnvelope.parse(await res.json()).error.code, name).toBe('invalid_request');
+    }
+    expect((await alice.json<Conversation>('GET', `/conversations/${c.id}`)).title).toBe('Before');
+    const emoji = '😀'.repeat(200);
+    const res = await patch({ title: `  ${emoji}  ` });
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as Conversation).title).toBe(emoji);
+    expect((await alice.json<Conversation>('GET', `/conversations/${c.id}`)).title).toBe(emoji);
+  });
+});
+
 describe('sending', () => {
   it('answers in JSON once the reply is done, titled from the first message', async () => {
     const alice = client(uniqueUser('alice'));

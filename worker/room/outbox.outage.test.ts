@@ -1,3 +1,4 @@
+import { abortAllDurableObjects } from 'cloudflare:test';
 import { afterEach, describe, expect, it } from 'vitest';
 import { allEvents, client, control, eventually, pgQuery, uniqueUser } from '../test-support';
 import { ConversationList, ErrorEnvelope } from '../wire';
@@ -77,6 +78,30 @@ describe('outbox to Postgres', () => {
     expect(state?.message_count).toBe(40);
     const list = ConversationList.parse(await alice.json('GET', '/conversations'));
     expect(list.conversations[0]?.message_count).toBe(40);
+  });
+
+  it('keeps rows still owed to Postgres through a room restart, and flushes them with no client asking', async () => {
+    const alice = client(uniqueUser('alice'));
+    const c = await alice.createConversation();
+    await eventually(
+      () => pgQuery('select 1 from conversation_states where id = $1', [c.id]),
+      (x) => x.length === 1,
+    );
+    await control('/postgres/stop');
+    for (let i = 0; i < 5; i++) await alice.send(c.id, `!dev words=2\npending ${i}`);
+    // The room is evicted with its outbox full; only its storage (and its alarm) survive.
+    await abortAllDurableObjects();
+    await control('/postgres/start');
+    const rows = await eventually(
+      () => rowsOf(c.id).catch(() => [] as Row[]),
+      (x) => x.length === 10,
+      30_000,
+    );
+    expect(rows.map((x) => x.seq)).toEqual(Array.from({ length: 10 }, (_, i) => i + 1));
+    expect(rows.filter((x) => x.role === 'user').map((x) => x.content)).toEqual(
+      Array.from({ length: 5 }, (_, i) => `!dev words=2\npending ${i}`),
+    );
+    expect(rows.every((x) => x.status === 'complete')).toBe(true);
   });
 
   it('answers a create and a delete within about a second while Postgres hangs; both land once it answers', async () => {

@@ -255,6 +255,49 @@ describe('WebSocket frames', () => {
     s.close();
   });
 
+  it('tells every socket of a failed reply: its error chunk, then the reply as error with the text so far', async () => {
+    const alice = client(uniqueUser('alice'));
+    const c = await alice.createConversation();
+    const [a, b] = [await mustOpen(c.id, alice.userId), await mustOpen(c.id, alice.userId)];
+    const sent = await alice.send(c.id, '!dev words=10 fail_after=4');
+    expect(sent.reply.status).toBe('error');
+    const id = sent.reply.id;
+    for (const s of [a, b]) {
+      await s.until((fs) => fs.some((f) => isEnd(f, id)));
+      const final = finalOf(s.frames, id);
+      expect(final?.status).toBe('error');
+      expect(final?.metadata.error).toMatchObject({
+        code: 'agent_error',
+        message: expect.stringContaining('fail_after'),
+      });
+      expect(final?.content).toBe(sent.reply.content);
+      expect(textOf(chunksOf(s.frames, id))).toBe(sent.reply.content);
+      expect(chunksOf(s.frames, id).at(-1)?.chunk).toMatchObject({ type: 'error', errorText: expect.any(String) });
+    }
+    expect(sent.reply.content.split(' ').filter(Boolean)).toHaveLength(4);
+    a.close();
+    b.close();
+  });
+
+  it('answers a send while a reply streams with a reply_in_progress frame naming it, and stores nothing of it', async () => {
+    const alice = client(uniqueUser('alice'));
+    const c = await alice.createConversation();
+    const s = await mustOpen(c.id, alice.userId);
+    s.send({ type: 'send', content: '!dev words=200 delay_ms=10', client_message_id: 'first' });
+    const reply = await replyStarted(s);
+    await s.until((fs) => chunksOf(fs, reply.id).length > 3);
+    const before = s.frames.length;
+    s.send({ type: 'send', content: 'too soon', client_message_id: 'second' });
+    const refused = await s.next('error', before);
+    expect(refused).toMatchObject({ code: 'reply_in_progress', client_message_id: 'second' });
+    s.send({ type: 'stop' });
+    await s.until((fs) => fs.some((f) => isEnd(f, reply.id)));
+    const stored = (await alice.history(c.id)).messages;
+    expect(stored.map((m) => m.client_message_id)).toEqual(['first', null]);
+    expect(stored.some((m) => m.content === 'too soon')).toBe(false);
+    s.close();
+  });
+
   it('broadcasts a rename, and a delete closes every socket with 4404', async () => {
     const alice = client(uniqueUser('alice'));
     const c = await alice.createConversation();
