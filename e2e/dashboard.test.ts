@@ -52,18 +52,22 @@ describe('the example dashboard', () => {
     const user = uniqueUser('host');
     const page = await signIn(user);
     await page.locator('.host-nav').getByText('Chat').click();
-    await page.getByLabel('Message', { exact: true }).fill('!dev words=40 delay_ms=40\nfrom the dashboard');
+    await page.getByLabel('Message', { exact: true }).fill('!dev words=3\nfrom the dashboard');
     await page.getByLabel('Message', { exact: true }).press('Enter');
     await page.waitForURL(/\/chat\/[0-9a-f-]{36}$/);
-    await reply(page, 'streaming').waitFor();
+    await reply(page, 'complete').waitFor();
 
+    // The second tab is live before the reply starts, so it must see it streaming, however slow its start.
     const second = await page.context().newPage();
     await second.goto(page.url());
+    await second.locator('.connection[data-link="connected"]').waitFor();
+    await page.getByLabel('Message', { exact: true }).fill('!dev words=40 delay_ms=40\nwatched from a second tab');
+    await page.getByLabel('Message', { exact: true }).press('Enter');
     await reply(second, 'streaming').waitFor();
-    await reply(page, 'complete').waitFor();
-    await reply(second, 'complete').waitFor();
+    await reply(page, 'complete').nth(1).waitFor();
+    await reply(second, 'complete').nth(1).waitFor();
     const id = page.url().split('/').pop() ?? '';
-    const [stored] = await storedContent(user, id);
+    const [, stored] = await storedContent(user, id);
     expect(stored?.split(/\s+/).filter(Boolean)).toHaveLength(40);
     expect(await lastReplyText(page)).toBe(stored);
     expect(await lastReplyText(second)).toBe(stored);
@@ -90,6 +94,38 @@ describe('the example dashboard', () => {
     expect(dashboard.auth.issued()).toBeGreaterThan(issuedBefore + 1);
     const [, second] = await storedContent(user, id);
     expect(await lastReplyText(page)).toBe(second);
+    await page.context().close();
+  });
+
+  test("shows signed out while the host's getToken fails, and Try again recovers once the host can give one", async () => {
+    const user = uniqueUser('gettoken');
+    const page = await signIn(user);
+    await page.getByLabel('Message', { exact: true }).fill('!dev words=4\nbefore the outage');
+    await page.getByLabel('Message', { exact: true }).press('Enter');
+    await page.waitForURL(/\/chat\/[0-9a-f-]{36}$/);
+    await reply(page, 'complete').waitFor();
+    const url = page.url();
+
+    // A fresh tab of the same host session: it has no token yet, and its auth service cannot be reached.
+    const tab = await browser.newContext({ baseURL: dashboard.url, viewport: { width: 1200, height: 800 } });
+    await tab.addInitScript((name) => localStorage.setItem('dashboard.user', name), user);
+    await tab.route(`${dashboard.auth.url}/token`, (route) => route.abort('connectionrefused'));
+    const second = await tab.newPage();
+    await second.goto(url);
+    const signedOut = second.getByRole('heading', { name: 'You are signed out' });
+    await signedOut.waitFor();
+    expect(await reply(second, 'complete').count()).toBe(0);
+
+    const issuedBefore = dashboard.auth.issued();
+    await tab.unroute(`${dashboard.auth.url}/token`);
+    // The pane's own Try again (the sidebar's list, which failed too, offers one of its own).
+    await second.locator('.chat-pane').getByRole('button', { name: 'Try again' }).click();
+    await reply(second, 'complete').waitFor();
+    await signedOut.waitFor({ state: 'detached' });
+    expect(dashboard.auth.issued()).toBeGreaterThan(issuedBefore);
+    expect(await lastReplyText(second)).toBe(await lastReplyText(page));
+    await second.locator('.connection[data-link="connected"]').waitFor();
+    await tab.close();
     await page.context().close();
   });
 

@@ -204,7 +204,13 @@ function ConversationRow({ conversation, active, index, onOpen, onMoved, href }:
 
   if (mode === 'confirm-delete') {
     return (
-      <li className="conversation-row confirming">
+      // Escape cancels, as it does in the rename form: the confirmation has the focus (its Cancel button).
+      <li
+        className="conversation-row confirming"
+        onKeyDown={(event) => {
+          if (event.key === 'Escape') backToView();
+        }}
+      >
         <span className="confirm-text">Delete “{conversation.title}”?</span>
         <div className="row-actions">
           <button type="button" className="danger" onClick={() => void remove()}>
