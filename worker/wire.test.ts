@@ -1,6 +1,15 @@
 import { asSchema, uiMessageChunkSchema } from 'ai';
 import { describe, expect, it } from 'vitest';
-import { AgentChunk, ClientFrame, parseStorableJson, SendMessageBody, Title } from './wire';
+import {
+  AgentChunk,
+  ApprovalBody,
+  ClientFrame,
+  FeedbackBody,
+  parseStorableJson,
+  RegenerateBody,
+  SendMessageBody,
+  Title,
+} from './wire';
 
 const meta = { openai: { id: 'x', n: 1, nested: { ok: true, list: [1, 'a', null] } } };
 
@@ -123,5 +132,21 @@ describe("the agent's chunks as the room keeps them", () => {
     });
     const plain = JSON.stringify({ type: 'text-delta', id: 't', delta: 'smile \ud83d\ude00' });
     expect(parseStorableJson(plain)).toEqual(JSON.parse(plain));
+  });
+});
+
+describe('branch, feedback and approval bodies (SPEC §9)', () => {
+  it('takes a comment of up to 2,000 code points, counting an emoji as one', () => {
+    expect(FeedbackBody.safeParse({ rating: 'up', comment: '😀'.repeat(2_000) }).success).toBe(true);
+    expect(FeedbackBody.safeParse({ rating: 'up', comment: 'x'.repeat(2_001) }).success).toBe(false);
+    expect(FeedbackBody.safeParse({ rating: 'meh' }).success).toBe(false);
+  });
+
+  it('remembers an approval only for the conversation, and refuses unknown fields', () => {
+    const base = { approval_id: 'approval-1', approved: true };
+    expect(ApprovalBody.safeParse({ ...base, remember: 'conversation' }).success).toBe(true);
+    expect(ApprovalBody.safeParse({ ...base, remember: 'forever' }).success).toBe(false);
+    expect(ApprovalBody.safeParse({ ...base, extra: 1 }).success).toBe(false);
+    expect(RegenerateBody.safeParse({ message_id: 'not-a-uuid' }).success).toBe(false);
   });
 });

@@ -81,6 +81,34 @@ export const SendMessageBody = z.strictObject({
   client_message_id: ClientMessageId.optional(),
 });
 export const WsTicketBody = z.strictObject({ conversation_id: Id });
+
+/** `POST …/regenerate` (SPEC §9): a new reply to the user message that `message_id` (an assistant message) answers. */
+export const RegenerateBody = z.strictObject({ message_id: Id, client_message_id: ClientMessageId.optional() });
+/** `POST …/head`: the active branch becomes the one through `message_id`. */
+export const HeadBody = z.strictObject({ message_id: Id });
+export const HeadResult = z.object({ head_id: Id });
+
+export const MAX_COMMENT_CODE_POINTS = 2_000;
+export const Rating = z.enum(['up', 'down']);
+const Comment = z
+  .string()
+  .refine(isStorableText, storable)
+  .refine((s) => codePointLength(s) <= MAX_COMMENT_CODE_POINTS, {
+    message: `must be at most ${MAX_COMMENT_CODE_POINTS} characters`,
+  });
+/** `PUT /messages/{id}/feedback`: thumbs up or down on an assistant message, with an optional comment. */
+export const FeedbackBody = z.strictObject({ rating: Rating, comment: Comment.optional() });
+
+/**
+ * `POST …/approvals` (SPEC §9): a person's answer to a `tool-approval-request`. `remember: "conversation"` answers the
+ * same tool's later requests in this conversation the same way without asking.
+ */
+export const ApprovalBody = z.strictObject({
+  approval_id: z.string().min(1).max(200).refine(isStorableText, storable),
+  approved: z.boolean(),
+  reason: Comment.optional(),
+  remember: z.literal('conversation').optional(),
+});
 /** A send as the client writes it (the page's body), and as the edge has checked it. */
 export type SendBody = z.input<typeof SendMessageBody>;
 export type SendMessage = z.output<typeof SendMessageBody>;
@@ -158,6 +186,12 @@ export type Conversation = z.infer<typeof Conversation>;
 /** A UIMessage part as the `ai` package assembles it; checked loosely here, strictly by the ai schemas. */
 export const MessagePart = z.looseObject({ type: z.string() });
 export type MessagePart = z.infer<typeof MessagePart>;
+
+/** A message's place among the messages that share its parent and role (SPEC §9), 1-based, by seq. */
+export const Branch = z.object({ index: z.number().int().min(1), count: z.number().int().min(1) });
+export type Branch = z.infer<typeof Branch>;
+export const Feedback = z.object({ rating: Rating, comment: z.string().nullable() });
+export type Feedback = z.infer<typeof Feedback>;
 
 export const Message = z.object({
   id: Id,
