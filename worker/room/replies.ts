@@ -77,6 +77,8 @@ export class Replies {
     const user = reply.reply_to ? this.room.store().message(c.id, reply.reply_to) : null;
     if (!user || this.room.config().AGENTCORE_PROTOCOL !== 'ui-stream') return false;
     const agentChunks = stream.progress.agentChunks;
+    // Killed before its first chunks were written: the reply starts again from its start chunk, the agent from 0.
+    if (stream.size === 0) stream.push(startChunk(reply.id, c.id, user.id));
     const done = this.run(c, user, reply, stream, { resumeFrom: agentChunks });
     this.room.gate.began(stream, done);
     this.room.ctx.waitUntil(done);
@@ -117,6 +119,7 @@ export class Replies {
         progress: stream.progress,
       };
       for await (const chunk of streamAgent(config, turn, stream.abort.signal)) {
+        if (ttft === undefined && resumeFrom === undefined) stream.keepResumable();
         ttft ??= Date.now() - started;
         agentMetadata = withAgentMetadata(agentMetadata, chunk as Chunk);
         stream.push(chunk as Chunk);

@@ -152,6 +152,16 @@ export class ReplyStream {
     }
   }
 
+  /**
+   * Once the agent has said it resumes (its first chunk): a restart before the first batch is written, or after one
+   * written before the agent answered, must resume the reply too, not end it `interrupted` (faults restart).
+   */
+  keepResumable(): void {
+    if (!this.progress.resumable) return;
+    const point: ResumePoint = { agentChunks: this.agentChunksAt[this.keptUpTo - 1] ?? 0, resumable: true };
+    this.storage.put(resumeKey(this.messageId), point, { allowUnconfirmed: true }).catch(() => undefined);
+  }
+
   /** Writes the chunks not yet kept, and where the agent stood after the last of them. */
   private keep(): void {
     this.writer = null;
