@@ -70,8 +70,17 @@ export class User {
     readonly token: string,
   ) {}
 
-  /** Any request to the API with this user's token (unless headers say otherwise); 5xx are tallied. */
-  async call(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Reply> {
+  /**
+   * Any request to the API with this user's token (unless headers say otherwise); 5xx are tallied. With
+   * `timeoutMs` it rejects once that has passed without a whole answer.
+   */
+  async call(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+    timeoutMs?: number,
+  ): Promise<Reply> {
     const full = /^\/(api\/|healthz|readyz)/.test(path) ? path : `${API_BASE}${path}`;
     const res = await fetch(`${this.lab.stack.url}${full}`, {
       method,
@@ -81,6 +90,7 @@ export class User {
         ...headers,
       },
       body: body === undefined ? undefined : rawBody(body),
+      signal: timeoutMs === undefined ? null : AbortSignal.timeout(timeoutMs),
     });
     const text = await res.text();
     noteStatus(this.lab, `${method} ${path}`, res.status, text);
