@@ -8,6 +8,7 @@
  *   agent_timeout       nothing within the first-chunk timeout, or silence longer than the idle timeout
  *   agent_cut           the stream ended or the connection dropped before the agent finished
  *   agent_error         the agent itself reported an error (an `error` chunk)
+ *   reply_too_large     the agent's answer grew past AGENTCORE_MAX_REPLY_BYTES; the text before the bound is kept
  */
 export type AgentErrorCode =
   | 'agent_unreachable'
@@ -16,7 +17,8 @@ export type AgentErrorCode =
   | 'agent_bad_stream'
   | 'agent_timeout'
   | 'agent_cut'
-  | 'agent_error';
+  | 'agent_error'
+  | 'reply_too_large';
 
 /** Why a reply from the agent failed; the room stores `code` and `message` in the reply's metadata. */
 export class AgentError extends Error {

@@ -91,6 +91,7 @@ async function* streamUiMessages(
       ...(config.AGENTCORE_TOKEN ? { authorization: `Bearer ${config.AGENTCORE_TOKEN}` } : {}),
     },
     body: turnBody(turn),
+    maxBytes: config.AGENTCORE_MAX_REPLY_BYTES,
     onResponse: (headers: Headers) => {
       progress.resumable = headers.get('x-resumable') === 'true';
     },
@@ -162,5 +163,6 @@ function openaiTarget(config: Config): ChatCompletionsTarget {
     token: config.AGENTCORE_TOKEN,
     model: config.AGENTCORE_MODEL,
     deadlines: deadlines(config),
+    maxReplyBytes: config.AGENTCORE_MAX_REPLY_BYTES,
   };
 }

@@ -14,6 +14,8 @@ export interface ChatCompletionsTarget {
   token: string;
   model: string;
   deadlines: Deadlines;
+  /** The model's answer may be this many bytes (AGENTCORE_MAX_REPLY_BYTES); unset: unbounded. */
+  maxReplyBytes?: number;
 }
 
 interface ToolCall {
@@ -84,6 +86,7 @@ export async function* streamChatCompletions(
       stream_options: { include_usage: true },
       messages: toChatMessages(messages),
     }),
+    maxBytes: target.maxReplyBytes,
   };
   const translator = new CompletionTranslator();
   for await (const chunk of streamEvents(request, CompletionChunk, target.deadlines, signal)) {

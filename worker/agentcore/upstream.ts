@@ -10,6 +10,8 @@ export interface EventRequest {
   body: string;
   /** Sees the headers of a 2xx answer before its events are read. */
   onResponse?: (headers: Headers) => void;
+  /** The answer's bytes may add up to this; an event that takes them over ends it with `reply_too_large`. */
+  maxBytes?: number;
 }
 
 /** One event: its JSON value checked against the schema, or why it failed. */
@@ -34,6 +36,8 @@ export class EventReader<T> {
   private readonly decoder = new TextDecoder();
   private readonly parser: EventSourceParser;
   private readonly pending: string[] = [];
+  /** Bytes of the body read so far. */
+  bytesRead = 0;
 
   constructor(
     body: ReadableStream<Uint8Array>,
@@ -55,6 +59,7 @@ export class EventReader<T> {
       const result = await read(this.reader);
       // An event cut off before its blank line is not an event: it ends with the stream.
       if (result.done) return null;
+      this.bytesRead += result.value.byteLength;
       this.parser.feed(this.decoder.decode(result.value, { stream: true }));
     }
   }
@@ -155,6 +160,11 @@ export async function* streamEvents<T>(
         throw new AgentError('agent_bad_stream', `the agent broke the stream protocol: ${badEvent(parsed)}`, {
           cause: parsed.error,
         });
+      }
+      // Checked before the event is passed on: what was passed on fits the bound. A reply of millions of words
+      // otherwise ran for a minute and then could not be saved at all (SQLITE_TOOBIG).
+      if (request.maxBytes !== undefined && reader.bytesRead > request.maxBytes) {
+        throw new AgentError('reply_too_large', `the reply is longer than ${request.maxBytes} bytes`);
       }
       ended = isLast(parsed.value);
       yield parsed.value;
