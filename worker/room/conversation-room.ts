@@ -238,7 +238,7 @@ export class ConversationRoom extends DurableObject<Env> {
   private async sendStreaming(userId: string, input: SendInput): Promise<Response> {
     const { user, reply } = await this.accept(userId, input);
     const current = this.gate.current;
-    if (current?.messageId === reply.id) return liveResponse(current, 0);
+    if (current?.messageId === reply.id) return liveResponse(current, 0, this.config);
     return replayResponse(this.store.message(user.conversation_id, reply.id) ?? reply, user.id);
   }
 
@@ -246,7 +246,7 @@ export class ConversationRoom extends DurableObject<Env> {
     this.owned(userId);
     const stream = this.gate.live;
     if (!stream) return new Response(null, { status: 204, headers: SSE_HEADERS });
-    return liveResponse(stream, resumeIndex(lastEventId, stream.messageId));
+    return liveResponse(stream, resumeIndex(lastEventId, stream.messageId), this.config);
   }
 
   /**

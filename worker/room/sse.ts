@@ -1,3 +1,5 @@
+import type { Config } from '../config';
+import { ApiError } from '../errors';
 import type { Chunk, Message } from '../wire';
 import type { ReplyChunk, ReplyStream } from './reply-stream';
 
@@ -24,29 +26,78 @@ export function resumeIndex(lastEventId: string | null, messageId: string): numb
   return Number.isInteger(index) && index >= 0 ? index + 1 : 0;
 }
 
-/** Streams the reply in flight from `from`, then live, ending with `[DONE]`. */
-export function liveResponse(stream: ReplyStream, from: number): Response {
-  const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
-  const writer = writable.getWriter();
+/** What bounds the live readers of a conversation (SPEC §3). */
+export type ReaderLimits = Pick<Config, 'MAX_SSE_READERS_PER_CONVERSATION' | 'SSE_MAX_LAG_BYTES'>;
+
+/** How many live readers each reply in flight has: a conversation streams one reply at a time. */
+const readers = new WeakMap<ReplyStream, number>();
+
+/** How much of a reply's earlier chunks one read of a late reader is handed at most. */
+const REPLAY_SLICE_BYTES = 64 * 1024;
+
+/**
+ * Streams the reply in flight from `from`, then live, ending with `[DONE]`. Its earlier chunks are handed over as the
+ * reader reads them (the reply keeps them anyway); live ones are queued, and a reader that leaves more than
+ * `SSE_MAX_LAG_BYTES` of them unread is cut off (its body errors; it resumes with Last-Event-ID). Before, every
+ * chunk was queued for a reader that had stopped reading, for as long as the reply ran.
+ */
+export function liveResponse(stream: ReplyStream, from: number, limits: ReaderLimits): Response {
+  const count = readers.get(stream) ?? 0;
+  if (count >= limits.MAX_SSE_READERS_PER_CONVERSATION) {
+    throw new ApiError('too_many_connections', 'too many live readers of this conversation', { retryAfter: 5 });
+  }
+  readers.set(stream, count + 1);
   const key = {};
-  const drop = () => stream.unsubscribe(key);
-  stream.subscribe(
-    key,
+  let next = from;
+  let following = false;
+  let open = true;
+  const leave = () => {
+    if (!open) return false;
+    open = false;
+    readers.set(stream, (readers.get(stream) ?? 1) - 1);
+    return true;
+  };
+  const live = (out: ReadableStreamDefaultController<Uint8Array>) => ({
+    next,
+    deliver: (index: number, entry: ReplyChunk) => {
+      if (!open) return;
+      out.enqueue(event(stream.messageId, index, entry.json));
+      if (-(out.desiredSize ?? 0) <= limits.SSE_MAX_LAG_BYTES) return;
+      leave();
+      out.error(new Error('the reader fell too far behind'));
+      stream.unsubscribe(key);
+    },
+    end: () => {
+      if (!leave()) return;
+      out.enqueue(DONE);
+      out.close();
+    },
+  });
+  const body = new ReadableStream<Uint8Array>(
     {
-      next: from,
-      deliver: (index: number, entry: ReplyChunk) => {
-        writer.write(event(stream.messageId, index, entry.json)).catch(drop);
+      pull: (out) => {
+        if (following || !open) return;
+        let bytes = 0;
+        while (next < stream.size && bytes < REPLAY_SLICE_BYTES) {
+          const entry = stream.chunks[next] as ReplyChunk;
+          const encoded = event(stream.messageId, next, entry.json);
+          out.enqueue(encoded);
+          bytes += encoded.byteLength;
+          next++;
+        }
+        if (next < stream.size) return;
+        // Caught up: from here the reply hands it each chunk as it comes (or ends it at once if it has ended).
+        following = true;
+        stream.subscribe(key, live(out), next);
       },
-      end: () => {
-        writer
-          .write(DONE)
-          .then(() => writer.close())
-          .catch(() => undefined);
+      cancel: () => {
+        if (leave()) stream.unsubscribe(key);
       },
     },
-    from,
+    // No high-water mark: whatever sits in the queue is unread, and -desiredSize says how much.
+    new ByteLengthQueuingStrategy({ highWaterMark: 0 }),
   );
-  return new Response(readable, { headers: SSE_HEADERS });
+  return new Response(body, { headers: SSE_HEADERS });
 }
 
 /** Streams a reply that has already ended, rebuilt from its stored parts. */
