@@ -11,8 +11,8 @@ describe('the reply bound (AGENTCORE_MAX_REPLY_BYTES)', () => {
 
   it('ends a reply that grows past it as error reply_too_large with its text so far, and disturbs nothing else', async () => {
     const alice = client(uniqueUser('alice'));
-    // ~2.4 MB of text from the dev agent: before the bound it streamed for a minute and then failed its final save.
-    const r = await alice.send(undefined, '!dev words=400000');
+    // ~600 KB of text, ~6 MB of stream: 400,000 words (2.4 MB) streamed for a minute and then failed its final save.
+    const r = await alice.send(undefined, '!dev words=100000');
     expect(r.reply.status).toBe('error');
     expect(r.reply.metadata.error).toMatchObject({ code: 'reply_too_large' });
     const short = await alice.send(undefined, '!dev words=50');
@@ -41,7 +41,7 @@ describe('the reply bound (AGENTCORE_MAX_REPLY_BYTES)', () => {
 
   it('ends the SSE stream of such a reply with an error chunk naming the bound, then [DONE]', async () => {
     const alice = client(uniqueUser('alice'));
-    const res = await alice.sendStreaming(undefined, '!dev words=400000');
+    const res = await alice.sendStreaming(undefined, '!dev words=100000');
     expect(res.status).toBe(200);
     const events = await allEvents(res);
     expect(events.at(-1)?.data).toBe('[DONE]');
