@@ -1,8 +1,9 @@
-import { AgentError, streamAgent } from '../agentcore/bridge';
+import { streamAgent } from '../agentcore/bridge';
 import type { Config } from '../config';
 import { log } from '../log';
 import type { Chunk, Message } from '../wire';
 import type { AgentHistory } from './agent-history';
+import { describeFailure } from './failure';
 import { finalReply } from './messages';
 import { ReplyStream } from './reply-stream';
 import type { RoomSockets } from './sockets';
@@ -136,14 +137,13 @@ export class Replies {
         status = 'stopped';
       } else {
         status = 'error';
-        // The bridge has logged it, with the request id. A resume the agent refused leaves the reply as before.
+        // The bridge has logged an agent's failure, describeFailure anything else, with the request id. A resume the
+        // agent refused leaves the reply as before.
+        const described = describeFailure(err, { request_id: requestId, conversation_id: c.id, message_id: reply.id });
         failure =
           resumeFrom !== undefined && ttft === undefined
-            ? {
-                code: 'interrupted',
-                message: `the reply was interrupted by a restart: ${describeFailure(err).message}`,
-              }
-            : describeFailure(err);
+            ? { code: 'interrupted', message: `the reply was interrupted by a restart: ${described.message}` }
+            : described;
       }
     }
     stream.push(
@@ -188,9 +188,4 @@ function withAgentMetadata(metadata: Record<string, unknown>, chunk: Chunk): Rec
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function describeFailure(err: unknown): { code: string; message: string } {
-  if (err instanceof AgentError) return { code: err.code, message: err.message };
-  return { code: 'agent_error', message: err instanceof Error ? err.message : 'the agent failed' };
 }
