@@ -82,6 +82,8 @@ export function workerBindings(
     // shortLifetimes: tickets and silent sockets run out within seconds, so tests see it through the API.
     WS_TICKET_TTL_SECONDS: opts.shortLifetimes ? '1' : '60',
     WS_PING_TIMEOUT_SECONDS: opts.shortLifetimes ? '2' : '75',
+    // shortLifetimes: a token is good for a minute after its iat, so a test can make one that runs out within seconds.
+    ...(opts.shortLifetimes ? { AUTH_MAX_TOKEN_AGE_SECONDS: '60' } : {}),
     LOG_LEVEL: 'warn',
   };
   const [perMinute, userBurst, conversationBurst] = opts.tightRateLimits

@@ -12,7 +12,8 @@ import { isOwnHost } from './own-host';
 import { type Bucket, take } from './room/rate-limit';
 import { DevLoginBody, type DevLoginResult } from './wire';
 
-export type AuthVariables = { userId: string };
+/** Who is asking, and when their token stops being good (ms since the epoch; SPEC §4). */
+export type AuthVariables = { userId: string; tokenExpiresAt: number };
 
 /** Tolerated clock skew between the token issuer and this Worker. */
 const CLOCK_TOLERANCE_S = 5;
@@ -121,7 +122,7 @@ async function verifiedPayload(config: Config, token: string): Promise<JWTPayloa
 export async function authenticate(
   config: Config,
   authorization: string | null | undefined,
-): Promise<{ userId: string }> {
+): Promise<{ userId: string; tokenExpiresAt: number }> {
   const payload = await verifiedPayload(config, bearerToken(authorization));
   const sub = payload.sub;
   if (typeof sub !== 'string' || sub.length === 0 || sub.length > MAX_SUBJECT_CHARS) {
@@ -130,13 +131,22 @@ export async function authenticate(
       `token sub must be a non-empty string of at most ${MAX_SUBJECT_CHARS} characters`,
     );
   }
-  return { userId: sub };
+  return { userId: sub, tokenExpiresAt: tokenExpiry(payload, config) };
+}
+
+/** When a verified token stops being good: its `exp`, or sooner when AUTH_MAX_TOKEN_AGE_SECONDS counts from `iat`. */
+function tokenExpiry(payload: JWTPayload, config: Config): number {
+  const exp = (payload.exp ?? 0) * 1000;
+  const maxAge = config.AUTH_MAX_TOKEN_AGE_SECONDS;
+  if (maxAge === undefined || payload.iat === undefined) return exp;
+  return Math.min(exp, (payload.iat + maxAge) * 1000);
 }
 
 /** Authenticates the request and sets `userId`; a failure goes to the app's error handler like any other. */
 export const requireAuth = createMiddleware<{ Bindings: Env; Variables: AuthVariables }>(async (c, next) => {
-  const { userId } = await authenticate(loadConfig(c.env), c.req.header('authorization'));
+  const { userId, tokenExpiresAt } = await authenticate(loadConfig(c.env), c.req.header('authorization'));
   c.set('userId', userId);
+  c.set('tokenExpiresAt', tokenExpiresAt);
   await next();
 });
 

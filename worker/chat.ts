@@ -35,9 +35,17 @@ function pathId(raw: string | undefined): string {
 }
 
 /** Passes a WebSocket upgrade to the room, with who is asking (RPC cannot carry an upgrade). */
-function upgrade(env: Env, conversationId: string, query: URLSearchParams | null, userId?: string): Promise<Response> {
+function upgrade(
+  env: Env,
+  conversationId: string,
+  query: URLSearchParams | null,
+  who?: { userId: string; tokenExpiresAt: number },
+): Promise<Response> {
   const headers = new Headers({ upgrade: 'websocket' });
-  if (userId) headers.set('x-user-id', userId);
+  if (who) {
+    headers.set('x-user-id', who.userId);
+    headers.set('x-token-expires-at', String(who.tokenExpiresAt));
+  }
   return room(env, conversationId).fetch(`https://room/ws${query ? `?${query}` : ''}`, { headers });
 }
 
@@ -62,11 +70,9 @@ chat.get('/conversations/:id/ws', async (c) => {
     if (c.req.header('upgrade')?.toLowerCase() !== 'websocket') {
       throw new ApiError('invalid_request', 'expected a WebSocket upgrade');
     }
-    let userId: string | undefined;
     if (c.req.header('authorization') || !ticket) {
-      userId = (await authenticate(config, c.req.header('authorization'))).userId;
+      return await upgrade(c.env, id, null, await authenticate(config, c.req.header('authorization')));
     }
-    if (userId || !ticket) return await upgrade(c.env, id, null, userId);
     // The ticket's own room uses it up, whichever conversation it is presented to.
     const ticketRoom = ticketRoomOf(ticket);
     if (!ticketRoom) throw new ApiError('unauthorized', 'the ticket is invalid, expired or used');
@@ -171,5 +177,6 @@ chat.post('/messages', async (c) => {
 
 chat.post('/ws-ticket', async (c) => {
   const body = await jsonBody(c, WsTicketBody);
-  return c.json(unwrap(await room(c.env, body.conversation_id).ticket(c.get('userId'))));
+  const ticket = await room(c.env, body.conversation_id).ticket(c.get('userId'), c.get('tokenExpiresAt'));
+  return c.json(unwrap(ticket));
 });

@@ -7,6 +7,7 @@ const STATUS: Record<ErrorCode, number> = {
   invalid_request: 400,
   invalid_frame: 400,
   unauthorized: 401,
+  token_expired: 401,
   forbidden: 403,
   not_found: 404,
   reply_in_progress: 409,

@@ -17,14 +17,16 @@ export { allEvents, firstEvents, type SseEvent, sseEvents, uniqueUser } from '..
 export const testEnv = env as unknown as Record<string, string>;
 export const ORIGIN = 'http://127.0.0.1:8787';
 
-export async function tokenFor(userId: string): Promise<string> {
+/** A token for `userId`: valid for an hour, or as `times` says (seconds since the epoch). */
+export async function tokenFor(userId: string, times: { iat?: number; exp?: number } = {}): Promise<string> {
+  const now = Math.floor(Date.now() / 1000);
   return new SignJWT({})
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .setSubject(userId)
     .setIssuer(testEnv.AUTH_ISSUER ?? '')
     .setAudience(testEnv.AUTH_AUDIENCE ?? '')
-    .setIssuedAt()
-    .setExpirationTime('1h')
+    .setIssuedAt(times.iat ?? now)
+    .setExpirationTime(times.exp ?? now + 3600)
     .sign(new TextEncoder().encode(testEnv.AUTH_JWT_SECRET ?? ''));
 }
 

@@ -242,6 +242,7 @@ export const ErrorCode = z.enum([
   'invalid_request',
   'invalid_frame',
   'unauthorized',
+  'token_expired',
   'forbidden',
   'not_found',
   'reply_in_progress',

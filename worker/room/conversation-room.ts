@@ -21,7 +21,7 @@ import { CATCH_UP_MS, Outbox } from './outbox';
 import { DeletedError, partsOf, Replies, StopError } from './replies';
 import { guard, type RoomResult, type SendInput } from './rpc';
 import { SendAllowance } from './send-allowance';
-import { RoomSockets } from './sockets';
+import { type Asker, RoomSockets } from './sockets';
 import { liveResponse, replayResponse, resumeIndex, SSE_HEADERS } from './sse';
 import { type ConversationRecord, RoomStore, toWireConversation } from './store';
 import { TurnGate } from './turn-gate';
@@ -115,8 +115,9 @@ export class ConversationRoom extends DurableObject<Env> {
     return guard(() => this.stopReply(userId));
   }
 
-  ticket(userId: string): Promise<RoomResult<{ ticket: string; expires_in: number }>> {
-    return guard(() => this.sockets.issueTicket(this.store, this.owned(userId).id, userId));
+  /** A ticket for `userId`, whose socket lives until `tokenExpiresAt`, the expiry of the token that asked for it. */
+  ticket(userId: string, tokenExpiresAt: number): Promise<RoomResult<{ ticket: string; expires_in: number }>> {
+    return guard(() => this.sockets.issueTicket(this.store, this.owned(userId).id, { userId, tokenExpiresAt }));
   }
 
   /** JSON send: answers when the reply has ended. */
@@ -229,7 +230,9 @@ export class ConversationRoom extends DurableObject<Env> {
       const url = new URL(request.url);
       if (url.pathname !== '/ws') throw notFound();
       const { searchParams: q } = url;
-      return this.upgrade(request, request.headers.get('x-user-id'), q.get('ticket'), q.get('conversation'));
+      const userId = request.headers.get('x-user-id');
+      const bearer = userId ? { userId, tokenExpiresAt: Number(request.headers.get('x-token-expires-at')) } : null;
+      return this.upgrade(request, bearer, q.get('ticket'), q.get('conversation'));
     } catch (err) {
       return errorResponse(err);
     }
@@ -308,10 +311,10 @@ export class ConversationRoom extends DurableObject<Env> {
 
   // ---------------------------------------------------------------- WebSockets
 
-  private upgrade(request: Request, userId: string | null, ticket: string | null, target: string | null): Response {
-    const who = this.sockets.upgrader(this.store, request, userId, ticket, target);
-    const c = this.owned(who);
-    const response = this.sockets.accept(who, () => {
+  private upgrade(request: Request, bearer: Asker | null, ticket: string | null, target: string | null): Response {
+    const asker = this.sockets.upgrader(this.store, request, bearer, ticket, target);
+    const c = this.owned(asker.userId);
+    const response = this.sockets.accept(asker, () => {
       const stream = this.gate.live;
       return {
         type: 'ready',
@@ -320,8 +323,8 @@ export class ConversationRoom extends DurableObject<Env> {
         streaming: stream ? { message_id: stream.messageId, next_index: stream.size } : null,
       };
     });
-    // The sweep that drops clients who stopped pinging runs from the alarm while sockets are open.
-    this.ctx.waitUntil(armAlarm(this.ctx.storage, this.sockets.sweepEveryMs()));
+    // The sweep that drops clients who stopped pinging, or whose token ran out, runs from the alarm while sockets are open.
+    this.ctx.waitUntil(armAlarm(this.ctx.storage, this.sockets.sweepInMs()));
     return response;
   }
 
@@ -389,14 +392,15 @@ export class ConversationRoom extends DurableObject<Env> {
   }
 
   override async alarm(): Promise<void> {
+    // First: a socket whose token has run out must not wait for a Postgres that is slow to answer.
+    this.sockets.sweep();
     const result = await this.outbox.flush();
     if (result.ok && this.store.isForgettable()) {
       await this.forget();
       return;
     }
     if (!result.ok) await armAlarm(this.ctx.storage, result.retryInMs);
-    this.sockets.sweep();
-    if (this.sockets.open > 0) await armAlarm(this.ctx.storage, this.sockets.sweepEveryMs());
+    if (this.sockets.open > 0) await armAlarm(this.ctx.storage, this.sockets.sweepInMs());
     if (this.gate.live) await armAlarm(this.ctx.storage, HEARTBEAT_MS);
   }
 

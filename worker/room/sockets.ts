@@ -5,9 +5,16 @@ import { MAX_FRAME_BYTES, type Message, type ServerFrame } from '../wire';
 import type { ReplyStream } from './reply-stream';
 import type { RoomStore } from './store';
 
+/** Who opens a socket, and when their token stops being good (ms since the epoch): then it is closed with 4401. */
+export interface Asker {
+  userId: string;
+  tokenExpiresAt: number;
+}
+
 interface SocketAttachment {
   userId: string;
   connectedAt: number;
+  tokenExpiresAt?: number;
 }
 
 /** How often, at most, the room looks for sockets that stopped pinging (WS_PING_TIMEOUT_SECONDS). */
@@ -24,13 +31,16 @@ export class RoomSockets {
     private readonly config: () => Config,
   ) {}
 
-  /** A ticket for one upgrade of `userId` onto this conversation, for WS_TICKET_TTL_SECONDS. */
-  issueTicket(store: RoomStore, conversationId: string, userId: string): { ticket: string; expires_in: number } {
+  /**
+   * A ticket for one upgrade of `asker` onto this conversation, for WS_TICKET_TTL_SECONDS; its socket lives until
+   * the token that asked for the ticket expires.
+   */
+  issueTicket(store: RoomStore, conversationId: string, asker: Asker): { ticket: string; expires_in: number } {
     const ttl = this.config().WS_TICKET_TTL_SECONDS;
     const secret = base64url.encode(crypto.getRandomValues(new Uint8Array(32)));
     // The ticket names its room, so an attempt on any conversation reaches the room that can use it up.
     const ticket = `${conversationId}.${secret}`;
-    store.addTicket(ticket, userId, Date.now() + ttl * 1000);
+    store.addTicket(ticket, asker.userId, Date.now() + ttl * 1000, asker.tokenExpiresAt);
     return { ticket, expires_in: ttl };
   }
 
@@ -41,15 +51,15 @@ export class RoomSockets {
   upgrader(
     store: RoomStore,
     request: Request,
-    userId: string | null,
+    bearer: Asker | null,
     ticket: string | null,
     target: string | null,
-  ): string {
+  ): Asker {
     if (request.headers.get('upgrade')?.toLowerCase() !== 'websocket') {
       throw new ApiError('invalid_request', 'expected a WebSocket upgrade');
     }
     const ticketUser = ticket ? store.takeTicket(ticket) : null;
-    const who = userId ?? (ticketUser && target === store.conversation()?.id ? ticketUser : null);
+    const who = bearer ?? (ticketUser && target === store.conversation()?.id ? ticketUser : null);
     if (!who) {
       throw new ApiError('unauthorized', ticket ? 'the ticket is invalid, expired or used' : 'missing credentials');
     }
@@ -57,14 +67,18 @@ export class RoomSockets {
   }
 
   /** Accepts a socket for `userId` and greets it with `ready` (which names the reply in flight, for it to resume). */
-  accept(userId: string, ready: () => ServerFrame): Response {
+  accept(asker: Asker, ready: () => ServerFrame): Response {
     if (this.ctx.getWebSockets().length >= this.config().MAX_SOCKETS_PER_CONVERSATION) {
       throw new ApiError('too_many_connections', 'too many open connections to this conversation', { retryAfter: 5 });
     }
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
     this.ctx.acceptWebSocket(server);
-    server.serializeAttachment({ userId, connectedAt: Date.now() } satisfies SocketAttachment);
+    server.serializeAttachment({
+      userId: asker.userId,
+      connectedAt: Date.now(),
+      tokenExpiresAt: asker.tokenExpiresAt,
+    } satisfies SocketAttachment);
     this.send(server, ready());
     return new Response(null, { status: 101, webSocket: client });
   }
@@ -167,16 +181,34 @@ export class RoomSockets {
     return this.ctx.getWebSockets().length;
   }
 
-  /** How often the sweep runs from the alarm while sockets are open. */
-  sweepEveryMs(): number {
-    return Math.min(SOCKET_SWEEP_MS, this.config().WS_PING_TIMEOUT_SECONDS * 1000);
+  /** When the sweep is next due from the alarm while sockets are open: regularly, or when a token runs out. */
+  sweepInMs(now = Date.now()): number {
+    let due = Math.min(SOCKET_SWEEP_MS, this.config().WS_PING_TIMEOUT_SECONDS * 1000);
+    for (const ws of this.ctx.getWebSockets()) {
+      const expiresAt = (ws.deserializeAttachment() as SocketAttachment | null)?.tokenExpiresAt;
+      if (expiresAt) due = Math.min(due, Math.max(0, expiresAt - now));
+    }
+    return due;
   }
 
-  /** Drops sockets whose client has stopped pinging: a half-open socket would otherwise hold a slot forever. */
+  /**
+   * Drops sockets whose client has stopped pinging (a half-open socket would otherwise hold a slot forever), and
+   * closes those whose token has run out with token_expired and 4401 (SPEC §4): a socket must not outlive the
+   * right to open it.
+   */
   sweep(now = Date.now()): void {
     const timeoutMs = this.config().WS_PING_TIMEOUT_SECONDS * 1000;
     for (const ws of this.ctx.getWebSockets()) {
       const attachment = ws.deserializeAttachment() as SocketAttachment | null;
+      if (attachment?.tokenExpiresAt && attachment.tokenExpiresAt <= now) {
+        this.send(ws, new ApiError('token_expired', 'the token has expired; reconnect with a fresh one').toFrame());
+        try {
+          ws.close(4401, 'token expired');
+        } catch {
+          // Gone already.
+        }
+        continue;
+      }
       const lastPing = this.ctx.getWebSocketAutoResponseTimestamp(ws)?.getTime() ?? 0;
       const lastSign = Math.max(lastPing, attachment?.connectedAt ?? 0);
       if (now - lastSign > timeoutMs) {

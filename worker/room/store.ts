@@ -94,6 +94,8 @@ const ADDED_COLUMNS = {
   pinned: 'ALTER TABLE conversation ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0',
   archived: 'ALTER TABLE conversation ADD COLUMN archived INTEGER NOT NULL DEFAULT 0',
 };
+/** The expiry of the token that asked for a ticket: a socket opened with it lives until then (SPEC §4). */
+const ADD_TICKET_TOKEN_EXPIRY = 'ALTER TABLE tickets ADD COLUMN token_expires_at INTEGER NOT NULL DEFAULT 0';
 
 function toMessage(r: Row, conversationId: string): Message {
   return {
@@ -124,6 +126,8 @@ export class RoomStore {
         .map((r) => str(r.name)),
     );
     for (const [column, add] of Object.entries(ADDED_COLUMNS)) if (!columns.has(column)) this.sql.exec(add);
+    const ticketColumns = this.sql.exec('PRAGMA table_info(tickets)').toArray();
+    if (!ticketColumns.some((r) => r.name === 'token_expires_at')) this.sql.exec(ADD_TICKET_TOKEN_EXPIRY);
   }
 
   /**
@@ -316,17 +320,24 @@ export class RoomStore {
     this.settled = (await this.storage.get<number>('outbox_settled')) ?? 0;
   }
 
-  addTicket(ticket: string, userId: string, expiresAt: number): void {
+  addTicket(ticket: string, userId: string, expiresAt: number, tokenExpiresAt: number): void {
     this.sql.exec('DELETE FROM tickets WHERE expires_at < ?', Date.now());
-    this.sql.exec('INSERT INTO tickets (ticket, user_id, expires_at) VALUES (?, ?, ?)', ticket, userId, expiresAt);
+    this.sql.exec(
+      'INSERT INTO tickets (ticket, user_id, expires_at, token_expires_at) VALUES (?, ?, ?, ?)',
+      ticket,
+      userId,
+      expiresAt,
+      tokenExpiresAt,
+    );
   }
 
-  /** Uses a ticket up, whatever happens next: returns its user when it was valid. */
-  takeTicket(ticket: string): string | null {
+  /** Uses a ticket up, whatever happens next: returns its user and their token's expiry when it was valid. */
+  takeTicket(ticket: string): { userId: string; tokenExpiresAt: number } | null {
     const row = this.sql.exec('SELECT * FROM tickets WHERE ticket = ?', ticket).toArray()[0];
     if (!row) return null;
     this.sql.exec('DELETE FROM tickets WHERE ticket = ?', ticket);
-    return num(row.expires_at) >= Date.now() ? str(row.user_id) : null;
+    if (num(row.expires_at) < Date.now()) return null;
+    return { userId: str(row.user_id), tokenExpiresAt: num(row.token_expires_at) };
   }
 
   // ---------------------------------------------------------------- the room's notes (kv)
