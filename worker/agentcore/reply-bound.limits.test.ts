@@ -4,7 +4,8 @@ import { ConversationList } from '../wire';
 
 const bound = Number(testEnv.AGENTCORE_MAX_REPLY_BYTES);
 
-describe('the reply bound (AGENTCORE_MAX_REPLY_BYTES)', () => {
+// Several sends, reads and a Postgres round trip each: on a loaded machine one test can take over 30 s.
+describe('the reply bound (AGENTCORE_MAX_REPLY_BYTES)', { timeout: 90_000 }, () => {
   it('is 256 KiB in this project', () => {
     expect(bound).toBe(262_144);
   });
