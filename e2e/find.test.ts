@@ -123,3 +123,23 @@ describe('search in the sidebar', () => {
     await page.getByText('No matches.').waitFor();
   });
 });
+
+describe('export from the row menu', () => {
+  test('Export as Markdown saves the conversation as a .md file with its messages', async () => {
+    const user = uniqueUser('exporter');
+    const call = await api(user);
+    const c = await call<{ id: string }>('POST', '/conversations', { title: 'Keep this' });
+    await call('POST', '/messages', { conversation_id: c.id, content: '!dev words=2\nremember the milk' });
+    const page = await openPage(user);
+    await page.locator('.conversation-row').first().waitFor();
+    const saved = page.waitForEvent('download');
+    await menuAction(page, 'Keep this', 'Export as Markdown');
+    const download = await saved;
+    expect(download.suggestedFilename()).toBe('Keep this.md');
+    const chunks: Buffer[] = [];
+    for await (const chunk of await download.createReadStream()) chunks.push(chunk as Buffer);
+    const text = Buffer.concat(chunks).toString('utf8');
+    expect(text.startsWith('# Keep this\n')).toBe(true);
+    expect(text).toContain('remember the milk');
+  });
+});

@@ -2,13 +2,16 @@ import { Hono } from 'hono';
 import { type AuthVariables, authenticate, requireAuth } from './auth';
 import { loadConfig } from './config';
 import { listConversations } from './db/conversations';
+import { exportConversation } from './db/export';
 import { search } from './db/search';
 import { ApiError } from './errors';
+import { attachment, exportMarkdown } from './export-markdown';
 import { derivedConversationId, jsonBody, parse, query } from './http';
 import { ownOrigin } from './own-host';
 import type { RoomResult } from './room/rpc';
 import {
   CreateConversationBody,
+  ExportQuery,
   Id,
   ListConversationsQuery,
   MessagesQuery,
@@ -151,6 +154,20 @@ chat.get('/conversations/:id/messages', async (c) => {
   const id = pathId(c.req.param('id'));
   const q = query(c, MessagesQuery);
   return c.json(unwrap(await room(c.env, id).history(c.get('userId'), q)));
+});
+
+chat.get('/conversations/:id/export', async (c) => {
+  const id = pathId(c.req.param('id'));
+  const { format } = query(c, ExportQuery);
+  const data = await exportConversation(loadConfig(c.env), c.get('userId'), id);
+  const markdown = format === 'markdown';
+  return new Response(markdown ? exportMarkdown(data) : JSON.stringify(data, null, 2), {
+    headers: {
+      'content-type': markdown ? 'text/markdown; charset=utf-8' : 'application/json; charset=utf-8',
+      'content-disposition': attachment(data.conversation.title, markdown ? 'md' : 'json'),
+      'cache-control': 'no-store',
+    },
+  });
 });
 
 chat.get('/conversations/:id/stream', async (c) => {

@@ -140,6 +140,8 @@ describe('the published API', () => {
     await send({ conversation_id: id, content: 'x'.repeat(MAX_CONTENT_CODE_POINTS + 1) });
     await send({ conversation_id: id, content: 'streamed' }, { accept: 'text/event-stream' });
     await call('GET', `${conv}/messages`, { id });
+    await call('GET', `${conv}/export`, { id, query: '?format=json' });
+    await call('GET', `${conv}/export`, { id, query: '?format=pdf' });
     await call('GET', `${conv}/messages`, { id, query: '?before_seq=2&after_seq=1' });
 
     await call('GET', `${conv}/stream`, { id });

@@ -8,11 +8,13 @@ import { z } from 'zod';
 import {
   API_BASE,
   Conversation,
+  ConversationExport,
   ConversationList,
   CreateConversationBody,
   DevLoginBody,
   DevLoginResult,
   ErrorEnvelope,
+  ExportQuery,
   ListConversationsQuery,
   Message,
   MessagePage,
@@ -64,6 +66,7 @@ function hoistShared(schemas: Record<string, Schema>, prefix: string): Record<st
 
 const RESPONSES = {
   Conversation,
+  ConversationExport,
   ConversationList,
   Message,
   MessagePage,
@@ -91,7 +94,7 @@ const ERROR_TEXT: Record<number, string> = {
 };
 
 /** A named response shape, an AI SDK UI message stream, a WebSocket upgrade, a JSON document, or no body. */
-type Shape = ResponseName | 'sse' | 'websocket' | 'document' | null;
+type Shape = ResponseName | 'sse' | 'websocket' | 'document' | 'export' | null;
 
 export interface Operation {
   method: 'get' | 'post' | 'patch' | 'delete';
@@ -215,6 +218,15 @@ export const OPERATIONS: Operation[] = [
   },
   {
     method: 'get',
+    path: `${conversation}/export`,
+    summary: 'Export: format=markdown (the active branch, for people) or format=json (every branch and the feedback)',
+    auth: true,
+    query: ExportQuery,
+    ok: { 200: 'export' },
+    errors: [400, 401, 404, 503],
+  },
+  {
+    method: 'get',
     path: `${conversation}/stream`,
     summary: 'SSE: the in-flight reply from index 0 or after Last-Event-ID, then live; 204 when none',
     auth: true,
@@ -287,6 +299,15 @@ function okResponse(status: number, shape: Shape): Schema {
   if (shape === null) return { description: status === 204 ? 'No content' : 'OK' };
   if (shape === 'document')
     return { description: 'OK', content: { 'application/json': { schema: { type: 'object' } } } };
+  if (shape === 'export') {
+    return {
+      description: 'A download (Content-Disposition: attachment): Markdown of the active branch, or JSON of everything',
+      content: {
+        'text/markdown': { schema: { type: 'string' } },
+        'application/json': { schema: ref('ConversationExport') },
+      },
+    };
+  }
   if (shape === 'websocket') return { description: 'Switching Protocols: the socket of /api/v1/asyncapi.json' };
   if (shape === 'sse') {
     return {

@@ -146,6 +146,11 @@ export const SearchQuery = z.strictObject({
 });
 export type SearchQuery = z.output<typeof SearchQuery>;
 
+/** `GET /conversations/{id}/export` (SPEC §10). */
+export const ExportQuery = z.strictObject({
+  format: z.enum(['markdown', 'json'], { message: 'must be markdown or json' }),
+});
+
 export const MessagesQuery = z
   .strictObject({
     limit: intParam(1, 200).default(50),
@@ -213,6 +218,44 @@ export const ConversationList = z.object({
   next_cursor: z.string().nullable(),
 });
 export const MessagePage = z.object({ messages: z.array(Message), has_more: z.boolean() });
+/** A message as an export carries it: every branch (parent_id), no client ids or metadata. */
+export const ExportedMessage = z.object({
+  id: Id,
+  seq: z.number().int(),
+  role: MessageRole,
+  content: z.string(),
+  parts: z.array(MessagePart),
+  status: MessageStatus,
+  reply_to: Id.nullable(),
+  parent_id: Id.nullable(),
+  created_at: z.string(),
+});
+export type ExportedMessage = z.infer<typeof ExportedMessage>;
+/** `GET /conversations/{id}/export?format=json`: the conversation, every message, the active branch's ids, feedback. */
+export const ConversationExport = z.object({
+  conversation: z.object({
+    id: Id,
+    title: z.string(),
+    created_at: z.string(),
+    updated_at: z.string(),
+    last_message_at: z.string(),
+    head_id: Id.nullable(),
+  }),
+  messages: z.array(ExportedMessage),
+  active_branch: z.array(Id),
+  feedback: z.array(
+    z.object({
+      message_id: Id,
+      rating: z.enum(['up', 'down']),
+      comment: z.string().nullable(),
+      created_at: z.string(),
+      updated_at: z.string(),
+    }),
+  ),
+  exported_at: z.string(),
+});
+export type ConversationExport = z.infer<typeof ConversationExport>;
+
 /** One found message: offsets in `highlights` count code points of `snippet.text`, end exclusive. */
 export const SearchResult = z.object({
   conversation: z.object({ id: Id, title: z.string() }),

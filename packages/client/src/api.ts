@@ -150,6 +150,19 @@ export class ChatApi {
     return this.json(SearchResults, `/search?${query}`);
   }
 
+  /**
+   * `GET /conversations/{id}/export`: Markdown of the active branch, or JSON of every branch and the feedback, as a
+   * file to save (its name from the server's Content-Disposition).
+   */
+  async exportConversation(id: string, format: 'markdown' | 'json'): Promise<{ blob: Blob; filename: string }> {
+    const res = await this.request(`/conversations/${path(id)}/export?format=${format}`);
+    const disposition = res.headers.get('content-disposition') ?? '';
+    const utf8 = /filename\*=UTF-8''([^;]+)/i.exec(disposition)?.[1];
+    const plain = /filename="([^"]*)"/i.exec(disposition)?.[1];
+    const filename = utf8 ? decodeURIComponent(utf8) : (plain ?? `conversation.${format === 'json' ? 'json' : 'md'}`);
+    return { blob: await res.blob(), filename };
+  }
+
   getConversation(id: string) {
     return this.json(Conversation, `/conversations/${path(id)}`);
   }

@@ -89,9 +89,20 @@ function WholeChat(props: AgentChatProps & ClientProps) {
           onSelect={select}
           hrefFor={props.hrefFor}
           search={{ client, onOpen: (r) => select(r.conversation.id, r.message.id) }}
+          onExport={async (id, format) => saveFile(await client.exportConversation(id, format))}
         />
       </div>
       {live && <ConversationView key={live.instance} store={live} foundId={found} onNewChat={() => select(null)} />}
     </div>
   );
+}
+
+/** Hands a file to the browser's downloads. */
+function saveFile({ blob, filename }: { blob: Blob; filename: string }): void {
+  const url = URL.createObjectURL(blob);
+  const link = document.createElement('a');
+  link.href = url;
+  link.download = filename;
+  link.click();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }

@@ -30,9 +30,11 @@ export interface SidebarProps {
   hrefFor?: (id: string) => string;
   /** Search across the conversations (SPEC §10); without it there is no search box. */
   search?: SearchBoxProps;
+  /** Saves a conversation as a file (SPEC §10); without it the row menu has no export. */
+  onExport?: (id: string, format: 'markdown' | 'json') => Promise<void>;
 }
 
-export function Sidebar({ index, archivedIndex, activeId, onSelect, hrefFor, search }: SidebarProps) {
+export function Sidebar({ index, archivedIndex, activeId, onSelect, hrefFor, search, onExport }: SidebarProps) {
   const [view, setView] = useState<'current' | 'archived'>('current');
   const strings = useStrings();
   const showArchived = view === 'archived' && archivedIndex;
@@ -61,6 +63,7 @@ export function Sidebar({ index, archivedIndex, activeId, onSelect, hrefFor, sea
         onOpen={onSelect}
         hrefFor={hrefFor}
         onMoved={moved}
+        onExport={onExport}
         sections={!showArchived}
       />
       {archivedIndex && !showArchived && (
@@ -85,11 +88,12 @@ interface ListsProps {
   onOpen(id: string | null): void;
   hrefFor: ((id: string) => string) | undefined;
   onMoved(c: Conversation): void;
+  onExport: SidebarProps['onExport'];
   /** Pinned conversations under a heading of their own (the list in use; the archived view is one list). */
   sections: boolean;
 }
 
-function ConversationLists({ index, activeId, onOpen, hrefFor, onMoved, sections }: ListsProps) {
+function ConversationLists({ index, activeId, onOpen, hrefFor, onMoved, onExport, sections }: ListsProps) {
   const { conversations, loading, done, error } = useSyncExternalStore(index.subscribe, index.getSnapshot);
   const sentinel = useRef<HTMLLIElement>(null);
 
@@ -113,6 +117,7 @@ function ConversationLists({ index, activeId, onOpen, hrefFor, onMoved, sections
       index={index}
       onOpen={onOpen}
       onMoved={onMoved}
+      onExport={onExport}
       href={hrefFor?.(c.id) ?? `#${c.id}`}
     />
   );
@@ -155,10 +160,11 @@ interface RowProps {
   index: ConversationIndex;
   onOpen(id: string | null): void;
   onMoved(c: Conversation): void;
+  onExport: SidebarProps['onExport'];
   href: string;
 }
 
-function ConversationRow({ conversation, active, index, onOpen, onMoved, href }: RowProps) {
+function ConversationRow({ conversation, active, index, onOpen, onMoved, onExport, href }: RowProps) {
   const [mode, setMode] = useState<'view' | 'rename' | 'confirm-delete'>('view');
   const [problem, setProblem] = useState<string | null>(null);
   const menuButton = useRef<HTMLButtonElement>(null);
@@ -272,7 +278,17 @@ function ConversationRow({ conversation, active, index, onOpen, onMoved, href }:
             <path d="M2.5 4h11M6 4V2.5h4V4M4 4l.8 9.5h6.4L12 4" fill="none" stroke="currentColor" strokeWidth="1.4" />
           </svg>
         </button>
-        <RowMenu conversation={conversation} onChange={(what) => void change(what)} />
+        <RowMenu
+          conversation={conversation}
+          onChange={(what) => void change(what)}
+          onExport={
+            onExport &&
+            ((format) =>
+              void onExport(conversation.id, format).catch((error: unknown) =>
+                setProblem(error instanceof ChatError ? error.message : 'Could not export.'),
+              ))
+          }
+        />
       </div>
       {problem && (
         <p role="alert" className="row-problem">
@@ -286,10 +302,11 @@ function ConversationRow({ conversation, active, index, onOpen, onMoved, href }:
 interface RowMenuProps {
   conversation: Conversation;
   onChange(change: ConversationChange): void;
+  onExport: ((format: 'markdown' | 'json') => void) | undefined;
 }
 
-/** The row's further actions: pin, archive. Closes on a choice, on Escape and when focus leaves it. */
-function RowMenu({ conversation, onChange }: RowMenuProps) {
+/** The row's further actions: pin, archive, export. Closes on a choice, on Escape and when focus leaves it. */
+function RowMenu({ conversation, onChange, onExport }: RowMenuProps) {
   const [open, setOpen] = useState(false);
   const menuId = useId();
   const toggle = useRef<HTMLButtonElement>(null);
@@ -351,6 +368,30 @@ function RowMenu({ conversation, onChange }: RowMenuProps) {
           <button type="button" role="menuitem" onClick={() => choose({ archived: !conversation.archived })}>
             {conversation.archived ? 'Unarchive' : 'Archive'}
           </button>
+          {onExport && (
+            <>
+              <button
+                type="button"
+                role="menuitem"
+                onClick={() => {
+                  close(true);
+                  onExport('markdown');
+                }}
+              >
+                Export as Markdown
+              </button>
+              <button
+                type="button"
+                role="menuitem"
+                onClick={() => {
+                  close(true);
+                  onExport('json');
+                }}
+              >
+                Export as JSON
+              </button>
+            </>
+          )}
         </div>
       )}
     </div>
