@@ -123,7 +123,7 @@ describe('list defaults and bounds', () => {
     const rest = ConversationList.parse(await alice.json('GET', `/conversations?limit=100&cursor=${cursor}`));
     expect(rest.conversations.map((c) => c.id)).toEqual(newestFirst.slice(100));
     expect(rest.next_cursor).toBeNull();
-  });
+  }, 120_000);
 });
 
 describe('rename', () => {
@@ -445,7 +445,7 @@ describe('history', () => {
       after = page.messages.at(-1)?.seq ?? 0;
     }
     expect(fwd).toEqual(back);
-  });
+  }, 120_000);
 });
 
 describe('bad input', () => {

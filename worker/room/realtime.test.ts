@@ -151,7 +151,7 @@ describe('WebSocket fan-out', () => {
       }
     }
     expect(checked).toBe(200);
-  });
+  }, 120_000);
 });
 
 describe('the ready frame', () => {
