@@ -1,6 +1,7 @@
 import { rm, unlink } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
+import { neon, neonConfig } from '@neondatabase/serverless';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { nodePool } from './migrate';
@@ -72,6 +73,40 @@ describe('the local Neon proxy', () => {
     expect(await upgrade(`localhost:${port}`)).toBe(403);
     expect(await upgrade('10.0.0.1:5432')).toBe(403);
     expect(await upgrade(`127.0.0.1:${postgres.port}0`)).toBe(403);
+  });
+});
+
+describe('the local Neon HTTP endpoint (what neon() POSTs to)', () => {
+  const sqlOf = (url: string) => {
+    neonConfig.fetchEndpoint = `http://${proxy.wsProxy.replace(/\/v1$/, '')}/sql`;
+    return neon(url);
+  };
+  const post = (headers: Record<string, string>) =>
+    fetch(`http://${proxy.wsProxy.replace(/\/v1$/, '')}/sql`, {
+      method: 'POST',
+      headers: { 'neon-connection-string': postgres.url(), ...headers },
+      body: JSON.stringify({ query: 'select 1', params: [] }),
+    });
+
+  it('answers a query with the driver parsing the types', async () => {
+    const sql = sqlOf(postgres.url());
+    expect(await sql.query('select $1::int + 1 as n, now() is not null as t', [41])).toEqual([{ n: 42, t: true }]);
+  });
+
+  it('runs a batch as one transaction: a failing statement rolls back the ones before it', async () => {
+    const sql = sqlOf(postgres.url());
+    await sql.query('create table if not exists batch_probe (id int primary key)');
+    await expect(
+      sql.transaction([sql`insert into batch_probe values (1)`, sql`insert into batch_probe values (1)`]),
+    ).rejects.toMatchObject({ code: '23505' });
+    expect(await sql.query('select count(*)::int as n from batch_probe')).toEqual([{ n: 0 }]);
+  });
+
+  it('refuses browser pages and any server but the local PostgreSQL', async () => {
+    expect((await post({ origin: 'https://attacker.example' })).status).toBe(403);
+    const port = (other.address() as { port: number }).port;
+    expect((await post({ 'neon-connection-string': `postgres://u:p@127.0.0.1:${port}/x` })).status).toBe(403);
+    expect((await post({ 'neon-connection-string': 'postgres://u:p@10.0.0.1:5432/x' })).status).toBe(403);
   });
 });
 

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { type RawData, type WebSocket, WebSocketServer } from 'ws';
+import { neonHttpEndpoint } from './neon-http';
 
 /**
  * The WebSocket→TCP relay @neondatabase/serverless expects (neonConfig.wsProxy = '127.0.0.1:PORT/v1'):
@@ -21,7 +22,11 @@ export async function startNeonProxy(opts: {
   close(): Promise<void>;
 }> {
   const host = opts.host ?? '127.0.0.1';
-  const http: Server = createServer((_req, res) => res.writeHead(426).end('WebSocket only\n'));
+  const sqlOverHttp = neonHttpEndpoint({ postgresPort: opts.postgresPort });
+  const http: Server = createServer((req, res) => {
+    if (req.method === 'POST' && req.url === '/sql') return sqlOverHttp.handle(req, res);
+    res.writeHead(426).end('WebSocket only\n');
+  });
   const wss = new WebSocketServer({
     server: http,
     path: '/v1',
@@ -62,6 +67,7 @@ export async function startNeonProxy(opts: {
       for (const ws of wss.clients) ws.terminate();
       await new Promise<void>((resolve) => wss.close(() => resolve()));
       await new Promise<void>((resolve) => http.close(() => resolve()));
+      await sqlOverHttp.close();
     },
   };
 }

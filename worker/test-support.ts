@@ -8,7 +8,7 @@ import { SignJWT } from 'jose';
 import { expect } from 'vitest';
 import { control as controlAt } from '../dev/testing';
 import { loadConfig } from './config';
-import { openPool } from './db/client';
+import { sqlQuery } from './db/client';
 import { API_BASE, type Conversation, type Message, ServerFrame } from './wire';
 
 export { allEvents, firstEvents, type SseEvent, sseEvents, uniqueUser } from '../dev/testing';
@@ -177,13 +177,7 @@ export async function mustOpen(conversationId: string, userId: string): Promise<
 
 /** Postgres, as the tests see it: the same driver and proxy the Worker uses. */
 export async function pgQuery<T = Record<string, unknown>>(text: string, params: unknown[] = []): Promise<T[]> {
-  const pool = openPool(loadConfig(env));
-  try {
-    const result = await pool.query(text, params);
-    return result.rows as T[];
-  } finally {
-    await pool.end();
-  }
+  return sqlQuery<T>(loadConfig(env), text, params);
 }
 
 /** The test Postgres, driven through dev/control-server.ts (stop, start, pause, resume, fresh databases). */

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { Config } from '../config';
 import { ApiError } from '../errors';
 import { type Conversation, Id } from '../wire';
-import { db, openPool } from './client';
+import { db } from './client';
 import { DatabaseUnavailable } from './errors';
 import { conversationStates } from './schema';
 
@@ -76,10 +76,9 @@ export async function listConversations(
 ): Promise<{ conversations: Conversation[]; next_cursor: string | null }> {
   const { limit } = q;
   const after = q.cursor ? decodeCursor(q.cursor) : null;
-  const pool = openPool(config);
   try {
     const t = conversationStates;
-    const rows = await db(pool)
+    const rows = await db(config)
       .select()
       .from(t)
       .where(
@@ -112,7 +111,5 @@ export async function listConversations(
     };
   } catch (err) {
     throw new DatabaseUnavailable('the conversation list is unavailable right now', { cause: err });
-  } finally {
-    await pool.end().catch(() => undefined);
   }
 }

@@ -1,10 +1,10 @@
 import { env } from 'cloudflare:workers';
 import { eq, sql } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import journal from '../../drizzle/meta/_journal.json';
 import { loadConfig } from '../config';
 import { control } from '../test-support';
-import { checkPostgres, type Database, db, openPool } from './client';
+import { checkPostgres, type Database, db, sqlQuery } from './client';
 import { conversationMessages, conversationStates } from './schema';
 
 /** The Postgres error code (e.g. 23505) under drizzle's DrizzleQueryError wrapper. */
@@ -21,24 +21,20 @@ async function pgError(promise: Promise<unknown>): Promise<{ code?: string; cons
 
 describe('drizzle migrations on a fresh database', () => {
   let database: string;
-  let pool: ReturnType<typeof openPool>;
+  let config: ReturnType<typeof loadConfig>;
   let orm: Database;
+  const query = (text: string) => sqlQuery(config, text);
 
   const tables = async () =>
-    (
-      await pool.query<{ table_name: string }>(
-        "select table_name from information_schema.tables where table_schema = 'public' order by 1",
-      )
-    ).rows.map((r) => r.table_name);
+    (await query("select table_name from information_schema.tables where table_schema = 'public' order by 1")).map(
+      (r) => r.table_name,
+    );
 
   beforeAll(async () => {
     const fresh = await control<{ database: string; url: string }>('/postgres/databases');
     database = fresh.database;
-    pool = openPool(loadConfig({ ...env, DATABASE_URL: fresh.url }));
-    orm = db(pool);
-  });
-  afterAll(async () => {
-    await pool?.end();
+    config = loadConfig({ ...env, DATABASE_URL: fresh.url });
+    orm = db(config);
   });
 
   it('creates the tables, records itself and is idempotent', async () => {
@@ -46,12 +42,12 @@ describe('drizzle migrations on a fresh database', () => {
     await control(`/postgres/migrate?database=${database}`);
     expect(await tables()).toEqual(['conversation_messages', 'conversation_states', 'message_feedback']);
     await control(`/postgres/migrate?database=${database}`);
-    const applied = await pool.query('select hash from drizzle.__drizzle_migrations');
-    expect(applied.rowCount).toBe(journal.entries.length);
+    const applied = await query('select hash from drizzle.__drizzle_migrations');
+    expect(applied.length).toBe(journal.entries.length);
   });
 
   it('has the (user_id, last_message_at desc) index', async () => {
-    const { rows } = await pool.query<{ indexdef: string }>(
+    const rows = await query(
       "select indexdef from pg_indexes where tablename = 'conversation_states' and indexname = 'conversation_states_user_last_message_idx'",
     );
     expect(rows[0]?.indexdef).toMatch(/\(user_id, last_message_at DESC/);
@@ -117,16 +113,18 @@ describe('drizzle migrations on a fresh database', () => {
 });
 
 describe('0002_branches on a database that has conversations', () => {
-  let pool: ReturnType<typeof openPool>;
+  let config: ReturnType<typeof loadConfig>;
+  const query = <T>(text: string, params: unknown[] = []) =>
+    sqlQuery<T>(config, text, params).then((rows) => ({ rows, rowCount: rows.length }));
   const flat = crypto.randomUUID();
   const empty = crypto.randomUUID();
   const ids = Array.from({ length: 5 }, () => crypto.randomUUID());
 
   beforeAll(async () => {
     const fresh = await control<{ database: string; url: string }>('/postgres/databases');
-    pool = openPool(loadConfig({ ...env, DATABASE_URL: fresh.url }));
+    config = loadConfig({ ...env, DATABASE_URL: fresh.url });
     await control(`/postgres/migrate?database=${fresh.database}&upto=0001_pin_archive`);
-    await pool.query(
+    await query(
       `insert into conversation_states (id, user_id, title, last_message_at, message_count)
        values ($1, 'u', 'flat', now(), 5), ($2, 'u', 'empty', now(), 0)`,
       [flat, empty],
@@ -135,7 +133,7 @@ describe('0002_branches on a database that has conversations', () => {
     const rows = ids.map((id, i) => {
       const role = i % 2 === 0 ? 'user' : 'assistant';
       const replyTo = role === 'assistant' ? ids[i - 1] : null;
-      return pool.query(
+      return query(
         `insert into conversation_messages (id, conversation_id, seq, role, content, status, reply_to)
          values ($1, $2, $3, $4, 'x', 'complete', $5)`,
         [id, flat, i + 1, role, replyTo],
@@ -144,12 +142,9 @@ describe('0002_branches on a database that has conversations', () => {
     await Promise.all(rows);
     await control(`/postgres/migrate?database=${fresh.database}`);
   });
-  afterAll(async () => {
-    await pool?.end();
-  });
 
   it('makes each conversation one branch: every message follows the one before it, the first none', async () => {
-    const { rows } = await pool.query<{ id: string; parent_id: string | null }>(
+    const { rows } = await query<{ id: string; parent_id: string | null }>(
       'select id, parent_id from conversation_messages where conversation_id = $1 order by seq',
       [flat],
     );
@@ -157,7 +152,7 @@ describe('0002_branches on a database that has conversations', () => {
   });
 
   it('points each head at its last message, and leaves an empty conversation without one', async () => {
-    const { rows } = await pool.query<{ id: string; head_id: string | null }>(
+    const { rows } = await query<{ id: string; head_id: string | null }>(
       'select id, head_id from conversation_states where id = any($1)',
       [[flat, empty]],
     );
@@ -166,18 +161,18 @@ describe('0002_branches on a database that has conversations', () => {
   });
 
   it('adds message_feedback, which goes with its message', async () => {
-    await pool.query(
+    await query(
       `insert into message_feedback (message_id, conversation_id, user_id, rating) values ($1, $2, 'u', 'up')`,
       [ids[1], flat],
     );
     await expect(
-      pool.query(
-        `insert into message_feedback (message_id, conversation_id, user_id, rating) values ($1, $2, 'u', 'meh')`,
-        [ids[3], flat],
-      ),
+      query(`insert into message_feedback (message_id, conversation_id, user_id, rating) values ($1, $2, 'u', 'meh')`, [
+        ids[3],
+        flat,
+      ]),
     ).rejects.toMatchObject({ code: '23514' });
-    await pool.query('delete from conversation_messages where id = $1', [ids[1]]);
-    const left = await pool.query('select 1 from message_feedback where message_id = $1', [ids[1]]);
+    await query('delete from conversation_messages where id = $1', [ids[1]]);
+    const left = await query('select 1 from message_feedback where message_id = $1', [ids[1]]);
     expect(left.rowCount).toBe(0);
   });
 });

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { Config } from '../config';
 import { ApiError } from '../errors';
 import { Id, type SearchQuery, type SearchResults } from '../wire';
-import { openPool } from './client';
+import { sqlQuery } from './client';
 import { isTimestamp } from './conversations';
 import { DatabaseUnavailable } from './errors';
 import { snippetOf, wantedWords } from './snippet';
@@ -104,10 +104,9 @@ export async function search(config: Config, userId: string, q: SearchQuery): Pr
     throw new ApiError('invalid_request', 'query.q: has no word to look for (only exclusions or punctuation)');
   }
   const after = q.cursor ? decodeCursor(q.cursor) : null;
-  const pool = openPool(config);
   let rows: Row[];
   try {
-    const result = await pool.query<Row>(SEARCH_SQL, [
+    rows = await sqlQuery<Row>(config, SEARCH_SQL, [
       userId,
       q.q,
       q.limit + 1,
@@ -115,11 +114,8 @@ export async function search(config: Config, userId: string, q: SearchQuery): Pr
       after?.at ?? null,
       after?.id ?? null,
     ]);
-    rows = result.rows;
   } catch (err) {
     throw new DatabaseUnavailable('search is unavailable right now', { cause: err });
-  } finally {
-    await pool.end().catch(() => undefined);
   }
   const page = rows.slice(0, q.limit);
   const last = page.at(-1);

@@ -1,7 +1,6 @@
-import type { Pool } from '@neondatabase/serverless';
 import { eq, sql } from 'drizzle-orm';
 import type { Config } from '../config';
-import { bounded, db, openPool } from '../db/client';
+import { bounded, type Database, db } from '../db/client';
 import { conversationMessages, conversationStates } from '../db/schema';
 import { log } from '../log';
 import type { Message } from '../wire';
@@ -12,13 +11,10 @@ import type { ConversationRecord, RoomStore } from './store';
 export const CATCH_UP_MS = 1_000;
 /** Rows a single INSERT carries; keeps statements well under Postgres' 65,535 parameters. */
 const BATCH = 500;
-/** Postgres down must fail a flush quickly: a hanging attempt holds back the next one. */
-const CONNECT_TIMEOUT_MS = 3_000;
 const BACKOFF_MS = [500, 1_000, 2_000, 4_000, 8_000, 10_000];
 /**
- * A whole attempt must end: under load (500 rooms connecting at once) the driver can lose a connection in
- * the middle of authenticating ("send() after close()") and never settle, and a flush that never ends
- * holds the room's outbox for good. A late finish of an abandoned attempt is harmless: its upserts are
+ * A whole attempt must end: a request to Postgres that never settles (seen with 500 rooms flushing at once)
+ * would hold the room's outbox for good. A late finish of an abandoned attempt is harmless: its upserts are
  * idempotent and the settled watermark only moves up.
  */
 const ATTEMPT_TIMEOUT_MS = 10_000;
@@ -27,8 +23,9 @@ export type FlushResult = { ok: true; flushed: number } | { ok: false; retryInMs
 
 /**
  * Carries what the room committed to its own storage over to Postgres: the conversation state and its
- * messages, in seq order, in one transaction, with idempotent upserts. A failure leaves the outbox as it
- * was and is retried from the room's alarm; entries added while a flush runs wait for the next one.
+ * messages, in seq order, in one transaction (one HTTP batch, so the room holds no connection between
+ * flushes), with idempotent upserts. A failure leaves the outbox as it was and is retried from the room's
+ * alarm; entries added while a flush runs wait for the next one.
  */
 export class Outbox {
   private running: Promise<FlushResult> | null = null;
@@ -104,87 +101,73 @@ export class Outbox {
     const conversation = this.store.conversation();
     const pending = conversation ? this.store.pending(conversation.id) : null;
     if (!deleteId && !pending) return { ok: true, flushed: 0 };
-    const pool = this.connection();
+    const database = db(this.config());
     try {
       await bounded(ATTEMPT_TIMEOUT_MS, async () => {
         // An owed delete goes first: a conversation made again under the same id (a retried first send) is
         // written after it, never wiped by it.
         if (deleteId) {
-          await db(pool).delete(conversationStates).where(eq(conversationStates.id, deleteId));
+          await database.delete(conversationStates).where(eq(conversationStates.id, deleteId));
           this.store.deleteDone();
         }
         if (conversation && pending) {
-          await this.write(pool, conversation, pending.messages);
+          await this.write(database, conversation, pending.messages);
           this.store.settle(pending.upTo);
         }
       });
       this.failures = 0;
       return { ok: true, flushed: pending?.messages.length ?? 0 };
     } catch (error) {
-      // A connection that failed once is not trusted again; ending it must not hang this attempt either.
-      if (this.pool === pool) this.pool = null;
-      await bounded(1_000, () => pool.end()).catch(() => undefined);
       const retryInMs = BACKOFF_MS[Math.min(this.failures, BACKOFF_MS.length - 1)] ?? 10_000;
       this.failures++;
       return { ok: false, retryInMs, error };
     }
   }
 
-  private pool: Pool | null = null;
-
-  /**
-   * One connection kept for the room's lifetime (a Durable Object's I/O is not tied to a request), closed by
-   * the pool when idle. Connecting costs a SCRAM handshake, ~20 ms of the room's one thread: per flush it
-   * stalled the chunks of the next reply (bench/chat.ts relay p99 14 ms → 3 ms).
-   */
-  private connection(): Pool {
-    this.pool ??= openPool(this.config(), { max: 1, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
-    return this.pool;
-  }
-
-  private async write(pool: Pool, c: ConversationRecord, messages: Message[]): Promise<void> {
-    await db(pool).transaction(async (tx) => {
-      await tx
-        .insert(conversationStates)
-        .values({
-          id: c.id,
-          userId: c.userId,
+  private async write(database: Database, c: ConversationRecord, messages: Message[]): Promise<void> {
+    const state = database
+      .insert(conversationStates)
+      .values({
+        id: c.id,
+        userId: c.userId,
+        title: c.title,
+        createdAt: c.createdAt,
+        updatedAt: c.updatedAt,
+        lastMessageAt: c.lastMessageAt,
+        messageCount: c.messageCount,
+        metadata: c.metadata,
+        pinned: c.pinned,
+        archived: c.archived,
+      })
+      .onConflictDoUpdate({
+        target: conversationStates.id,
+        set: {
           title: c.title,
-          createdAt: c.createdAt,
           updatedAt: c.updatedAt,
           lastMessageAt: c.lastMessageAt,
           messageCount: c.messageCount,
           metadata: c.metadata,
           pinned: c.pinned,
           archived: c.archived,
-        })
-        .onConflictDoUpdate({
-          target: conversationStates.id,
-          set: {
-            title: c.title,
-            updatedAt: c.updatedAt,
-            lastMessageAt: c.lastMessageAt,
-            messageCount: c.messageCount,
-            metadata: c.metadata,
-            pinned: c.pinned,
-            archived: c.archived,
-          },
-        });
-      for (let i = 0; i < messages.length; i += BATCH) {
-        const rows = messages.slice(i, i + BATCH).map((m) => ({
-          id: m.id,
-          conversationId: c.id,
-          seq: m.seq,
-          role: m.role,
-          content: m.content,
-          parts: m.parts,
-          status: m.status,
-          replyTo: m.reply_to,
-          clientMessageId: m.client_message_id,
-          metadata: m.metadata,
-          createdAt: m.created_at,
-        }));
-        await tx
+        },
+      });
+    const inserts = [];
+    for (let i = 0; i < messages.length; i += BATCH) {
+      const rows = messages.slice(i, i + BATCH).map((m) => ({
+        id: m.id,
+        conversationId: c.id,
+        seq: m.seq,
+        role: m.role,
+        content: m.content,
+        parts: m.parts,
+        status: m.status,
+        replyTo: m.reply_to,
+        clientMessageId: m.client_message_id,
+        metadata: m.metadata,
+        createdAt: m.created_at,
+      }));
+      inserts.push(
+        database
           .insert(conversationMessages)
           .values(rows)
           .onConflictDoUpdate({
@@ -195,8 +178,9 @@ export class Outbox {
               status: sql`excluded.status`,
               metadata: sql`excluded.metadata`,
             },
-          });
-      }
-    });
+          }),
+      );
+    }
+    await database.batch([state, ...inserts]);
   }
 }
