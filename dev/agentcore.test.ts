@@ -306,7 +306,7 @@ describe('dev agent: bridge endpoint', () => {
       headers: { 'idempotency-key': 'msg-1', authorization: 'Bearer hidden-value' },
     });
     expect(text(r.chunks)).toMatch(
-      /^message_id=msg-1 idempotency_key=msg-1 bearer=yes accept=text\/event-stream messages=1 history=u1 request_id=none trigger=none connection_requests=\d+ id=none conversation_id=conv-1 user_id=user-1 content_type=application\/json resume_from=none replaces=none$/,
+      /^message_id=msg-1 idempotency_key=msg-1 bearer=yes accept=text\/event-stream messages=1 history=u1 request_id=none trigger=none connection_requests=\d+ id=none conversation_id=conv-1 user_id=user-1 content_type=application\/json resume_from=none replaces=none traceparent=none$/,
     );
   });
 

@@ -230,6 +230,7 @@ function describeRequest(req: IncomingMessage, turn: AgentRequest): string {
     `content_type=${req.headers['content-type'] ?? 'none'}`,
     `resume_from=${req.headers['x-resume-from'] ?? 'none'}`,
     `replaces=${turn.sent.replaces}`,
+    `traceparent=${req.headers.traceparent ?? 'none'}`,
   ].join(' ');
 }
 

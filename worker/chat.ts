@@ -22,7 +22,7 @@ import {
 } from './wire';
 import { limitWrites } from './write-limit';
 
-type App = { Bindings: Env; Variables: AuthVariables & { requestId: string } };
+type App = { Bindings: Env; Variables: AuthVariables & { requestId: string; traceparent: string } };
 
 function room(env: Env, conversationId: string) {
   return env.ROOMS.get(env.ROOMS.idFromName(conversationId));
@@ -187,7 +187,13 @@ chat.post('/messages', async (c) => {
   const conversationId =
     body.conversation_id ??
     (body.client_message_id ? await derivedConversationId(userId, body.client_message_id) : crypto.randomUUID());
-  const input = { ...body, conversation_id: conversationId, create, request_id: c.get('requestId') };
+  const input = {
+    ...body,
+    conversation_id: conversationId,
+    create,
+    request_id: c.get('requestId'),
+    traceparent: c.get('traceparent'),
+  };
   if (wantsEventStream(c.req.header('accept'))) return room(c.env, conversationId).sendStream(userId, input);
   return c.json(unwrap(await room(c.env, conversationId).send(userId, input)));
 });

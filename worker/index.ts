@@ -8,6 +8,7 @@ import { ApiError, errorResponse } from './errors';
 import { health } from './health';
 import { log, setLogLevel } from './log';
 import { page, setCommonHeaders } from './page';
+import { continueTrace } from './trace';
 import { API_BASE } from './wire';
 
 export { ConversationRoom } from './room/conversation-room';
@@ -15,13 +16,15 @@ export { UserQuota } from './room/user-quota';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
-const app = new Hono<{ Bindings: Env; Variables: AuthVariables & { requestId: string } }>();
+const app = new Hono<{ Bindings: Env; Variables: AuthVariables & { requestId: string; traceparent: string } }>();
 
-/** Every response carries a request id, and every request is one JSON log line. */
+/** Every response carries a request id and a traceparent, and every request is one JSON log line. */
 app.use('*', async (c, next) => {
   const incoming = c.req.header('x-request-id');
   const requestId = incoming && REQUEST_ID.test(incoming) ? incoming : crypto.randomUUID();
   c.set('requestId', requestId);
+  const trace = continueTrace(c.req.header('traceparent'));
+  c.set('traceparent', trace.traceparent);
   const started = Date.now();
   try {
     setLogLevel(loadConfig(c.env).LOG_LEVEL);
@@ -35,9 +38,11 @@ app.use('*', async (c, next) => {
       c.res = new Response(c.res.body, c.res);
       c.res.headers.set('x-request-id', requestId);
     }
+    c.res.headers.set('traceparent', trace.traceparent);
     setCommonHeaders(c.res.headers);
     log(c.res.status >= 500 ? 'error' : 'info', 'request', {
       request_id: requestId,
+      trace_id: trace.traceId,
       method: c.req.method,
       path: c.req.path,
       status: c.res.status,

@@ -24,6 +24,8 @@ export interface AgentTurn {
   regenerates?: string | undefined;
   /** The edge's request id, sent as X-Request-Id and named in the log; one is made when absent. */
   requestId?: string | undefined;
+  /** The edge's W3C traceparent (worker/trace.ts), sent on as `traceparent`. */
+  traceparent?: string | undefined;
   /** Resuming a reply after a restart: the agent's chunks already kept (sent as X-Resume-From). */
   resumeFrom?: number | undefined;
   /** Kept up to date while the reply streams, for the room to resume it after a restart. */
@@ -87,6 +89,7 @@ async function* streamUiMessages(
       accept: 'text/event-stream',
       'idempotency-key': turn.messageId,
       'x-request-id': turn.requestId,
+      ...(turn.traceparent ? { traceparent: turn.traceparent } : {}),
       ...(turn.resumeFrom ? { 'x-resume-from': String(turn.resumeFrom) } : {}),
       ...(config.AGENTCORE_TOKEN ? { authorization: `Bearer ${config.AGENTCORE_TOKEN}` } : {}),
     },

@@ -300,7 +300,10 @@ export class ConversationRoom extends DurableObject<Env> {
     // without these writes taking turns in one stack (bench/chat.ts figures, session 4).
     this.store.saveTurn(turn, this.allowance.bucket, fresh);
     this.agentHistory.remember(user);
-    const done = this.replies.start(turn.conversation, user, reply, input.request_id);
+    const done = this.replies.start(turn.conversation, user, reply, {
+      requestId: input.request_id,
+      traceparent: input.traceparent,
+    });
     // Postgres is written when the reply ends, and a long reply's start a little after it began: off the
     // path of the first chunks. A timer, not the alarm: setting an alarm is a storage write, and the output
     // gate would hold the first chunks until it is durable. A restart re-arms the outbox from storage.

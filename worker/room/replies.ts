@@ -39,18 +39,21 @@ export class DeletedError extends Error {
  * its stream, and it ends as complete, stopped or error, stored in its final form and told to every socket. After
  * a restart, a reply that was in flight is resumed or ended as interrupted.
  */
+/** The edge's request id and W3C traceparent, sent on to the agent (X-Request-Id, traceparent). */
+type Trace = { requestId?: string | undefined; traceparent?: string | undefined };
+
 export class Replies {
   constructor(private readonly room: ReplyRoom) {}
 
   /** Starts the reply to a committed send: every socket follows it from its first chunk. */
-  start(c: ConversationRecord, user: Message, reply: Message, requestId: string | undefined): Promise<Message | null> {
+  start(c: ConversationRecord, user: Message, reply: Message, trace: Trace): Promise<Message | null> {
     const { ctx, sockets, gate } = this.room;
     const stream = new ReplyStream(reply.id, ctx.storage, () => this.room.heartbeat());
     sockets.followAll(stream);
     sockets.broadcast({ type: 'message', message: user });
     sockets.broadcast({ type: 'message', message: reply });
     stream.push(startChunk(reply.id, c.id, user.id));
-    const done = this.run(c, user, reply, stream, { requestId });
+    const done = this.run(c, user, reply, stream, trace);
     gate.began(stream, done);
     ctx.waitUntil(done);
     return done;
@@ -99,7 +102,7 @@ export class Replies {
     user: Message,
     reply: Message,
     stream: ReplyStream,
-    { resumeFrom, requestId }: { resumeFrom?: number; requestId?: string | undefined },
+    { resumeFrom, requestId, traceparent }: Trace & { resumeFrom?: number },
   ): Promise<Message | null> {
     const config = this.room.config();
     const started = Date.now();
@@ -117,6 +120,7 @@ export class Replies {
         messages: this.room.history.for(this.room.store(), user, config.AGENTCORE_HISTORY_LIMIT),
         resumeFrom,
         requestId,
+        traceparent,
         progress: stream.progress,
       };
       for await (const chunk of streamAgent(config, turn, stream.abort.signal)) {

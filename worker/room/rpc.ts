@@ -5,7 +5,12 @@ import type { ErrorCode, SendMessage } from '../wire';
  * A send as the edge has checked it (`SendMessageBody`), addressed to this room's conversation; `create` when
  * there was no conversation_id (the conversation is made if it does not exist yet), and the edge's request id.
  */
-export type SendInput = SendMessage & { conversation_id: string; create?: boolean; request_id?: string };
+export type SendInput = SendMessage & {
+  conversation_id: string;
+  create?: boolean;
+  request_id?: string;
+  traceparent?: string;
+};
 
 /** What crosses the RPC boundary: an ApiError loses its class there, so it travels as data. */
 export type RoomResult<T> =
