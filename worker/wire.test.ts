@@ -6,6 +6,7 @@ import {
   ClientFrame,
   FeedbackBody,
   parseStorableJson,
+  plainText,
   RegenerateBody,
   SendMessageBody,
   Title,
@@ -148,5 +149,19 @@ describe('branch, feedback and approval bodies (SPEC §9)', () => {
     expect(ApprovalBody.safeParse({ ...base, remember: 'forever' }).success).toBe(false);
     expect(ApprovalBody.safeParse({ ...base, extra: 1 }).success).toBe(false);
     expect(RegenerateBody.safeParse({ message_id: 'not-a-uuid' }).success).toBe(false);
+  });
+});
+
+describe('plainText (a message’s content, on the server and in the client alike)', () => {
+  it('is the text parts in order, as paragraphs, leaving every other part out', () => {
+    const parts = [
+      { type: 'step-start' },
+      { type: 'text', text: 'Let me check.' },
+      { type: 'tool-calc', toolCallId: 'c1', state: 'output-available', input: {}, output: 4 },
+      { type: 'reasoning', text: 'not shown as content' },
+      { type: 'text', text: 'It is 4.' },
+    ];
+    expect(plainText(parts)).toBe('Let me check.\n\nIt is 4.');
+    expect(plainText([])).toBe('');
   });
 });

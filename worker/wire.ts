@@ -197,6 +197,16 @@ export const Branch = z.object({ index: z.number().int().min(1), count: z.number
 export type Branch = z.infer<typeof Branch>;
 export const Feedback = z.object({ rating: Rating, comment: z.string().nullable() });
 export type Feedback = z.infer<typeof Feedback>;
+/**
+ * A message's `content`: the plain text of its text parts, in order, as paragraphs. The room stores it, and a
+ * client shows it for a reply still streaming, so both read the same text before and after it ends.
+ */
+export function plainText(parts: readonly MessagePart[]): string {
+  return parts
+    .filter((p): p is MessagePart & { text: string } => p.type === 'text' && typeof p.text === 'string')
+    .map((p) => p.text)
+    .join('\n\n');
+}
 
 export const Message = z.object({
   id: Id,

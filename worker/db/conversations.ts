@@ -1,9 +1,9 @@
 import { and, desc, eq, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import type { Config } from '../config';
-import { ApiError } from '../errors';
 import { type Conversation, Id } from '../wire';
 import { db } from './client';
+import { decodeCursor, encodeCursor } from './cursor';
 import { DatabaseUnavailable } from './errors';
 import { conversationStates } from './schema';
 
@@ -13,11 +13,8 @@ interface Cursor {
   pinned: boolean;
 }
 
-function encodeCursor(c: Cursor): string {
-  return btoa(JSON.stringify([c.at, c.id, c.pinned]))
-    .replaceAll('+', '-')
-    .replaceAll('/', '_')
-    .replace(/=+$/, '');
+function cursorOf(c: Cursor): string {
+  return encodeCursor([c.at, c.id, c.pinned]);
 }
 
 /** Postgres' text form of a timestamptz, as the cursor carries it (microseconds kept, so ties page exactly). */
@@ -48,17 +45,8 @@ export function isTimestamp(text: string): boolean {
 
 const CursorFields = z.tuple([z.string().refine(isTimestamp), Id, z.boolean()]);
 
-/** Anything but a cursor this API gave out is the caller's mistake (400), never a query Postgres refuses (503). */
-function decodeCursor(raw: string): Cursor {
-  let json: unknown;
-  try {
-    json = JSON.parse(atob(raw.replaceAll('-', '+').replaceAll('_', '/')));
-  } catch {
-    json = undefined;
-  }
-  const fields = CursorFields.safeParse(json);
-  if (!fields.success) throw new ApiError('invalid_request', 'query.cursor: not a cursor this API gave out');
-  const [at, id, pinned] = fields.data;
+function readCursor(raw: string): Cursor {
+  const [at, id, pinned] = decodeCursor(raw, CursorFields);
   return { at, id, pinned };
 }
 
@@ -75,7 +63,7 @@ export async function listConversations(
   q: { limit: number; cursor?: string | undefined; archived: boolean },
 ): Promise<{ conversations: Conversation[]; next_cursor: string | null }> {
   const { limit } = q;
-  const after = q.cursor ? decodeCursor(q.cursor) : null;
+  const after = q.cursor ? readCursor(q.cursor) : null;
   try {
     const t = conversationStates;
     const rows = await db(config)
@@ -107,7 +95,7 @@ export async function listConversations(
         archived: r.archived,
       })),
       next_cursor:
-        rows.length > limit && last ? encodeCursor({ at: last.lastMessageAt, id: last.id, pinned: last.pinned }) : null,
+        rows.length > limit && last ? cursorOf({ at: last.lastMessageAt, id: last.id, pinned: last.pinned }) : null,
     };
   } catch (err) {
     throw new DatabaseUnavailable('the conversation list is unavailable right now', { cause: err });

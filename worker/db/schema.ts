@@ -116,6 +116,4 @@ export const messageFeedback = pgTable(
   ],
 );
 
-export type ConversationStateRow = typeof conversationStates.$inferSelect;
-export type ConversationMessageRow = typeof conversationMessages.$inferSelect;
 export type MessageFeedbackRow = typeof messageFeedback.$inferSelect;

@@ -4,6 +4,7 @@ import { ApiError } from '../errors';
 import { Id, type SearchQuery, type SearchResults } from '../wire';
 import { sqlQuery } from './client';
 import { isTimestamp } from './conversations';
+import { decodeCursor, encodeCursor } from './cursor';
 import { DatabaseUnavailable } from './errors';
 import { snippetOf, wantedWords } from './snippet';
 
@@ -15,26 +16,12 @@ interface Cursor {
 
 const CursorFields = z.tuple([z.number(), z.string().refine(isTimestamp), Id]);
 
-function encodeCursor(c: Cursor): string {
-  return btoa(JSON.stringify([c.rank, c.at, c.id]))
-    .replaceAll('+', '-')
-    .replaceAll('/', '_')
-    .replace(/=+$/, '');
+function cursorOf(c: Cursor): string {
+  return encodeCursor([c.rank, c.at, c.id]);
 }
 
-/** Anything but a cursor this API gave out is the caller's mistake (400), never a query Postgres refuses (503). */
-function decodeCursor(raw: string): Cursor {
-  let json: unknown;
-  try {
-    json = JSON.parse(atob(raw.replaceAll('-', '+').replaceAll('_', '/')));
-  } catch {
-    json = undefined;
-  }
-  const fields = CursorFields.safeParse(json);
-  if (!fields.success) {
-    throw new ApiError('invalid_request', 'query.cursor: not a cursor this API gave out');
-  }
-  const [rank, at, id] = fields.data;
+function readCursor(raw: string): Cursor {
+  const [rank, at, id] = decodeCursor(raw, CursorFields);
   return { rank, at, id };
 }
 
@@ -103,7 +90,7 @@ export async function search(config: Config, userId: string, q: SearchQuery): Pr
   if (wanted.length === 0) {
     throw new ApiError('invalid_request', 'query.q: has no word to look for (only exclusions or punctuation)');
   }
-  const after = q.cursor ? decodeCursor(q.cursor) : null;
+  const after = q.cursor ? readCursor(q.cursor) : null;
   let rows: Row[];
   try {
     rows = await sqlQuery<Row>(config, SEARCH_SQL, [
@@ -125,7 +112,6 @@ export async function search(config: Config, userId: string, q: SearchQuery): Pr
       message: { id: r.id, seq: r.seq, role: r.role, created_at: new Date(r.created_at).toISOString() },
       snippet: snippetOf(r.content, wanted),
     })),
-    next_cursor:
-      rows.length > q.limit && last ? encodeCursor({ rank: last.rank, at: last.created_at, id: last.id }) : null,
+    next_cursor: rows.length > q.limit && last ? cursorOf({ rank: last.rank, at: last.created_at, id: last.id }) : null,
   };
 }

@@ -1,23 +1,29 @@
 import type { UIMessage } from 'ai';
+import { boundHistory } from '../agentcore/history';
+import type { Config } from '../config';
 import type { Message } from '../wire';
 import type { RoomStore } from './store';
 
 /**
- * What the agent is sent: the last `limit` messages that have parts and have ended, ending with the new user
- * message. Read from storage once, then kept up to date by the sends and replies (the room is their only writer),
+ * What the agent is sent: the messages that have parts and have ended, ending with the new user message, within
+ * the bounds of boundHistory (AGENTCORE_HISTORY_LIMIT messages, AGENTCORE_HISTORY_MAX_BYTES). Read from storage once, then kept up to date by the sends and replies (the room is their only writer),
  * so a send costs neither a read of the history nor its parsing; the bridge encodes each message once too.
  */
 export class AgentHistory {
   private view: UIMessage[] | null = null;
 
-  /** The history for a turn whose user message is `user` (committed and remembered already). */
-  for(store: RoomStore, user: Message, limit: number): UIMessage[] {
+  /**
+   * The history for a turn whose user message is `user` (committed and remembered already). The view is held to
+   * the bridge's own bounds (one rule, boundHistory): a message too old to fit now never fits again, as only newer
+   * ones come.
+   */
+  for(store: RoomStore, user: Message, config: Config): UIMessage[] {
     this.view ??= store
-      .recent(user.conversation_id, limit + 1)
+      .recent(user.conversation_id, config.AGENTCORE_HISTORY_LIMIT + 1)
       .filter((m) => m.seq <= user.seq)
       .map(forAgent)
       .filter((m) => m !== null);
-    if (this.view.length > limit) this.view.splice(0, this.view.length - limit);
+    this.view = boundHistory(this.view, config);
     return [...this.view];
   }
 

@@ -1,5 +1,5 @@
 /** How the room makes its records: a new conversation, the two messages of a send, and a reply's final form. */
-import type { Message, MessagePart } from '../wire';
+import { type Message, type MessagePart, plainText } from '../wire';
 import type { ConversationRecord } from './store';
 import { titleFromContent } from './title';
 
@@ -81,12 +81,4 @@ export function finalReply(
   metadata: Record<string, unknown>,
 ): Message {
   return { ...withParts(reply, parts), status, metadata };
-}
-
-/** The plain text of a message: its text parts, in order, as paragraphs. */
-export function plainText(parts: readonly MessagePart[]): string {
-  return parts
-    .filter((p): p is MessagePart & { text: string } => p.type === 'text' && typeof p.text === 'string')
-    .map((p) => p.text)
-    .join('\n\n');
 }

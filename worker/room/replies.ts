@@ -117,7 +117,7 @@ export class Replies {
         conversationId: c.id,
         userId: c.userId,
         messageId: reply.id,
-        messages: this.room.history.for(this.room.store(), user, config.AGENTCORE_HISTORY_LIMIT),
+        messages: this.room.history.for(this.room.store(), user, config),
         resumeFrom,
         requestId,
         traceparent,

@@ -11,6 +11,7 @@ import {
   MAX_CONTENT_CODE_POINTS,
   type Message,
   type MessagePart,
+  plainText,
   type ServerFrame,
 } from '../../../worker/wire';
 import type { ChatApi, SendBody } from './api';
@@ -90,10 +91,6 @@ const SOCKET_RETRY_AFTER_FALLBACK_MS = 30_000;
 const SSE_RESUME_ATTEMPTS = 3;
 
 const FINAL = new Set<Message['status']>(['complete', 'stopped', 'error']);
-
-function plainText(parts: readonly { type: string }[]): string {
-  return parts.map((p) => (p.type === 'text' && 'text' in p && typeof p.text === 'string' ? p.text : '')).join('');
-}
 
 function describe(error: unknown): { code: string; message: string; retryAfter: number | null } {
   if (error instanceof ChatError) return { code: error.code, message: error.message, retryAfter: error.retryAfter };
