@@ -25,6 +25,7 @@ describe('docs/agentcore.md', () => {
       agent_timeout: true,
       agent_cut: true,
       agent_error: true,
+      reply_too_large: true,
       interrupted: true,
     };
     for (const code of Object.keys(codes)) expect(doc).toContain(`| \`${code}\` |`);
