@@ -35,6 +35,16 @@ describe('the page policy', () => {
     expect(policy).toContain("frame-ancestors 'none'");
   });
 
+  it('data: images on the API reference page only (Swagger UI draws its icons so), never on the chat page', () => {
+    const config = loadConfig(env);
+    for (const path of ['/reference', '/reference.html']) {
+      expect(pagePolicy(config, path), path).toContain("img-src 'self' data:;");
+    }
+    for (const path of ['/', '/index.html', '/c/123', '/reference.html/x']) {
+      expect(pagePolicy(config, path), path).toContain("img-src 'self';");
+    }
+  });
+
   it('refuses an image origin with a path, a wildcard or another scheme', () => {
     for (const bad of ['https://images.example.com/cats', '*', 'data:', 'javascript:alert(1)', 'ftp://x.example']) {
       expect(() => loadConfig({ ...bindings, ALLOWED_IMAGE_ORIGINS: bad }), bad).toThrow(/ALLOWED_IMAGE_ORIGINS/);

@@ -13,14 +13,24 @@ const HASHED = /^\/assets\/[^/]+$/;
 /** The page reads the allowed image origins from this meta tag (web/src/markdown/image-policy.ts). */
 export const IMAGE_ORIGINS_META = 'agent-chat-image-origins';
 
-/** The page's policy: its own scripts, styles and API; images from ALLOWED_IMAGE_ORIGINS; no plugins or bases. */
-export function pagePolicy(config: Config): string {
+/**
+ * The API reference (Swagger UI): it draws its icons as data: images and shows no agent text. Assets serve
+ * reference.html at /reference (a request for /reference.html is redirected there).
+ */
+const REFERENCE_PAGES = new Set(['/reference', '/reference.html']);
+
+/**
+ * The page's policy: its own scripts, styles and API; images from ALLOWED_IMAGE_ORIGINS; no plugins or bases.
+ * The reference page alone may also show data: images, which cannot leave the browser.
+ */
+export function pagePolicy(config: Config, path = '/'): string {
   const ancestors = config.FRAME_ANCESTORS.length ? config.FRAME_ANCESTORS.join(' ') : "'none'";
+  const images = ["'self'", ...config.ALLOWED_IMAGE_ORIGINS, ...(REFERENCE_PAGES.has(path) ? ['data:'] : [])];
   return [
     "default-src 'none'",
     "script-src 'self'",
     "style-src 'self'",
-    `img-src ${["'self'", ...config.ALLOWED_IMAGE_ORIGINS].join(' ')}`,
+    `img-src ${images.join(' ')}`,
     "font-src 'self'",
     "connect-src 'self'",
     "manifest-src 'self'",
@@ -70,7 +80,7 @@ export const page = new Hono<{ Bindings: Env }>().on(['GET', 'HEAD'], '*', async
   // fetched whole each time (~0.5 KB), as its asset ETag would not change with the settings written into it.
   headers.set('cache-control', 'no-cache');
   headers.delete('etag');
-  headers.set('content-security-policy', pagePolicy(config));
+  headers.set('content-security-policy', pagePolicy(config, path));
   if (!config.FRAME_ANCESTORS.length) headers.set('x-frame-options', 'DENY');
   const response = new Response(asset.body, { status: asset.status, headers });
   if (!isPage) return response;

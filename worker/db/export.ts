@@ -5,7 +5,7 @@
 import type { Config } from '../config';
 import { ApiError } from '../errors';
 import type { ConversationExport, ExportedMessage } from '../wire';
-import { openPool } from './client';
+import { sqlQuery } from './client';
 import { DatabaseUnavailable } from './errors';
 
 interface ConversationRow {
@@ -41,28 +41,30 @@ const iso = (pgTime: string) => new Date(pgTime).toISOString();
 
 /** The user's conversation with every message of every branch and its feedback; not_found when not theirs. */
 export async function exportConversation(config: Config, userId: string, id: string): Promise<ConversationExport> {
-  const pool = openPool(config);
   try {
-    const found = await pool.query<ConversationRow>(
+    const found = await sqlQuery<ConversationRow>(
+      config,
       `select id, title, created_at::text, updated_at::text, last_message_at::text, head_id
        from conversation_states where id = $1 and user_id = $2`,
       [id, userId],
     );
-    const c = found.rows[0];
+    const c = found[0];
     if (!c) throw new ApiError('not_found', 'no such conversation');
     const [messages, feedback] = await Promise.all([
-      pool.query<MessageRow>(
+      sqlQuery<MessageRow>(
+        config,
         `select id, seq, role, content, parts, status, reply_to, parent_id, created_at::text
          from conversation_messages where conversation_id = $1 order by seq`,
         [id],
       ),
-      pool.query<FeedbackRow>(
+      sqlQuery<FeedbackRow>(
+        config,
         `select message_id, rating, comment, created_at::text, updated_at::text
          from message_feedback where conversation_id = $1 order by created_at`,
         [id],
       ),
     ]);
-    const all = messages.rows.map((m) => ({ ...m, created_at: iso(m.created_at) }));
+    const all = messages.map((m) => ({ ...m, created_at: iso(m.created_at) }));
     return {
       conversation: {
         id: c.id,
@@ -74,14 +76,12 @@ export async function exportConversation(config: Config, userId: string, id: str
       },
       messages: all,
       active_branch: activeBranch(all, c.head_id).map((m) => m.id),
-      feedback: feedback.rows.map((f) => ({ ...f, created_at: iso(f.created_at), updated_at: iso(f.updated_at) })),
+      feedback: feedback.map((f) => ({ ...f, created_at: iso(f.created_at), updated_at: iso(f.updated_at) })),
       exported_at: new Date().toISOString(),
     };
   } catch (err) {
     if (err instanceof ApiError) throw err;
     throw new DatabaseUnavailable('export is unavailable right now', { cause: err });
-  } finally {
-    await pool.end().catch(() => undefined);
   }
 }
 
