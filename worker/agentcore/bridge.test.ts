@@ -263,7 +263,12 @@ describe('streamAgent (ui-stream, against the dev agent)', () => {
   });
 
   it('the agent receives every SPEC §6 body field and header, as its inspect reports them', async () => {
-    const turn = { ...turnOf('!dev inspect', [userMessage('earlier', 'u-0')]), requestId: 'req-every-field' };
+    const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+    const turn = {
+      ...turnOf('!dev inspect', [userMessage('earlier', 'u-0')]),
+      requestId: 'req-every-field',
+      traceparent,
+    };
     const text = textOf(await collect(streamAgent(config, turn, new AbortController().signal)));
     const seen = Object.fromEntries(
       text.split(' ').map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]),
@@ -284,6 +289,7 @@ describe('streamAgent (ui-stream, against the dev agent)', () => {
       content_type: 'application/json',
       resume_from: 'none',
       replaces: 'none',
+      traceparent,
     });
   });
 
