@@ -2,7 +2,7 @@ import { DurableObject } from 'cloudflare:workers';
 import { assertFitsHistory } from '../agentcore/history';
 import { type Config, loadConfig } from '../config';
 import { bounded } from '../db/client';
-import { ApiError, errorResponse, toApiError } from '../errors';
+import { ApiError, errorResponse } from '../errors';
 import { parseFrame } from '../http';
 import { setLogLevel } from '../log';
 import {
@@ -16,25 +16,15 @@ import {
 } from '../wire';
 import { AgentHistory } from './agent-history';
 import { armAlarm } from './alarm';
-import { newConversation, newTurn, withParts } from './messages';
+import { changedConversation, newConversation, newTurn } from './messages';
 import { CATCH_UP_MS, Outbox } from './outbox';
-import { DeletedError, partsOf, Replies, StopError } from './replies';
+import { HEARTBEAT_MS, Replies } from './replies';
 import { guard, type RoomResult, type SendInput } from './rpc';
 import { SendAllowance } from './send-allowance';
 import { type Asker, RoomSockets } from './sockets';
 import { liveResponse, replayResponse, resumeIndex, SSE_HEADERS } from './sse';
 import { type ConversationRecord, RoomStore, toWireConversation } from './store';
 import { TurnGate } from './turn-gate';
-
-/** How long the start of a reply may wait for Postgres when the reply itself runs longer. */
-const OUTBOX_DELAY_MS = 2_000;
-/**
- * While a reply streams the room re-arms its alarm this often. A plain fetch() does not keep a Durable Object in
- * memory, even while its body streams; with no request, socket message or alarm for 70–140 s it is evicted, and a
- * reply no client is watching (a JSON send whose caller left, every tab closed) would die with it. After a restart
- * the same alarm wakes the room, which resumes the reply.
- */
-const HEARTBEAT_MS = 30_000;
 
 /**
  * One conversation: its only writer. It checks ownership, numbers messages, commits them to its own storage
@@ -75,7 +65,6 @@ export class ConversationRoom extends DurableObject<Env> {
       gate: this.gate,
       sockets: this.sockets,
       history: this.agentHistory,
-      heartbeat: () => this.heartbeat(),
       ended: () => this.outbox.kick(),
     });
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING_FRAME, PONG_FRAME));
@@ -143,14 +132,7 @@ export class ConversationRoom extends DurableObject<Env> {
   }
 
   private async updateConversation(userId: string, change: ConversationChange): Promise<Conversation> {
-    const c = this.owned(userId);
-    const next: ConversationRecord = {
-      ...c,
-      ...(change.title === undefined ? {} : { title: change.title, titleSource: 'user' as const }),
-      pinned: change.pinned ?? c.pinned,
-      archived: change.archived ?? c.archived,
-      updatedAt: new Date().toISOString(),
-    };
+    const next = changedConversation(this.owned(userId), change);
     this.store.saveConversation(next);
     this.store.enqueue(null);
     const conversation = this.wire(next);
@@ -161,7 +143,7 @@ export class ConversationRoom extends DurableObject<Env> {
 
   private async removeConversation(userId: string): Promise<null> {
     const c = this.owned(userId);
-    this.gate.current?.abort.abort(new DeletedError());
+    this.replies.cancel();
     this.sockets.closeAllDeleted();
     this.store.markDeleted(c.id);
     this.agentHistory.forget();
@@ -181,17 +163,12 @@ export class ConversationRoom extends DurableObject<Env> {
   private async page(userId: string, q: PageQuery) {
     const c = this.owned(userId);
     const page = this.store.page(c.id, q);
-    return { ...page, messages: await Promise.all(page.messages.map((m) => this.withLiveText(m))) };
+    return { ...page, messages: await Promise.all(page.messages.map((m) => this.replies.read(m))) };
   }
 
   private async stopReply(userId: string): Promise<{ stopped: boolean }> {
     this.owned(userId);
-    const stream = this.gate.live;
-    if (!stream) return { stopped: false };
-    const done = this.gate.done(stream.messageId);
-    stream.abort.abort(new StopError());
-    await done;
-    return { stopped: true };
+    return { stopped: await this.replies.stop() };
   }
 
   // ---------------------------------------------------------------- sending
@@ -227,12 +204,8 @@ export class ConversationRoom extends DurableObject<Env> {
   /** Internal HTTP for what RPC cannot carry: the WebSocket upgrade. */
   override async fetch(request: Request): Promise<Response> {
     try {
-      const url = new URL(request.url);
-      if (url.pathname !== '/ws') throw notFound();
-      const { searchParams: q } = url;
-      const userId = request.headers.get('x-user-id');
-      const bearer = userId ? { userId, tokenExpiresAt: Number(request.headers.get('x-token-expires-at')) } : null;
-      return this.upgrade(request, bearer, q.get('ticket'), q.get('conversation'));
+      if (new URL(request.url).pathname !== '/ws') throw notFound();
+      return this.upgrade(this.sockets.askerOf(this.store, request));
     } catch (err) {
       return errorResponse(err);
     }
@@ -289,7 +262,7 @@ export class ConversationRoom extends DurableObject<Env> {
     }
     const reply = this.store.replyTo(c.id, earlier.id);
     if (!reply) throw new ApiError('internal', 'reply missing');
-    return { user: earlier, reply: await this.withLiveText(reply) };
+    return { user: earlier, reply: await this.replies.read(reply) };
   }
 
   private commit(c: ConversationRecord, input: SendInput, fresh: boolean): { user: Message; reply: Message } {
@@ -300,22 +273,14 @@ export class ConversationRoom extends DurableObject<Env> {
     // without these writes taking turns in one stack (bench/chat.ts figures, session 4).
     this.store.saveTurn(turn, this.allowance.bucket, fresh);
     this.agentHistory.remember(user);
-    const done = this.replies.start(turn.conversation, user, reply, {
-      requestId: input.request_id,
-      traceparent: input.traceparent,
-    });
-    // Postgres is written when the reply ends, and a long reply's start a little after it began: off the
-    // path of the first chunks. A timer, not the alarm: setting an alarm is a storage write, and the output
-    // gate would hold the first chunks until it is durable. A restart re-arms the outbox from storage.
-    const early = setTimeout(() => this.outbox.kick(), OUTBOX_DELAY_MS);
-    done.finally(() => clearTimeout(early));
+    const trace = { requestId: input.request_id, traceparent: input.traceparent };
+    this.outbox.duringReply(this.replies.start(turn.conversation, user, reply, trace));
     return { user, reply };
   }
 
   // ---------------------------------------------------------------- WebSockets
 
-  private upgrade(request: Request, bearer: Asker | null, ticket: string | null, target: string | null): Response {
-    const asker = this.sockets.upgrader(this.store, request, bearer, ticket, target);
+  private upgrade(asker: Asker): Response {
     const c = this.owned(asker.userId);
     const response = this.sockets.accept(asker, () => {
       const stream = this.gate.live;
@@ -337,7 +302,7 @@ export class ConversationRoom extends DurableObject<Env> {
     try {
       await this.onFrame(ws, received.userId, parseFrame(received.text));
     } catch (err) {
-      this.sockets.send(ws, toApiError(err, { where: 'frame' }).toFrame(clientIdOf(received.text)));
+      this.sockets.refuse(ws, err, received.text);
     }
   }
 
@@ -363,7 +328,7 @@ export class ConversationRoom extends DurableObject<Env> {
         const c = this.owned(userId);
         await this.sockets.resume(ws, this.gate.live, frame.message_id, frame.from_index, async () => {
           const message = this.store.message(c.id, frame.message_id);
-          return message && this.withLiveText(message);
+          return message && this.replies.read(message);
         });
         return;
       }
@@ -387,11 +352,6 @@ export class ConversationRoom extends DurableObject<Env> {
     this.store = new RoomStore(this.ctx.storage);
     this.allowance.load(null);
     this.agentHistory.forget();
-  }
-
-  /** Keeps the room alive while a reply streams (HEARTBEAT_MS). */
-  private heartbeat(): void {
-    this.ctx.waitUntil(armAlarm(this.ctx.storage, HEARTBEAT_MS));
   }
 
   override async alarm(): Promise<void> {
@@ -430,22 +390,6 @@ export class ConversationRoom extends DurableObject<Env> {
   private wire(c: ConversationRecord) {
     return toWireConversation(c, this.gate.live !== null);
   }
-
-  /** A reply in flight is read from the stream: the stored row is only its first version. */
-  private async withLiveText(m: Message): Promise<Message> {
-    const stream = this.gate.current;
-    if (m.status !== 'streaming' || stream?.messageId !== m.id) return m;
-    return withParts(m, partsOf(await stream.message()));
-  }
 }
 
 const notFound = () => new ApiError('not_found', 'conversation not found');
-
-function clientIdOf(data: string): string | undefined {
-  try {
-    const raw = JSON.parse(data) as { client_message_id?: unknown };
-    return typeof raw.client_message_id === 'string' ? raw.client_message_id : undefined;
-  } catch {
-    return undefined;
-  }
-}

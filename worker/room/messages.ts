@@ -1,5 +1,5 @@
-/** How the room makes its records: a new conversation, the two messages of a send, and a reply's final form. */
-import { type Message, type MessagePart, plainText } from '../wire';
+/** How the room makes its records: a new or changed conversation, the two messages of a send, and a reply's final form. */
+import { type ConversationChange, type Message, type MessagePart, plainText } from '../wire';
 import type { ConversationRecord } from './store';
 import { titleFromContent } from './title';
 
@@ -18,6 +18,17 @@ export function newConversation(id: string, userId: string, title?: string): Con
     metadata: {},
     pinned: false,
     archived: false,
+  };
+}
+
+/** A conversation renamed, pinned or archived (PATCH): a title its user gave is never replaced by an automatic one. */
+export function changedConversation(c: ConversationRecord, change: ConversationChange): ConversationRecord {
+  return {
+    ...c,
+    ...(change.title === undefined ? {} : { title: change.title, titleSource: 'user' as const }),
+    pinned: change.pinned ?? c.pinned,
+    archived: change.archived ?? c.archived,
+    updatedAt: new Date().toISOString(),
   };
 }
 

@@ -9,6 +9,8 @@ import type { ConversationRecord, RoomStore } from './store';
 
 /** How long an answer waits for Postgres to catch up with it (catchUp). */
 export const CATCH_UP_MS = 1_000;
+/** How long the start of a reply may wait for Postgres when the reply itself runs longer. */
+const REPLY_START_DELAY_MS = 2_000;
 /** Rows a single INSERT carries; keeps statements well under Postgres' 65,535 parameters. */
 const BATCH = 500;
 const BACKOFF_MS = [500, 1_000, 2_000, 4_000, 8_000, 10_000];
@@ -41,6 +43,16 @@ export class Outbox {
   /** Flushes in the background; a failure is retried from the alarm. */
   kick(): void {
     this.ctx.waitUntil(this.flushOrRetry());
+  }
+
+  /**
+   * Postgres is written when a reply ends (`kick`), and a long reply's start a little after it began: off the path
+   * of the first chunks. A timer, not the alarm: setting an alarm is a storage write, and the output gate would
+   * hold the first chunks until it is durable. A restart re-arms the outbox from storage.
+   */
+  duringReply(done: Promise<unknown>): void {
+    const early = setTimeout(() => this.kick(), REPLY_START_DELAY_MS);
+    done.finally(() => clearTimeout(early));
   }
 
   /**

@@ -3,13 +3,22 @@ import type { Config } from '../config';
 import { log } from '../log';
 import type { Chunk, Message } from '../wire';
 import type { AgentHistory } from './agent-history';
+import { armAlarm } from './alarm';
 import { describeFailure } from './failure';
-import { finalReply } from './messages';
+import { finalReply, withParts } from './messages';
 import { ReplyStream } from './reply-stream';
 import type { RoomSockets } from './sockets';
 import { startChunk } from './sse';
 import type { ConversationRecord, RoomStore } from './store';
 import type { TurnGate } from './turn-gate';
+
+/**
+ * While a reply streams the room re-arms its alarm this often. A plain fetch() does not keep a Durable Object in
+ * memory, even while its body streams; with no request, socket message or alarm for 70–140 s it is evicted, and a
+ * reply no client is watching (a JSON send whose caller left, every tab closed) would die with it. After a restart
+ * the same alarm wakes the room, which resumes the reply.
+ */
+export const HEARTBEAT_MS = 30_000;
 
 /** What a reply's life touches in its room. */
 export interface ReplyRoom {
@@ -19,8 +28,6 @@ export interface ReplyRoom {
   gate: TurnGate;
   sockets: RoomSockets;
   history: AgentHistory;
-  /** Keeps the room alive while a reply streams, and wakes it after a restart to resume it. */
-  heartbeat(): void;
   /** A reply has ended and is stored: Postgres is owed it. */
   ended(): void;
 }
@@ -48,7 +55,7 @@ export class Replies {
   /** Starts the reply to a committed send: every socket follows it from its first chunk. */
   start(c: ConversationRecord, user: Message, reply: Message, trace: Trace): Promise<Message | null> {
     const { ctx, sockets, gate } = this.room;
-    const stream = new ReplyStream(reply.id, ctx.storage, () => this.room.heartbeat());
+    const stream = new ReplyStream(reply.id, ctx.storage, () => this.heartbeat());
     sockets.followAll(stream);
     sockets.broadcast({ type: 'message', message: user });
     sockets.broadcast({ type: 'message', message: reply });
@@ -59,6 +66,28 @@ export class Replies {
     return done;
   }
 
+  /** Stops the reply streaming now, keeping its partial text; false when none is. Settles once it is stored. */
+  async stop(): Promise<boolean> {
+    const stream = this.room.gate.live;
+    if (!stream) return false;
+    const done = this.room.gate.done(stream.messageId);
+    stream.abort.abort(new StopError());
+    await done;
+    return true;
+  }
+
+  /** The conversation is being deleted: the reply in flight ends with it, stored nowhere. */
+  cancel(): void {
+    this.room.gate.current?.abort.abort(new DeletedError());
+  }
+
+  /** A message as it reads now: a reply in flight from its stream, the stored row being only its first version. */
+  async read(m: Message): Promise<Message> {
+    const stream = this.room.gate.current;
+    if (m.status !== 'streaming' || stream?.messageId !== m.id) return m;
+    return withParts(m, partsOf(await stream.message()));
+  }
+
   /**
    * After a restart no agent call survives. A reply still marked streaming whose agent is resumable is asked for
    * again from where its kept chunks end (SPEC §6) and goes on under the same id, its indexes continuing; any
@@ -67,7 +96,7 @@ export class Replies {
   async recover(c: ConversationRecord): Promise<void> {
     const { ctx } = this.room;
     for (const reply of this.room.store().messagesWithStatus(c.id, 'streaming')) {
-      const stream = await ReplyStream.restore(ctx.storage, reply.id, () => this.room.heartbeat());
+      const stream = await ReplyStream.restore(ctx.storage, reply.id, () => this.heartbeat());
       if (stream.progress.resumable && this.resume(c, reply, stream)) continue;
       const parts = partsOf(await stream.end());
       const error = { code: 'interrupted', message: 'the reply was interrupted by a restart' };
@@ -86,7 +115,7 @@ export class Replies {
     const done = this.run(c, user, reply, stream, { resumeFrom: agentChunks });
     this.room.gate.began(stream, done);
     this.room.ctx.waitUntil(done);
-    this.room.heartbeat();
+    this.heartbeat();
     log('info', 'reply resumed after a restart', {
       conversation_id: c.id,
       message_id: reply.id,
@@ -171,6 +200,11 @@ export class Replies {
     return final;
   }
 
+  /** Keeps the room alive while a reply streams, and wakes it after a restart to resume it (HEARTBEAT_MS). */
+  private heartbeat(): void {
+    this.room.ctx.waitUntil(armAlarm(this.room.ctx.storage, HEARTBEAT_MS));
+  }
+
   /** Stores a reply's final form, lets the next send in, and tells every socket. */
   private settle(stream: ReplyStream, final: Message): void {
     this.room.store().saveEndedReply(final);
@@ -181,7 +215,7 @@ export class Replies {
 }
 
 /** The parts of a message as the `ai` package assembled them (none when nothing was). */
-export const partsOf = (assembled: { parts: unknown[] } | null): Message['parts'] =>
+const partsOf = (assembled: { parts: unknown[] } | null): Message['parts'] =>
   (assembled?.parts ?? []) as Message['parts'];
 
 /** The agent's metadata so far, with what `chunk` adds to it. */

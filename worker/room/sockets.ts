@@ -1,6 +1,6 @@
 import { base64url } from 'jose';
 import type { Config } from '../config';
-import { ApiError } from '../errors';
+import { ApiError, toApiError } from '../errors';
 import { MAX_FRAME_BYTES, type Message, type ServerFrame } from '../wire';
 import type { ReplyStream } from './reply-stream';
 import type { RoomStore } from './store';
@@ -42,6 +42,17 @@ export class RoomSockets {
     const ticket = `${conversationId}.${secret}`;
     store.addTicket(ticket, asker.userId, Date.now() + ttl * 1000, asker.tokenExpiresAt);
     return { ticket, expires_in: ttl };
+  }
+
+  /**
+   * Whom the edge's upgrade request is for: its user (x-user-id, with x-token-expires-at), or its `?ticket=` for
+   * `?conversation=` (see upgrader).
+   */
+  askerOf(store: RoomStore, request: Request): Asker {
+    const q = new URL(request.url).searchParams;
+    const userId = request.headers.get('x-user-id');
+    const bearer = userId ? { userId, tokenExpiresAt: Number(request.headers.get('x-token-expires-at')) } : null;
+    return this.upgrader(store, request, bearer, q.get('ticket'), q.get('conversation'));
   }
 
   /**
@@ -144,6 +155,11 @@ export class RoomSockets {
     }
   }
 
+  /** Answers a frame that failed with an error frame, naming the frame's client_message_id when it had one. */
+  refuse(ws: WebSocket, err: unknown, text: string): void {
+    this.send(ws, toApiError(err, { where: 'frame' }).toFrame(clientIdOf(text)));
+  }
+
   /** Tells every socket the conversation is gone and closes it. */
   closeAllDeleted(): void {
     const frame = JSON.stringify({ type: 'deleted' } satisfies ServerFrame);
@@ -238,5 +254,15 @@ export class RoomSockets {
       },
       from,
     );
+  }
+}
+
+/** The client_message_id of a frame's text, even one that failed to parse as a frame. */
+function clientIdOf(data: string): string | undefined {
+  try {
+    const raw = JSON.parse(data) as { client_message_id?: unknown };
+    return typeof raw.client_message_id === 'string' ? raw.client_message_id : undefined;
+  } catch {
+    return undefined;
   }
 }
