@@ -293,14 +293,15 @@ describe('streamAgent (ui-stream, against the dev agent)', () => {
     });
   });
 
-  it('sends the SPEC §6 headers and the last AGENTCORE_HISTORY_LIMIT messages, ending with the new one', async () => {
+  // The bounds of SPEC §6 are the room's to apply (worker/room/agent-history.test.ts): the bridge sends what it is given.
+  it('sends the SPEC §6 headers and the messages it is given, ending with the new one', async () => {
     const history = Array.from({ length: 6 }, (_, i) => userMessage(`old ${i}`, `old-${i}`));
     const turn = turnOf('!dev inspect', history);
     const limited = withSettings({ AGENTCORE_HISTORY_LIMIT: '3' });
     const chunks: UIMessageChunk[] = [];
     for await (const c of streamAgent(limited, turn, new AbortController().signal)) chunks.push(c);
     expect(textOf(chunks)).toMatch(
-      `message_id=${turn.messageId} idempotency_key=${turn.messageId} bearer=yes accept=text/event-stream messages=3 `,
+      `message_id=${turn.messageId} idempotency_key=${turn.messageId} bearer=yes accept=text/event-stream messages=7 `,
     );
     const echoed = await run('!dev echo\nnewest', { config: limited, history });
     expect(textOf(echoed.chunks)).toBe('newest');

@@ -4,7 +4,7 @@ import type { Config } from '../config';
 import { log } from '../log';
 import { AgentChunk } from '../wire';
 import { AgentError } from './agent-error';
-import { boundHistory, encodeMessage } from './history';
+import { encodeMessage } from './history';
 import { type ChatCompletionsTarget, streamChatCompletions } from './openai';
 import { type Deadlines, streamEvents } from './upstream';
 
@@ -15,7 +15,10 @@ export interface AgentTurn {
   userId: string;
   /** The assistant message being produced; also the Idempotency-Key. */
   messageId: string;
-  /** Recent history ending with the new user message (or, continuing after an approval, the assistant message). */
+  /**
+   * The history, ending with the new user message (or, continuing after an approval, the assistant message), sent
+   * as given: the room's AgentHistory holds it within SPEC §6's bounds (boundHistory), the one place they apply.
+   */
   messages: UIMessage[];
   /**
    * A regenerate (SPEC §9): the reply being replaced, sent as `messageId` with `trigger: "regenerate-message"`, as
@@ -52,7 +55,7 @@ export async function* streamAgent(
   turn: AgentTurn,
   signal: AbortSignal,
 ): AsyncGenerator<UIMessageChunk, void, undefined> {
-  const messages = boundHistory(turn.messages, config);
+  const { messages } = turn;
   const requestId = turn.requestId || crypto.randomUUID();
   const chunks =
     config.AGENTCORE_PROTOCOL === 'openai'

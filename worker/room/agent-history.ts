@@ -6,16 +6,17 @@ import type { RoomStore } from './store';
 
 /**
  * What the agent is sent: the messages that have parts and have ended, ending with the new user message, within
- * the bounds of boundHistory (AGENTCORE_HISTORY_LIMIT messages, AGENTCORE_HISTORY_MAX_BYTES). Read from storage once, then kept up to date by the sends and replies (the room is their only writer),
- * so a send costs neither a read of the history nor its parsing; the bridge encodes each message once too.
+ * the bounds of boundHistory (AGENTCORE_HISTORY_LIMIT messages, AGENTCORE_HISTORY_MAX_BYTES). This is the one place
+ * the history is bounded; the bridge sends what it is given. Read from storage once, then kept up to date by the
+ * sends and replies (the room is their only writer), so a send costs neither a read of the history nor its
+ * parsing; the bridge encodes each message once too.
  */
 export class AgentHistory {
   private view: UIMessage[] | null = null;
 
   /**
-   * The history for a turn whose user message is `user` (committed and remembered already). The view is held to
-   * the bridge's own bounds (one rule, boundHistory): a message too old to fit now never fits again, as only newer
-   * ones come.
+   * The history for a turn whose user message is `user` (committed and remembered already), bounded by
+   * boundHistory: a message too old to fit now never fits again, as only newer ones come, so the view is kept so.
    */
   for(store: RoomStore, user: Message, config: Config): UIMessage[] {
     this.view ??= store
