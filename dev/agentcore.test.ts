@@ -1,6 +1,14 @@
 import { asSchema, readUIMessageStream, type UIMessage, type UIMessageChunk, uiMessageChunkSchema } from 'ai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CalcError, calculate, type DevAgent, parseDevPrompt, splitWords, startDevAgent } from './agentcore';
+import {
+  CalcError,
+  calculate,
+  type DevAgent,
+  POISON_TEXT,
+  parseDevPrompt,
+  splitWords,
+  startDevAgent,
+} from './agentcore';
 import { allEvents, sseEvents } from './testing';
 
 let agent: DevAgent;
@@ -291,6 +299,14 @@ describe('dev agent: bridge endpoint', () => {
     const chunks = (await allEvents(again)).filter((e) => e.data !== '[DONE]').map((e) => JSON.parse(e.data));
     expect(chunks.filter((c) => c.type === 'text-delta')).toHaveLength(6);
     expect(chunks.at(-1)).toMatchObject({ type: 'finish' });
+  });
+
+  it('poison answers with NUL and an unpaired surrogate, written as JSON escapes', async () => {
+    const r = await ask('!dev poison\nanything');
+    expect(text(r.chunks)).toBe(POISON_TEXT);
+    expect(POISON_TEXT).toContain('\u0000');
+    expect(POISON_TEXT).toContain('\ud800');
+    expect(r.chunks.at(-1)).toMatchObject({ type: 'finish' });
   });
 
   it('bad_chunk sends a chunk that fails the protocol schema', async () => {

@@ -18,6 +18,8 @@
  *   not_sse       (hidden) answer 200 with a text/plain body instead of an event stream
  *   status=N      (hidden) answer HTTP N with a JSON error instead of a stream
  *   no_resume     (hidden) answer as an agent that does not resume: no X-Resumable, nothing kept
+ *   poison        (hidden) answer with text holding NUL and an unpaired surrogate (as JSON escapes), which
+ *                 Postgres cannot store: the room must keep U+FFFD in their place (faults/, experiment 3)
  *   inspect       (hidden, for bridge tests) answer with what the request carried, every body field and header
  *                 of SPEC §6: message_id, idempotency_key, bearer (yes/no, never the token), accept, the number
  *                 of messages and their ids in order, request_id, trigger, how many requests its connection has
@@ -291,6 +293,7 @@ export interface DevOptions {
   unknownChunk?: boolean;
   notSse?: boolean;
   noResume?: boolean;
+  poison?: boolean;
   status?: number;
   inspect?: boolean;
   /** `approve=calc`: asks a person before using the calculator (a `tool-approval-request`, SPEC §9). */
@@ -336,6 +339,7 @@ export function parseDevPrompt(text: string): { options: DevOptions | Error | nu
     else if (key === 'unknown_chunk' && value === undefined) options.unknownChunk = true;
     else if (key === 'not_sse' && value === undefined) options.notSse = true;
     else if (key === 'no_resume' && value === undefined) options.noResume = true;
+    else if (key === 'poison' && value === undefined) options.poison = true;
     else return { options: new Error(`unknown !dev option "${token}"`), prompt };
   }
   return { options, prompt };
@@ -473,7 +477,7 @@ function toolCall(messageId: string, options: DevOptions, prompt: string, now: D
       return { ...base, errorText, answer: `I could not compute ${expression}: ${errorText}.` };
     }
   }
-  if (options.echo || options.words !== undefined || !/\b(time|clock)\b/i.test(prompt)) return null;
+  if (options.echo || options.poison || options.words !== undefined || !/\b(time|clock)\b/i.test(prompt)) return null;
   const iso = now.toISOString();
   return {
     id: `clock-${messageId}`,
@@ -484,10 +488,14 @@ function toolCall(messageId: string, options: DevOptions, prompt: string, now: D
   };
 }
 
+/** What `!dev poison` answers: NUL and an unpaired surrogate, which JSON.stringify writes as escapes. */
+export const POISON_TEXT = 'poison\u0000 text \ud800 here';
+
 const VOCABULARY = 'the dev agent streams this deterministic answer one word at a time for tests'.split(' ');
 
 function answerText(options: DevOptions, prompt: string): string {
   if (options.echo) return prompt || '(empty prompt)';
+  if (options.poison) return POISON_TEXT;
   if (options.words !== undefined) {
     return Array.from({ length: options.words }, (_, i) => VOCABULARY[i % VOCABULARY.length]).join(' ');
   }

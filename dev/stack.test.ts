@@ -54,6 +54,15 @@ describe('startStack', () => {
     expect(refused.status).toBe(401);
   });
 
+  it("tells where workerd itself serves the Worker, behind wrangler's proxy", async () => {
+    const direct = stack.directUrl();
+    expect(direct).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(direct).not.toBe(stack.url);
+    const token = await stack.devToken('direct-user');
+    const res = await fetch(`${direct}/api/v1/chat/conversations`, { headers: { authorization: `Bearer ${token}` } });
+    expect(res.status).toBe(200);
+  });
+
   it('stops and restarts Postgres on the same port and data', async () => {
     const token = await stack.devToken('outage-user');
     const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };

@@ -66,6 +66,11 @@ export interface Stack {
   vars: Record<string, string>;
   devToken(userId: string): Promise<string>;
   postgres: { stop(): Promise<void>; start(): Promise<void> };
+  /**
+   * The Worker's own address inside workerd, behind wrangler's proxy (dev/wrangler-dev.ts says why a load test
+   * goes there); it changes when the Worker is started again.
+   */
+  directUrl(): string;
   /** The Worker's process: `kill` SIGKILLs wrangler dev and its workerd (a crash), `start` runs it again on the same storage. */
   worker: { kill(): Promise<void>; start(): Promise<void> };
   /** Milliseconds each step took, for the start-up report. */
@@ -158,6 +163,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     vars,
     timings,
     devToken: (userId) => signDevToken(vars, userId),
+    directUrl: () => wrangler?.directUrl() ?? `http://127.0.0.1:${port}`,
     postgres: {
       stop: async () => postgres?.stop(),
       start: async () => postgres?.start(),
@@ -324,6 +330,8 @@ async function newestMtime(paths: string[], skip: string): Promise<number> {
 }
 
 interface Wrangler {
+  /** Where workerd itself serves the Worker (the DIRECT_URL= line dev/wrangler-dev.ts prints). */
+  directUrl(): string | undefined;
   stop(): Promise<void>;
   /** SIGKILL to wrangler and workerd at once: no shutdown, nothing flushed. */
   kill(): Promise<void>;
@@ -377,7 +385,11 @@ async function startWrangler(
     env: { ...process.env, ...WRANGLER_ENV, FORCE_COLOR: '0', WRANGLER_DEV_OPTIONS: JSON.stringify(options) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const output = collect(child, 60, opts.quiet ? undefined : (line) => say(line));
+  let directUrl: string | undefined;
+  const output = collect(child, 60, (line) => {
+    if (line.startsWith('DIRECT_URL=')) directUrl = line.slice('DIRECT_URL='.length).trim();
+    else if (!opts.quiet) say(line);
+  });
   const unwatch = child.pid ? stopWhenOrphaned(child.pid, { group: true }) : () => {};
   let stopping = false;
   const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
@@ -400,7 +412,7 @@ async function startWrangler(
     await stop();
     throw err;
   }
-  return { stop, kill };
+  return { stop, kill, directUrl: () => directUrl };
 }
 
 async function waitForWorker(

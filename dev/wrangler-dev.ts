@@ -7,9 +7,15 @@
  *
  * Run as a child of dev/stack.ts: `tsx dev/wrangler-dev.ts` with its settings as JSON in WRANGLER_DEV_OPTIONS.
  * It stops the Worker on SIGTERM or SIGINT; dev/stack.ts waits for /healthz to know it is up.
+ *
+ * It prints `DIRECT_URL=http://127.0.0.1:<port>` each time workerd is (re)started: the Worker's own address inside
+ * workerd, behind wrangler's proxy. Load tests go there: the proxy is one Durable Object that every request passes
+ * through, and when one of its fetches to workerd fails it answers a POST with 503 "Your worker restarted
+ * mid-request" even when nothing restarted (wrangler 4.86 ProxyWorker compares the failed request's URL, path
+ * included, with the Worker's origin, so the two never match for any path but /).
  */
 import { join } from 'node:path';
-import { unstable_startWorker } from 'wrangler';
+import { unstable_DevEnv } from 'wrangler';
 
 export interface WranglerDevOptions {
   root: string;
@@ -25,7 +31,17 @@ export interface WranglerDevOptions {
 
 async function main(): Promise<void> {
   const options = JSON.parse(process.env.WRANGLER_DEV_OPTIONS ?? '') as WranglerDevOptions;
-  const worker = await unstable_startWorker({
+  // unstable_startWorker is `new DevEnv().startWorker(…)`; holding the DevEnv lets us see where workerd listens.
+  const devEnv = new unstable_DevEnv();
+  const dispatch = devEnv.dispatch.bind(devEnv);
+  devEnv.dispatch = (event) => {
+    if (event.type === 'reloadComplete') {
+      const { protocol, hostname, port } = event.proxyData.userWorkerUrl;
+      console.log(`DIRECT_URL=${protocol}//${hostname}:${port}`);
+    }
+    dispatch(event);
+  };
+  const worker = await devEnv.startWorker({
     config: join(options.root, 'wrangler.toml'),
     envFiles: [options.envFile],
     dev: {

@@ -1,5 +1,5 @@
 import { emptyVerdict, type Verdict } from './invariants';
-import type { Lab } from './lab';
+import type { Lab, Labs, Lease } from './lab';
 
 export type Profile = 'short' | 'full' | 'soak';
 
@@ -30,29 +30,34 @@ export interface Experiment {
   title: string;
   /** The profiles that run it when no experiment is named (all by default). */
   profiles?: Profile[];
-  run(profile: Profile, log: (line: string) => void): Promise<Outcome>;
+  run(profile: Profile, log: (line: string) => void, labs: Labs): Promise<Outcome>;
 }
 
 export function outcome(checked: string): Outcome {
   return { trials: 0, checked, verdict: emptyVerdict(), failures: [], figures: [] };
 }
 
-/** Runs `work` on a fresh lab and adds the lab's own findings: 5xx seen, processes left behind. */
+/**
+ * Runs `work` on a lab (the shared one, or one of its own) and adds the lab's findings while it had it: 5xx seen,
+ * processes left behind.
+ */
 export async function withLab(
-  start: () => Promise<Lab>,
+  lease: () => Promise<Lease>,
   result: Outcome,
   work: (lab: Lab) => Promise<void>,
 ): Promise<Outcome> {
-  const lab = await start();
+  const { lab, release } = await lease();
+  const from = lab.serverErrors.length;
   try {
     await work(lab);
   } catch (err) {
     result.failures.push(`aborted: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
   } finally {
-    const leftovers = await lab.stop();
+    const leftovers = await release();
     result.failures.push(...leftovers.map((l) => `left behind: ${l}`));
-    result.failures.push(...lab.serverErrors.slice(0, 20).map((e) => `5xx: ${e}`));
-    fiveXX.set(result, (fiveXX.get(result) ?? 0) + lab.serverErrors.length);
+    const errors = lab.serverErrors.slice(from);
+    result.failures.push(...errors.slice(0, 20).map((e) => `5xx: ${e}`));
+    fiveXX.set(result, (fiveXX.get(result) ?? 0) + errors.length);
   }
   return result;
 }

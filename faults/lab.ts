@@ -5,7 +5,9 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { createParser } from 'eventsource-parser';
 import WebSocket from 'ws';
+import { startJwksServer } from '../dev/jwks-server';
 import { nodePool } from '../dev/migrate';
+import { freePort } from '../dev/ports';
 import { makeTempDataDir, type Stack, type StackOptions, startStack } from '../dev/stack';
 import { API_BASE, type Message, PING_FRAME, type ServerFrame } from '../worker/wire';
 
@@ -24,6 +26,13 @@ export const LAB_VARS: Record<string, string> = {
 export interface Lab {
   stack: Stack;
   dataDir: string;
+  /**
+   * Where clients send their requests: wrangler's proxy (`stack.url`, what a browser uses) unless an experiment
+   * sets `stack.directUrl()`, workerd itself.
+   */
+  url: string;
+  /** The JWKS server the shared lab trusts besides AUTH_JWT_SECRET (dev/jwks-server.ts): its base URL. */
+  jwksBase?: string;
   /** Every response or frame with a 5xx status (or close code 1011) any client of this lab saw. */
   serverErrors: string[];
   user(name?: string): Promise<User>;
@@ -41,6 +50,7 @@ export async function startLab(vars: Record<string, string> = {}, opts: Partial<
   let users = 0;
   const lab: Lab = {
     stack,
+    url: stack.url,
     dataDir,
     serverErrors,
     user: async (name) => {
@@ -56,6 +66,73 @@ export async function startLab(vars: Record<string, string> = {}, opts: Partial<
     },
   };
   return lab;
+}
+
+/** A lab lent to one experiment: `release` ends the loan and says which processes were left behind. */
+export interface Lease {
+  lab: Lab;
+  release(): Promise<string[]>;
+}
+
+/**
+ * The suite's labs. Starting a stack (Postgres, migrations, wrangler, workerd) costs 10+ s on a quiet 2-core
+ * machine and much more on a loaded one, so the experiments that need no settings of their own borrow one shared
+ * lab, one after another: it trusts the dev HS256 secret and a local JWKS (the auth matrix), has short-lived WebSocket
+ * tickets (1 s, no other experiment uses tickets) and the dev agent. An experiment that stops Postgres or kills
+ * workerd leaves it running again. Experiments that need other settings (agent timeouts, the timing agent) get a
+ * lab of their own.
+ */
+export class Labs {
+  private shared: Promise<Lab> | undefined;
+  private closeJwks: (() => Promise<void>) | undefined;
+  /** Stacks started, and the seconds they took to start. */
+  readonly starts: number[] = [];
+
+  private async start(vars: Record<string, string>, opts: Partial<StackOptions> = {}): Promise<Lab> {
+    const started = Date.now();
+    const lab = await startLab(vars, opts);
+    this.starts.push((Date.now() - started) / 1000);
+    return lab;
+  }
+
+  /** The shared lab, started on first use. */
+  async borrow(): Promise<Lease> {
+    this.shared ??= this.startShared();
+    const lab = await this.shared;
+    return { lab, release: async () => [] };
+  }
+
+  private async startShared(): Promise<Lab> {
+    const jwks = await startJwksServer({ port: await freePort() });
+    this.closeJwks = () => jwks.close();
+    const lab = await this.start({ AUTH_JWKS_URL: `${jwks.base}/.well-known/jwks.json`, WS_TICKET_TTL_SECONDS: '1' });
+    lab.jwksBase = jwks.base;
+    return lab;
+  }
+
+  /**
+   * A lab of its own, stopped when the lease is released. The shared lab is stopped first: what an experiment
+   * measures (workerd's memory, latency) is then its own stack's, on a machine no other stack of ours loads.
+   */
+  async own(vars: Record<string, string> = {}, opts: Partial<StackOptions> = {}): Promise<Lease> {
+    await this.stopShared();
+    const lab = await this.start(vars, opts);
+    return { lab, release: () => lab.stop() };
+  }
+
+  /** Processes the shared lab left behind when it stopped. */
+  readonly leftBehind: string[] = [];
+
+  /** Stops the shared lab, if it runs (borrow() starts a new one). */
+  async stopShared(): Promise<void> {
+    const shared = this.shared;
+    this.shared = undefined;
+    if (!shared) return;
+    const lab = await shared.catch(() => undefined);
+    const leftovers = lab ? await lab.stop() : [];
+    await this.closeJwks?.().catch(() => undefined);
+    this.leftBehind.push(...leftovers.map((l) => `the shared lab left behind: ${l}`));
+  }
 }
 
 export interface Reply {
@@ -84,7 +161,7 @@ export class User {
     timeoutMs?: number,
   ): Promise<Reply> {
     const full = /^\/(api\/|healthz|readyz)/.test(path) ? path : `${API_BASE}${path}`;
-    const res = await fetch(`${this.lab.stack.url}${full}`, {
+    const res = await fetch(`${this.lab.url}${full}`, {
       method,
       headers: {
         authorization: `Bearer ${this.token}`,
@@ -168,7 +245,7 @@ async function readSse(
   onEvent?: () => void,
 ): Promise<SseRead> {
   const controller = new AbortController();
-  const res = await fetch(`${user.lab.stack.url}${API_BASE}${path}`, {
+  const res = await fetch(`${user.lab.url}${API_BASE}${path}`, {
     method,
     headers: {
       authorization: `Bearer ${user.token}`,
@@ -243,7 +320,7 @@ export class Socket {
   }
 
   static async open(user: User, conversationId: string, headers: Record<string, string> = {}): Promise<Socket> {
-    const url = `${user.lab.stack.url.replace('http', 'ws')}${API_BASE}/conversations/${conversationId}/ws`;
+    const url = `${user.lab.url.replace('http', 'ws')}${API_BASE}/conversations/${conversationId}/ws`;
     const ws = new WebSocket(url, {
       headers: { authorization: `Bearer ${user.token}`, ...headers },
       perMessageDeflate: false,

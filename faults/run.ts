@@ -1,6 +1,8 @@
 /**
- * The fault, fuzz and load suite (issue 15): each experiment starts its own stack (dev/stack.ts), breaks something
- * real, checks the invariants on the API and on the Postgres rows, and the run prints one table.
+ * The fault, fuzz and load suite (issue 15): each experiment breaks something real on a whole local stack
+ * (dev/stack.ts), checks the invariants on the API and on the Postgres rows, and the run prints one table and its
+ * total time. The experiments that need no settings of their own share one stack, one after another (faults/lab.ts
+ * Labs); the agent faults (short agent timeouts), load and soak (the timing agent; memory) start their own.
  *
  *   npm run test:faults                     short profile (a few trials each; what CI runs)
  *   npm run test:faults -- --full           the issue's trial counts
@@ -18,15 +20,17 @@ import { postgresDown, postgresFlapping } from './experiments/postgres';
 import { restart } from './experiments/restart';
 import { resume } from './experiments/resume';
 import { soak } from './experiments/soak';
+import { Labs } from './lab';
 
+/** In this order: those on the shared lab first, then those that start their own (which stops the shared one). */
 const EXPERIMENTS: Experiment[] = [
   fuzz,
   authMatrix,
   resume,
-  agentFaults,
   postgresDown,
   postgresFlapping,
   restart,
+  agentFaults,
   load,
   soak,
 ];
@@ -53,15 +57,21 @@ async function main(): Promise<void> {
         .map((l) => l.toFixed(1))
         .join(' ')}`,
   );
+  const suiteStarted = Date.now();
+  const labs = new Labs();
   const rows: Array<{ e: Experiment; o: Outcome; ms: number }> = [];
-  for (const e of chosen) {
-    const started = Date.now();
-    const log = (line: string) => console.log(`  [${e.key}] ${line}`);
-    log('starting');
-    const o = await e.run(profile, log);
-    const ms = Date.now() - started;
-    rows.push({ e, o, ms });
-    log(`${failuresOf(o).length ? 'FAILED' : 'passed'} in ${(ms / 1000).toFixed(1)} s`);
+  try {
+    for (const e of chosen) {
+      const started = Date.now();
+      const log = (line: string) => console.log(`  [${e.key}] ${line}`);
+      log('starting');
+      const o = await e.run(profile, log, labs);
+      const ms = Date.now() - started;
+      rows.push({ e, o, ms });
+      log(`${failuresOf(o).length ? 'FAILED' : 'passed'} in ${(ms / 1000).toFixed(1)} s`);
+    }
+  } finally {
+    await labs.stopShared();
   }
   printTable(rows);
   const failed = rows.filter((r) => failuresOf(r.o).length > 0);
@@ -69,12 +79,17 @@ async function main(): Promise<void> {
     console.log(`\n${e.title}: ${failuresOf(o).length} failure(s)`);
     for (const f of failuresOf(o).slice(0, 30)) console.log(`  - ${clip(f)}`);
   }
+  for (const l of labs.leftBehind) console.log(`\n${l}`);
+  const startSeconds = labs.starts.reduce((a, b) => a + b, 0);
   console.log(
-    `\nload average at the end: ${loadavg()
+    `\n${labs.starts.length} stack(s) started, ${startSeconds.toFixed(1)} s in all (${labs.starts.map((s) => s.toFixed(1)).join(', ')} s)`,
+  );
+  console.log(
+    `\ntotal ${((Date.now() - suiteStarted) / 1000).toFixed(1)} s; load average at the end: ${loadavg()
       .map((l) => l.toFixed(1))
       .join(' ')}`,
   );
-  process.exit(failed.length ? 1 : 0);
+  process.exit(failed.length || labs.leftBehind.length ? 1 : 0);
 }
 
 /** Counter-examples can be 100 KiB of one character: print their head and tail. */

@@ -2,15 +2,13 @@
  * Experiment 3: the agent misbehaves. The dev agent fails with an error chunk, drops the connection, hangs, sends a
  * chunk that is not JSON, or is slow to its first byte (the stack runs with short first-chunk and idle timeouts).
  * Properties: every reply ends as error with exactly the text streamed before the fault, the error says what
- * happened, and the next send in the same conversation works. Then an agent (a small server here) whose text holds
+ * happened, and the next send in the same conversation works. And replies (`!dev poison`) whose text holds
  * NUL and unpaired surrogates, which Postgres cannot store: the reply is kept with U+FFFD in their place and reaches
  * Postgres, and the conversation's later messages too.
  */
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { type Experiment, type Outcome, outcome, scaled, withLab } from '../experiment';
 import { addVerdict, checkInvariants, Transcript } from '../invariants';
-import { type Lab, startLab, textOf, type User } from '../lab';
+import { type Lab, textOf, type User } from '../lab';
 
 const FIRST_CHUNK_TIMEOUT_MS = 1_000;
 const IDLE_TIMEOUT_MS = 1_000;
@@ -85,14 +83,15 @@ async function faultTrial(user: User, t: Transcript, fault: Fault, n: number, ta
 export const agentFaults: Experiment = {
   key: 'agent',
   title: '3 agent faults',
-  async run(profile, log) {
-    const trials = scaled(profile, { short: 3, full: 50 });
+  async run(profile, log, labs) {
+    const trials = scaled(profile, { short: 2, full: 50 });
     const result = outcome(
       'fail, cut, hang, garbage, slow first byte: error with partial text, next send works; NUL text kept',
     );
     return withLab(
+      // Its own lab: the short agent timeouts would end slow replies of the other experiments.
       () =>
-        startLab({
+        labs.own({
           AGENTCORE_FIRST_CHUNK_TIMEOUT_MS: String(FIRST_CHUNK_TIMEOUT_MS),
           AGENTCORE_IDLE_TIMEOUT_MS: String(IDLE_TIMEOUT_MS),
         }),
@@ -100,8 +99,9 @@ export const agentFaults: Experiment = {
       async (lab: Lab) => {
         const tally: Tally = { trials: 0, failures: result.failures };
         const transcripts: Transcript[] = [];
-        await Promise.all(
-          FAULTS.map(async (fault) => {
+        await Promise.all([
+          poisonText(lab, result, trials, log).then((t) => transcripts.push(t)),
+          ...FAULTS.map(async (fault) => {
             const user = await lab.user();
             const t = new Transcript(user, await user.conversation(fault.name));
             transcripts.push(t);
@@ -111,76 +111,45 @@ export const agentFaults: Experiment = {
               });
             }
           }),
-        );
-        result.trials = tally.trials;
+        ]);
+        result.trials += tally.trials;
         log(`${tally.trials} faulty replies`);
         result.figures.push(
           `${trials} of each of ${FAULTS.map((f) => f.name).join(', ')}; timeouts: first chunk ${FIRST_CHUNK_TIMEOUT_MS} ms, idle ${IDLE_TIMEOUT_MS} ms`,
         );
         addVerdict(result.verdict, await checkInvariants(lab, transcripts));
       },
-    ).then((r) => poisonText(r, trials, log));
+    );
   },
 };
 
-const POISON = 'poison\u0000 text \ud800 here';
-
-/** An agent whose every reply holds text Postgres cannot store as it is. */
-async function startPoisonAgent(): Promise<{ url: string; close(): Promise<void> }> {
-  const server = createServer(async (req, res) => {
-    for await (const _ of req);
-    res.writeHead(200, { 'content-type': 'text/event-stream', 'x-vercel-ai-ui-message-stream': 'v1' });
-    for (const chunk of [
-      { type: 'start' },
-      { type: 'text-start', id: 't' },
-      { type: 'text-delta', id: 't', delta: POISON },
-      { type: 'text-end', id: 't' },
-      { type: 'finish' },
-    ]) {
-      res.write(`data: ${JSON.stringify(chunk)}\n\n`);
+/**
+ * Replies whose text holds NUL and an unpaired surrogate (the dev agent's `!dev poison`, sent as JSON escapes), which
+ * Postgres cannot store: each is kept with U+FFFD in their place and reaches Postgres, and the conversation's later
+ * messages too.
+ */
+async function poisonText(lab: Lab, result: Outcome, trials: number, log: (line: string) => void): Promise<Transcript> {
+  const user = await lab.user();
+  const t = new Transcript(user, await user.conversation('poison'));
+  for (let n = 0; n < trials; n++) {
+    for (const content of [`!dev poison\npoison ${n}`, `!dev words=2\nafter poison ${n}`]) {
+      const clientMessageId = crypto.randomUUID();
+      const sent = await user.ok<{ reply: { id: string; status: string; content: string } }>('POST', '/messages', {
+        conversation_id: t.conversationId,
+        content,
+        client_message_id: clientMessageId,
+      });
+      t.admitted.push({ clientMessageId, content });
+      if (sent.reply.status !== 'complete')
+        result.failures.push(`${content.split('\n')[1]}: reply ${sent.reply.status}`);
+      const expected = content.startsWith('!dev poison') ? 'poison\ufffd text \ufffd here' : undefined;
+      if (expected !== undefined && sent.reply.content !== expected) {
+        result.failures.push(`poison text #${n}: kept ${JSON.stringify(sent.reply.content)}`);
+      }
     }
-    res.end('data: [DONE]\n\n');
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}/v1/agent`,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
-}
-
-async function poisonText(result: Outcome, trials: number, log: (line: string) => void): Promise<Outcome> {
-  const agent = await startPoisonAgent();
-  try {
-    return await withLab(
-      () => startLab({ AGENTCORE_URL: agent.url }),
-      result,
-      async (lab) => {
-        const user = await lab.user();
-        const t = new Transcript(user, await user.conversation('poison'));
-        for (let n = 0; n < trials; n++) {
-          const content = `poison ${n}`;
-          const clientMessageId = crypto.randomUUID();
-          const sent = await user.ok<{ reply: { id: string; status: string; content: string } }>('POST', '/messages', {
-            conversation_id: t.conversationId,
-            content,
-            client_message_id: clientMessageId,
-          });
-          t.admitted.push({ clientMessageId, content });
-          if (sent.reply.status !== 'complete') result.failures.push(`poison text #${n}: reply ${sent.reply.status}`);
-          if (sent.reply.content !== 'poison\ufffd text \ufffd here') {
-            result.failures.push(`poison text #${n}: kept ${JSON.stringify(sent.reply.content)}`);
-          }
-          result.trials++;
-        }
-        log(`${trials} replies with NUL and unpaired surrogates`);
-        result.figures.push(
-          `${trials} replies whose text held NUL and unpaired surrogates: kept with U+FFFD, in Postgres`,
-        );
-        addVerdict(result.verdict, await checkInvariants(lab, [t], 30_000));
-      },
-    );
-  } finally {
-    await agent.close();
+    result.trials++;
   }
+  log(`${trials} replies with NUL and unpaired surrogates`);
+  result.figures.push(`${trials} replies whose text held NUL and unpaired surrogates: kept with U+FFFD, in Postgres`);
+  return t;
 }

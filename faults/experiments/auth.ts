@@ -6,12 +6,10 @@
  */
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import WebSocket from 'ws';
-import { startJwksServer } from '../../dev/jwks-server';
-import { freePort } from '../../dev/ports';
 import { API_BASE, ErrorEnvelope } from '../../worker/wire';
 import { type Experiment, outcome, withLab } from '../experiment';
 import { addVerdict, checkInvariants, Transcript } from '../invariants';
-import { type Lab, sleep, startLab } from '../lab';
+import { type Lab, sleep } from '../lab';
 
 interface Attempt {
   status: number;
@@ -83,48 +81,41 @@ interface Case {
 export const authMatrix: Experiment = {
   key: 'auth',
   title: '7 auth attack matrix',
-  async run(_profile, log) {
+  async run(_profile, log, labs) {
     const result = outcome('0 accepted; each refused with its status and the envelope; victim unchanged');
-    const jwks = await startJwksServer({ port: await freePort() });
-    try {
-      return await withLab(
-        () =>
-          startLab({
-            AUTH_JWKS_URL: `${jwks.base}/.well-known/jwks.json`,
-            WS_TICKET_TTL_SECONDS: '1',
-          }),
-        result,
-        async (lab) => {
-          const cases = await buildCases(lab, jwks.base);
-          let accepted = 0;
-          for (const c of cases.attacks) {
-            const got = await c.attempt();
-            const ok = got.status === c.expect && got.envelope;
-            if (got.status < 400 && got.status !== 0) accepted++;
-            if (!ok)
-              result.failures.push(
-                `${c.name}: expected ${c.expect} with the envelope, got ${got.status}${got.envelope ? '' : ' (no envelope)'}`,
-              );
-          }
-          for (const c of cases.controls) {
-            const got = await c.attempt();
-            if (got.status !== c.expect)
-              result.failures.push(`control ${c.name}: expected ${c.expect}, got ${got.status}`);
-          }
-          result.trials = cases.attacks.length;
-          result.figures.push(
-            `${cases.attacks.length} attacks, ${accepted} accepted; ${cases.controls.length} positive controls`,
-          );
-          log(`${cases.attacks.length} attacks, ${accepted} accepted`);
-          const after = await cases.victimState();
-          if (after !== cases.victimBefore)
-            result.failures.push(`the victim's conversation changed: ${cases.victimBefore} → ${after}`);
-          addVerdict(result.verdict, await checkInvariants(lab, cases.transcripts));
-        },
-      );
-    } finally {
-      await jwks.close();
-    }
+    // The shared lab trusts a local JWKS besides the HS256 secret, and its WebSocket tickets live 1 s.
+    return withLab(
+      () => labs.borrow(),
+      result,
+      async (lab) => {
+        if (!lab.jwksBase) throw new Error('the lab trusts no JWKS');
+        const cases = await buildCases(lab, lab.jwksBase);
+        let accepted = 0;
+        for (const c of cases.attacks) {
+          const got = await c.attempt();
+          const ok = got.status === c.expect && got.envelope;
+          if (got.status < 400 && got.status !== 0) accepted++;
+          if (!ok)
+            result.failures.push(
+              `${c.name}: expected ${c.expect} with the envelope, got ${got.status}${got.envelope ? '' : ' (no envelope)'}`,
+            );
+        }
+        for (const c of cases.controls) {
+          const got = await c.attempt();
+          if (got.status !== c.expect)
+            result.failures.push(`control ${c.name}: expected ${c.expect}, got ${got.status}`);
+        }
+        result.trials = cases.attacks.length;
+        result.figures.push(
+          `${cases.attacks.length} attacks, ${accepted} accepted; ${cases.controls.length} positive controls`,
+        );
+        log(`${cases.attacks.length} attacks, ${accepted} accepted`);
+        const after = await cases.victimState();
+        if (after !== cases.victimBefore)
+          result.failures.push(`the victim's conversation changed: ${cases.victimBefore} → ${after}`);
+        addVerdict(result.verdict, await checkInvariants(lab, cases.transcripts));
+      },
+    );
   },
 };
 

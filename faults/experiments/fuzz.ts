@@ -22,7 +22,7 @@ import {
 } from '../../worker/wire';
 import { type Experiment, outcome, scaled, withLab } from '../experiment';
 import { addVerdict, checkInvariants, Transcript } from '../invariants';
-import { type Socket, startLab, type User } from '../lab';
+import type { Socket, User } from '../lab';
 
 const huge = (n: number, unit = 'x') => unit.repeat(n);
 /** Values that have broken servers of this kind: huge, deep, NUL, lone surrogates, boundary lengths. */
@@ -412,11 +412,11 @@ function seedOf(part: string): number {
 export const fuzz: Experiment = {
   key: 'fuzz',
   title: '6 fuzz (REST + WebSocket)',
-  async run(profile, log) {
+  async run(profile, log, labs) {
     const runs = scaled(profile, { short: 300, full: 10_000 });
     const result = outcome('0 × 5xx, envelope on every refusal, socket alive, nothing refused stored, invariants');
     return withLab(
-      () => startLab(),
+      () => labs.borrow(),
       result,
       async (lab) => {
         const alice = await lab.user();

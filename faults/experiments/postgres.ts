@@ -5,7 +5,7 @@
  */
 import { type Experiment, outcome, scaled, withLab } from '../experiment';
 import { addVerdict, checkInvariants, Transcript } from '../invariants';
-import { type Lab, sleep, startLab } from '../lab';
+import { type Lab, sleep } from '../lab';
 import { CHANNELS, Conversation } from '../traffic';
 
 async function openConversations(lab: Lab, n: number): Promise<Conversation[]> {
@@ -53,15 +53,15 @@ async function steadyTraffic(conversations: Conversation[], until: () => boolean
 export const postgresDown: Experiment = {
   key: 'pg-down',
   title: '1 Postgres down',
-  async run(profile, log) {
-    const outageMs = scaled(profile, { short: 8_000, full: 60_000 });
-    const conversations = scaled(profile, { short: 4, full: 20 });
-    const sends = scaled(profile, { short: 24, full: 200 });
+  async run(profile, log, labs) {
+    const outageMs = scaled(profile, { short: 5_000, full: 60_000 });
+    const conversations = scaled(profile, { short: 3, full: 20 });
+    const sends = scaled(profile, { short: 12, full: 200 });
     const result = outcome(
       `Postgres stopped ${outageMs / 1000} s under JSON+SSE+WS sends: chat answers, outbox drains`,
     );
     return withLab(
-      () => startLab(),
+      () => labs.borrow(),
       result,
       async (lab) => {
         const convs = await openConversations(lab, conversations);
@@ -98,12 +98,12 @@ export const postgresDown: Experiment = {
 export const postgresFlapping: Experiment = {
   key: 'pg-flap',
   title: '2 Postgres flapping',
-  async run(profile, log) {
-    const durationMs = scaled(profile, { short: 12_000, full: 120_000 });
+  async run(profile, log, labs) {
+    const durationMs = scaled(profile, { short: 10_000, full: 120_000 });
     const conversations = scaled(profile, { short: 3, full: 10 });
     const result = outcome(`Postgres stopped/started every 2–5 s for ${durationMs / 1000} s under steady sends`);
     return withLab(
-      () => startLab(),
+      () => labs.borrow(),
       result,
       async (lab) => {
         const convs = await openConversations(lab, conversations);

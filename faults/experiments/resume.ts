@@ -7,7 +7,7 @@
 import type { ServerFrame } from '../../worker/wire';
 import { type Experiment, outcome, scaled, withLab } from '../experiment';
 import { addVerdict, checkInvariants, Transcript } from '../invariants';
-import { type Lab, type SseEvent, startLab, textOf, type User } from '../lab';
+import { type Lab, type SseEvent, textOf, type User } from '../lab';
 
 const WORDS = 12;
 /** Chunks of a `words=12` reply: start, text-start, 12 deltas, text-end, finish (the cut may land past the last). */
@@ -140,12 +140,13 @@ function cutFor(trial: number): number {
 export const resume: Experiment = {
   key: 'resume',
   title: '5 disconnect and resume',
-  async run(profile, log) {
-    const conversations = scaled(profile, { short: 4, full: 20 });
+  async run(profile, log, labs) {
+    // Short: 10 cuts, at 0, 7, 14, 3, 10, 17, 6, 13, 2, 9 (before the first chunk and after the last among them).
+    const conversations = scaled(profile, { short: 2, full: 20 });
     const perConversation = scaled(profile, { short: 5, full: 50 });
     const result = outcome('cut at every chunk index (WS + SSE): no gap, no duplicate, rebuilt text = stored');
     return withLab(
-      () => startLab(),
+      () => labs.borrow(),
       result,
       async (lab: Lab) => {
         const trial: Trial = { gaps: 0, duplicates: 0, failures: result.failures };

@@ -5,7 +5,7 @@
  */
 import { type Experiment, outcome, scaled, withLab } from '../experiment';
 import { addVerdict, checkInvariants, Transcript } from '../invariants';
-import { sleep, startLab } from '../lab';
+import { sleep } from '../lab';
 import { CHANNELS, Conversation, percentile } from '../traffic';
 import { workerdRssMb } from './load';
 
@@ -18,13 +18,13 @@ export const soak: Experiment = {
   key: 'soak',
   title: '9 soak',
   profiles: ['full', 'soak'],
-  async run(profile, log) {
+  async run(profile, log, labs) {
     const durationMs = scaled(profile, { short: 30_000, full: 120_000, soak: 30 * 60_000 });
     const windowMs = Math.max(10_000, durationMs / 12);
     const conversations = 6;
     const result = outcome(`${durationMs / 60_000} min of mixed traffic: memory and latency do not grow; invariants`);
     return withLab(
-      () => startLab(),
+      () => labs.own(),
       result,
       async (lab) => {
         const user = await lab.user();
