@@ -11,6 +11,7 @@ import { isolateDevVars, pickTestPorts, workerBindings } from './dev/test-env.ts
  *   limits   worker/**\/*.limits.test.ts in workerd with tight rate limits (bursts of 5 per user, 3 per conversation)
  *            and 4 KiB of agent history (AGENTCORE_HISTORY_MAX_BYTES)
  *   lifetimes worker/**\/*.lifetimes.test.ts in workerd with 1 s tickets and a 2 s ping timeout, beside limits
+ *   logs     worker/**\/*.logs.test.ts in workerd at LOG_LEVEL info (the others log warnings and errors only), beside limits
  *   outage   worker/**\/*.outage.test.ts in workerd, alone and one file at a time: they stop the shared Postgres
  * The global setup (dev/test-global-setup.ts) starts the local services on the ports picked here.
  */
@@ -33,7 +34,7 @@ export default defineConfig(async () => {
     name: string,
     include: string[],
     exclude: string[],
-    settings: { tightRateLimits: boolean; shortLifetimes?: boolean },
+    settings: { tightRateLimits: boolean; shortLifetimes?: boolean; infoLogs?: boolean },
     groupOrder: number,
   ) => ({
     plugins: [
@@ -82,7 +83,12 @@ export default defineConfig(async () => {
         workers(
           'workers',
           ['worker/**/*.test.ts'],
-          ['worker/**/*.limits.test.ts', 'worker/**/*.lifetimes.test.ts', 'worker/**/*.outage.test.ts'],
+          [
+            'worker/**/*.limits.test.ts',
+            'worker/**/*.lifetimes.test.ts',
+            'worker/**/*.logs.test.ts',
+            'worker/**/*.outage.test.ts',
+          ],
           { tightRateLimits: false },
           1,
         ),
@@ -94,6 +100,7 @@ export default defineConfig(async () => {
           { tightRateLimits: false, shortLifetimes: true },
           2,
         ),
+        workers('logs', ['worker/**/*.logs.test.ts'], [], { tightRateLimits: false, infoLogs: true }, 2),
         workers('outage', ['worker/**/*.outage.test.ts'], [], { tightRateLimits: false }, 3),
       ],
     },

@@ -52,7 +52,7 @@ export function readTestPorts(): TestPorts {
  */
 export function workerBindings(
   p: TestPorts,
-  opts: { tightRateLimits: boolean; shortLifetimes?: boolean },
+  opts: { tightRateLimits: boolean; shortLifetimes?: boolean; infoLogs?: boolean },
 ): Record<string, string> {
   const bindings: Record<string, string> = {
     DATABASE_URL: `postgres://postgres:${p.pgPassword}@127.0.0.1:${p.postgres}/${TEST_DATABASE}`,
@@ -84,7 +84,8 @@ export function workerBindings(
     WS_PING_TIMEOUT_SECONDS: opts.shortLifetimes ? '2' : '75',
     // shortLifetimes: a token is good for a minute after its iat, so a test can make one that runs out within seconds.
     ...(opts.shortLifetimes ? { AUTH_MAX_TOKEN_AGE_SECONDS: '60' } : {}),
-    LOG_LEVEL: 'warn',
+    // infoLogs: the lines a reply or a socket writes at info, for the tests that read them (*.logs.test.ts).
+    LOG_LEVEL: opts.infoLogs ? 'info' : 'warn',
   };
   const [perMinute, userBurst, conversationBurst] = opts.tightRateLimits
     ? (['1', '5', '3'] as const)

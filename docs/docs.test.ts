@@ -27,3 +27,26 @@ describe('documentation', () => {
     expect(missing).toEqual([]);
   });
 });
+
+describe('docs/monitoring.md', () => {
+  /** Every string literal logged as a line's msg in the Worker's code: `log('info', 'reply', …)`. */
+  function loggedMessages(dir: string): string[] {
+    const found: string[] = [];
+    for (const entry of readdirSync(join(root, dir), { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) found.push(...loggedMessages(path));
+      else if (entry.name.endsWith('.ts') && !entry.name.includes('.test.')) {
+        const text = readFileSync(join(root, path), 'utf8');
+        for (const m of text.matchAll(/\blog\(\s*[^,]+,\s*'([^']+)'/g)) found.push(m[1] ?? '');
+      }
+    }
+    return found;
+  }
+
+  it('names, in its table of lines, every line the Worker logs and none it does not', () => {
+    const text = readFileSync(join(root, 'docs/monitoring.md'), 'utf8');
+    const table = text.slice(text.indexOf('| msg |'), text.indexOf('\n\n', text.indexOf('| msg |')));
+    const documented = [...table.matchAll(/^\| `([^`]+)` \|/gm)].map((m) => m[1] ?? '');
+    expect([...new Set(documented)].sort()).toEqual([...new Set(loggedMessages('worker'))].sort());
+  });
+});

@@ -1,4 +1,4 @@
-import { Hono } from 'hono';
+import { type Context, Hono } from 'hono';
 import { type AuthVariables, authenticate, requireAuth } from './auth';
 import { loadConfig } from './config';
 import { listConversations } from './db/conversations';
@@ -43,8 +43,14 @@ function upgrade(
   conversationId: string,
   query: URLSearchParams | null,
   who?: { userId: string; tokenExpiresAt: number },
+  trace?: { requestId: string; traceparent: string },
 ): Promise<Response> {
   const headers = new Headers({ upgrade: 'websocket' });
+  // The room's connect and close lines carry the upgrade's request id and trace.
+  if (trace) {
+    headers.set('x-request-id', trace.requestId);
+    headers.set('traceparent', trace.traceparent);
+  }
   if (who) {
     headers.set('x-user-id', who.userId);
     headers.set('x-token-expires-at', String(who.tokenExpiresAt));
@@ -74,13 +80,14 @@ chat.get('/conversations/:id/ws', async (c) => {
       throw new ApiError('invalid_request', 'expected a WebSocket upgrade');
     }
     if (c.req.header('authorization') || !ticket) {
-      return await upgrade(c.env, id, null, await authenticate(config, c.req.header('authorization')));
+      const who = await authenticate(config, c.req.header('authorization'));
+      return await upgrade(c.env, id, null, who, traceOf(c));
     }
     // The ticket's own room uses it up, whichever conversation it is presented to.
     const ticketRoom = ticketRoomOf(ticket);
     if (!ticketRoom) throw new ApiError('unauthorized', 'the ticket is invalid, expired or used');
     presented = true;
-    return await upgrade(c.env, ticketRoom, new URLSearchParams({ ticket, conversation: id }));
+    return await upgrade(c.env, ticketRoom, new URLSearchParams({ ticket, conversation: id }), undefined, traceOf(c));
   } finally {
     // A ticket is used up by its first attempt whatever the outcome (SPEC §4), a refusal for Origin, a bad id or a
     // missing upgrade included: a page on a foreign origin that got hold of one must not be able to hand it to a
@@ -88,6 +95,8 @@ chat.get('/conversations/:id/ws', async (c) => {
     if (ticket && !presented) await spendTicket(c.env, ticket);
   }
 });
+
+const traceOf = (c: Context<App>) => ({ requestId: c.get('requestId'), traceparent: c.get('traceparent') });
 
 /** The conversation whose room issued a ticket (its first part), or null for one that cannot be ours. */
 function ticketRoomOf(ticket: string): string | null {

@@ -19,3 +19,8 @@ export function continueTrace(incoming: string | undefined): Trace {
 function randomHex(bytes: number): string {
   return [...crypto.getRandomValues(new Uint8Array(bytes))].map((b) => b.toString(16).padStart(2, '0')).join('');
 }
+
+/** The trace id a traceparent carries, for log lines. */
+export function traceIdOf(traceparent: string | undefined): string | undefined {
+  return traceparent ? TRACEPARENT.exec(traceparent)?.[1] : undefined;
+}

@@ -5,6 +5,7 @@ import { bounded } from '../db/client';
 import { ApiError, errorResponse } from '../errors';
 import { parseFrame } from '../http';
 import { setLogLevel } from '../log';
+import { Metrics } from '../metrics';
 import {
   type ClientFrame,
   type Conversation,
@@ -57,7 +58,8 @@ export class ConversationRoom extends DurableObject<Env> {
         burst: this.config.RATE_LIMIT_CONVERSATION_BURST,
       }),
     );
-    this.sockets = new RoomSockets(ctx, () => this.config);
+    const metrics = new Metrics(env.METRICS);
+    this.sockets = new RoomSockets(ctx, () => this.config, metrics);
     this.replies = new Replies({
       ctx,
       store: () => this.store,
@@ -65,6 +67,7 @@ export class ConversationRoom extends DurableObject<Env> {
       gate: this.gate,
       sockets: this.sockets,
       history: this.agentHistory,
+      metrics,
       ended: () => this.outbox.kick(),
     });
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING_FRAME, PONG_FRAME));
@@ -319,6 +322,9 @@ export class ConversationRoom extends DurableObject<Env> {
           conversation_id: this.owned(userId).id,
           content: frame.content,
           client_message_id: frame.client_message_id,
+          // A socket's send has no HTTP request: it gets its own id, and a span of the socket's trace.
+          request_id: crypto.randomUUID(),
+          traceparent: this.sockets.traceparentOf(ws),
         });
         // A repeated send whose reply already ended: tell this socket how it ended.
         if (reply.status !== 'streaming') this.sockets.send(ws, { type: 'message', message: reply });

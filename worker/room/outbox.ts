@@ -20,6 +20,8 @@ const BACKOFF_MS = [500, 1_000, 2_000, 4_000, 8_000, 10_000];
  * idempotent and the settled watermark only moves up.
  */
 const ATTEMPT_TIMEOUT_MS = 10_000;
+/** A flush that took longer than this from its first attempt is logged at info (quicker ones at debug). */
+const LAG_LOG_MS = 5_000;
 
 export type FlushResult = { ok: true; flushed: number } | { ok: false; retryInMs: number; error: unknown };
 
@@ -33,6 +35,8 @@ export class Outbox {
   private running: Promise<FlushResult> | null = null;
   private again = false;
   private failures = 0;
+  /** When the first attempt to carry what is owed now was made: the outbox lag is measured from it. */
+  private owedSince: number | null = null;
 
   constructor(
     private readonly ctx: DurableObjectState,
@@ -68,10 +72,7 @@ export class Outbox {
 
   private async flushOrRetry(): Promise<void> {
     const result = await this.flush();
-    if (!result.ok) {
-      log('warn', 'outbox flush failed; will retry', { retry_in_ms: result.retryInMs, error: String(result.error) });
-      await armAlarm(this.ctx.storage, result.retryInMs);
-    }
+    if (!result.ok) await armAlarm(this.ctx.storage, result.retryInMs);
   }
 
   /** Single flight: a call during a flush makes that flush go round once more. */
@@ -113,6 +114,8 @@ export class Outbox {
     const conversation = this.store.conversation();
     const pending = conversation ? this.store.pending(conversation.id) : null;
     if (!deleteId && !pending) return { ok: true, flushed: 0 };
+    this.owedSince ??= Date.now();
+    const since = this.owedSince;
     const database = db(this.config());
     try {
       await bounded(ATTEMPT_TIMEOUT_MS, async () => {
@@ -127,11 +130,29 @@ export class Outbox {
           this.store.settle(pending.upTo);
         }
       });
+      const flushed = pending?.messages.length ?? 0;
+      const lagMs = Date.now() - since;
+      log(this.failures > 0 || lagMs > LAG_LOG_MS ? 'info' : 'debug', 'outbox flushed', {
+        conversation_id: conversation?.id ?? deleteId,
+        messages: flushed,
+        deleted: Boolean(deleteId),
+        attempts: this.failures + 1,
+        lag_ms: lagMs,
+      });
       this.failures = 0;
-      return { ok: true, flushed: pending?.messages.length ?? 0 };
+      this.owedSince = null;
+      return { ok: true, flushed };
     } catch (error) {
       const retryInMs = BACKOFF_MS[Math.min(this.failures, BACKOFF_MS.length - 1)] ?? 10_000;
       this.failures++;
+      log('warn', 'outbox flush failed; will retry', {
+        conversation_id: conversation?.id ?? deleteId,
+        messages: pending?.messages.length ?? 0,
+        attempt: this.failures,
+        retry_in_ms: retryInMs,
+        lag_ms: Date.now() - since,
+        error: String(error),
+      });
       return { ok: false, retryInMs, error };
     }
   }

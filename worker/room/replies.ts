@@ -1,6 +1,8 @@
 import { streamAgent } from '../agentcore/bridge';
 import type { Config } from '../config';
 import { log } from '../log';
+import type { Metrics } from '../metrics';
+import { traceIdOf } from '../trace';
 import type { Chunk, Message } from '../wire';
 import type { AgentHistory } from './agent-history';
 import { armAlarm } from './alarm';
@@ -28,6 +30,7 @@ export interface ReplyRoom {
   gate: TurnGate;
   sockets: RoomSockets;
   history: AgentHistory;
+  metrics: Metrics;
   /** A reply has ended and is stored: Postgres is owed it. */
   ended(): void;
 }
@@ -164,6 +167,7 @@ export class Replies {
         stream.push({ type: 'abort' });
         await stream.end();
         this.room.gate.ended(stream);
+        this.report(c, reply, stream, { status: 'deleted', started, ttft, requestId, traceparent });
         return null;
       }
       if (stream.abort.signal.aborted) {
@@ -195,6 +199,7 @@ export class Replies {
     };
     const final = finalReply(reply, partsOf(assembled), status, metadata);
     this.settle(stream, final);
+    this.report(c, reply, stream, { status, started, ttft, failure, metadata, requestId, traceparent });
     this.room.ended();
     await stream.drop();
     return final;
@@ -203,6 +208,54 @@ export class Replies {
   /** Keeps the room alive while a reply streams, and wakes it after a restart to resume it (HEARTBEAT_MS). */
   private heartbeat(): void {
     this.room.ctx.waitUntil(armAlarm(this.room.ctx.storage, HEARTBEAT_MS));
+  }
+
+  /**
+   * The reply's one log line, where a reply ends (and its data point when metrics are bound): who, how it ended,
+   * how soon and how long, what went over the wire, and the tokens when the agent reported usage.
+   */
+  private report(
+    c: ConversationRecord,
+    reply: Message,
+    stream: ReplyStream,
+    end: Trace & {
+      status: string;
+      started: number;
+      ttft: number | undefined;
+      failure?: { code: string } | undefined;
+      metadata?: Record<string, unknown>;
+    },
+  ): void {
+    const encoder = new TextEncoder();
+    let bytes = 0;
+    for (const { json } of stream.chunks) bytes += encoder.encode(json).byteLength;
+    const usage = tokensOf(end.metadata?.usage);
+    const durationMs = Date.now() - end.started;
+    const code = end.failure?.code;
+    log(end.status === 'error' ? 'warn' : 'info', 'reply', {
+      conversation_id: c.id,
+      user_id: c.userId,
+      message_id: reply.id,
+      status: end.status,
+      ...(code ? { code } : {}),
+      ttft_ms: end.ttft ?? null,
+      duration_ms: durationMs,
+      chunks: stream.size,
+      bytes,
+      ...usage,
+      request_id: end.requestId ?? null,
+      trace_id: traceIdOf(end.traceparent) ?? null,
+    });
+    this.room.metrics.reply({
+      conversationId: c.id,
+      status: end.status,
+      code,
+      durationMs,
+      ttftMs: end.ttft,
+      chunks: stream.size,
+      bytes,
+      tokens: usage.tokens,
+    });
   }
 
   /** Stores a reply's final form, lets the next send in, and tells every socket. */
@@ -222,6 +275,25 @@ const partsOf = (assembled: { parts: unknown[] } | null): Message['parts'] =>
 function withAgentMetadata(metadata: Record<string, unknown>, chunk: Chunk): Record<string, unknown> {
   if (chunk.type !== 'message-metadata' || !isRecord(chunk.messageMetadata)) return metadata;
   return { ...metadata, ...chunk.messageMetadata };
+}
+
+/** Token counts from the agent's `usage` metadata (the AI SDK's names, or OpenAI's), when it sent them. */
+export function tokensOf(usage: unknown): { input_tokens?: number; output_tokens?: number; tokens?: number } {
+  if (!isRecord(usage)) return {};
+  const count = (...keys: string[]) => {
+    for (const key of keys) if (typeof usage[key] === 'number') return usage[key] as number;
+    return undefined;
+  };
+  const input = count('inputTokens', 'input_tokens', 'prompt_tokens');
+  const output = count('outputTokens', 'output_tokens', 'completion_tokens');
+  const total =
+    count('totalTokens', 'total_tokens') ??
+    (input !== undefined || output !== undefined ? (input ?? 0) + (output ?? 0) : undefined);
+  return {
+    ...(input === undefined ? {} : { input_tokens: input }),
+    ...(output === undefined ? {} : { output_tokens: output }),
+    ...(total === undefined ? {} : { tokens: total }),
+  };
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {

@@ -3,6 +3,7 @@ import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../config';
 import { ApiError } from '../errors';
+import { Metrics } from '../metrics';
 import { client, mustOpen, uniqueUser } from '../test-support';
 import { RoomSockets } from './sockets';
 import { RoomStore } from './store';
@@ -10,7 +11,7 @@ import { RoomStore } from './store';
 /** Runs `fn` in a conversation's room with a sockets module and a store over its state. */
 const inRoom = <T>(conversationId: string, fn: (sockets: RoomSockets, store: RoomStore) => T | Promise<T>) =>
   runInDurableObject(env.ROOMS.get(env.ROOMS.idFromName(conversationId)), (_room, state) =>
-    fn(new RoomSockets(state, () => loadConfig(env)), new RoomStore(state.storage)),
+    fn(new RoomSockets(state, () => loadConfig(env), new Metrics(undefined)), new RoomStore(state.storage)),
   );
 
 const upgradeRequest = () => new Request('http://room/ws', { headers: { upgrade: 'websocket' } });

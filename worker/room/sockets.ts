@@ -1,6 +1,9 @@
 import { base64url } from 'jose';
 import type { Config } from '../config';
 import { ApiError, toApiError } from '../errors';
+import { log } from '../log';
+import type { Metrics } from '../metrics';
+import { continueTrace, traceIdOf } from '../trace';
 import { MAX_FRAME_BYTES, type Message, type ServerFrame } from '../wire';
 import type { ReplyStream } from './reply-stream';
 import type { RoomStore } from './store';
@@ -15,6 +18,16 @@ interface SocketAttachment {
   userId: string;
   connectedAt: number;
   tokenExpiresAt?: number;
+  conversationId?: string;
+  requestId?: string;
+  /** The upgrade's traceparent: a send on the socket continues its trace. */
+  traceparent?: string;
+}
+
+/** The upgrade's request id and traceparent, from the edge (worker/chat.ts): the connect and close lines carry them. */
+export interface UpgradeTrace {
+  requestId?: string | undefined;
+  traceparent?: string | undefined;
 }
 
 /** How often, at most, the room looks for sockets that stopped pinging (WS_PING_TIMEOUT_SECONDS). */
@@ -29,6 +42,7 @@ export class RoomSockets {
   constructor(
     private readonly ctx: DurableObjectState,
     private readonly config: () => Config,
+    private readonly metrics: Metrics,
   ) {}
 
   /**
@@ -65,7 +79,7 @@ export class RoomSockets {
     bearer: Asker | null,
     ticket: string | null,
     target: string | null,
-  ): Asker {
+  ): Asker & UpgradeTrace {
     if (request.headers.get('upgrade')?.toLowerCase() !== 'websocket') {
       throw new ApiError('invalid_request', 'expected a WebSocket upgrade');
     }
@@ -74,23 +88,35 @@ export class RoomSockets {
     if (!who) {
       throw new ApiError('unauthorized', ticket ? 'the ticket is invalid, expired or used' : 'missing credentials');
     }
-    return who;
+    return {
+      ...who,
+      requestId: request.headers.get('x-request-id') ?? undefined,
+      traceparent: request.headers.get('traceparent') ?? undefined,
+    };
   }
 
   /** Accepts a socket for `userId` and greets it with `ready` (which names the reply in flight, for it to resume). */
-  accept(asker: Asker, ready: () => ServerFrame): Response {
+  accept(asker: Asker & UpgradeTrace, ready: () => ServerFrame): Response {
     if (this.ctx.getWebSockets().length >= this.config().MAX_SOCKETS_PER_CONVERSATION) {
       throw new ApiError('too_many_connections', 'too many open connections to this conversation', { retryAfter: 5 });
     }
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
     this.ctx.acceptWebSocket(server);
-    server.serializeAttachment({
+    const frame = ready();
+    const attachment: SocketAttachment = {
       userId: asker.userId,
       connectedAt: Date.now(),
       tokenExpiresAt: asker.tokenExpiresAt,
-    } satisfies SocketAttachment);
-    this.send(server, ready());
+      ...(frame.type === 'ready' ? { conversationId: frame.conversation.id } : {}),
+      ...(asker.requestId ? { requestId: asker.requestId } : {}),
+      ...(asker.traceparent ? { traceparent: asker.traceparent } : {}),
+    };
+    server.serializeAttachment(attachment);
+    this.send(server, frame);
+    const open = this.open;
+    log('info', 'ws connect', { ...socketFields(attachment), open });
+    this.metrics.socket({ conversationId: attachment.conversationId ?? '', event: 'open', open });
     return new Response(null, { status: 101, webSocket: client });
   }
 
@@ -100,15 +126,20 @@ export class RoomSockets {
    */
   received(ws: WebSocket, data: string | ArrayBuffer): { userId: string; text: string } | null {
     if (typeof data !== 'string') {
-      ws.close(1003, 'binary frames are not supported');
+      this.close(ws, 1003, 'binary frames are not supported');
       return null;
     }
     if (data.length > MAX_FRAME_BYTES / 3 && new TextEncoder().encode(data).byteLength > MAX_FRAME_BYTES) {
-      ws.close(1009, 'frame too large');
+      this.close(ws, 1009, 'frame too large');
       return null;
     }
     const attachment = ws.deserializeAttachment() as SocketAttachment | null;
     return attachment ? { userId: attachment.userId, text: data } : null;
+  }
+
+  /** A new span of the trace the socket's upgrade was in (a new trace when it had none), for a send it makes. */
+  traceparentOf(ws: WebSocket): string {
+    return continueTrace((ws.deserializeAttachment() as SocketAttachment | null)?.traceparent).traceparent;
   }
 
   /** Every socket follows a reply that has just started, from its first chunk. */
@@ -166,16 +197,22 @@ export class RoomSockets {
     for (const ws of this.ctx.getWebSockets()) {
       try {
         ws.send(frame);
-        ws.close(4404, 'conversation deleted');
       } catch {
         // Already closing: nothing more to tell it.
       }
+      this.close(ws, 4404, 'conversation deleted');
     }
   }
 
   /** A socket closed by its client: it follows nothing more, and the close handshake is answered. */
   closed(ws: WebSocket, code: number, reason: string, stream: ReplyStream | null): void {
     stream?.unsubscribe(ws);
+    // The client's answer to a close the room began was logged when the room began it.
+    if (this.closing.has(ws)) {
+      this.closing.delete(ws);
+    } else {
+      this.logClose(ws, code, reason, 'client');
+    }
     try {
       // Answer the close handshake, or the client waits for it until it times out.
       ws.close(code === 1005 || code === 1006 ? 1000 : code, reason);
@@ -186,11 +223,7 @@ export class RoomSockets {
 
   failed(ws: WebSocket, stream: ReplyStream | null): void {
     stream?.unsubscribe(ws);
-    try {
-      ws.close(1011, 'socket error');
-    } catch {
-      // Already closed.
-    }
+    this.close(ws, 1011, 'socket error');
   }
 
   get open(): number {
@@ -218,23 +251,46 @@ export class RoomSockets {
       const attachment = ws.deserializeAttachment() as SocketAttachment | null;
       if (attachment?.tokenExpiresAt && attachment.tokenExpiresAt <= now) {
         this.send(ws, new ApiError('token_expired', 'the token has expired; reconnect with a fresh one').toFrame());
-        try {
-          ws.close(4401, 'token expired');
-        } catch {
-          // Gone already.
-        }
+        this.close(ws, 4401, 'token expired');
         continue;
       }
       const lastPing = this.ctx.getWebSocketAutoResponseTimestamp(ws)?.getTime() ?? 0;
       const lastSign = Math.max(lastPing, attachment?.connectedAt ?? 0);
-      if (now - lastSign > timeoutMs) {
-        try {
-          ws.close(4408, 'no ping received');
-        } catch {
-          // Gone already.
-        }
-      }
+      if (now - lastSign > timeoutMs) this.close(ws, 4408, 'no ping received');
     }
+  }
+
+  /**
+   * Sockets the room has begun to close, whose client's answer is still to come (in memory: after a hibernation
+   * the answer is logged a second time, as the client's).
+   */
+  private readonly closing = new WeakSet<WebSocket>();
+
+  /** The room closes a socket: one `ws close` line, by the room. */
+  private close(ws: WebSocket, code: number, reason: string): void {
+    try {
+      ws.close(code, reason);
+    } catch {
+      // Gone already: its close was logged then.
+      return;
+    }
+    this.closing.add(ws);
+    this.logClose(ws, code, reason, 'room');
+  }
+
+  private logClose(ws: WebSocket, code: number, reason: string, by: 'client' | 'room'): void {
+    const attachment = ws.deserializeAttachment() as SocketAttachment | null;
+    const durationMs = attachment ? Date.now() - attachment.connectedAt : null;
+    // The socket that closes is still among the room's until its handler returns.
+    const open = this.ctx.getWebSockets().filter((s) => s !== ws && !this.closing.has(s)).length;
+    log('info', 'ws close', { ...socketFields(attachment), code, reason, by, duration_ms: durationMs, open });
+    this.metrics.socket({
+      conversationId: attachment?.conversationId ?? '',
+      event: 'close',
+      code,
+      open,
+      durationMs: durationMs ?? undefined,
+    });
   }
 
   private follow(ws: WebSocket, stream: ReplyStream, from: number): void {
@@ -265,4 +321,13 @@ function clientIdOf(data: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+function socketFields(a: SocketAttachment | null): Record<string, unknown> {
+  return {
+    conversation_id: a?.conversationId ?? null,
+    user_id: a?.userId ?? null,
+    request_id: a?.requestId ?? null,
+    trace_id: traceIdOf(a?.traceparent) ?? null,
+  };
 }
