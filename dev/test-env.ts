@@ -97,6 +97,9 @@ export function workerBindings(
   // Other writes: a burst of 10, so a test's few creates pass and the 11th is refused.
   bindings.RATE_LIMIT_WRITES_PER_MINUTE = perMinute;
   bindings.RATE_LIMIT_WRITES_BURST = opts.tightRateLimits ? '10' : '100000';
+  // Public share reads per client: a burst of 4, so a test sees the 5th refused.
+  bindings.RATE_LIMIT_SHARED_PER_MINUTE = perMinute;
+  bindings.RATE_LIMIT_SHARED_BURST = opts.tightRateLimits ? '4' : '100000';
   return bindings;
 }
 

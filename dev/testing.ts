@@ -13,6 +13,8 @@ export const GENEROUS_LIMITS = {
   RATE_LIMIT_CONVERSATION_BURST: '100000',
   RATE_LIMIT_WRITES_PER_MINUTE: '100000',
   RATE_LIMIT_WRITES_BURST: '100000',
+  RATE_LIMIT_SHARED_PER_MINUTE: '100000',
+  RATE_LIMIT_SHARED_BURST: '100000',
 };
 
 /** A user of one test: nothing another test (or another run against the same database) wrote is theirs. */

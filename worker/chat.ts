@@ -17,6 +17,7 @@ import {
   MessagesQuery,
   SearchQuery,
   SendMessageBody,
+  type ShareLink,
   UpdateConversationBody,
   WsTicketBody,
 } from './wire';
@@ -121,6 +122,8 @@ for (const [method, path] of [
   ['DELETE', '/conversations/:id'],
   ['POST', '/conversations/:id/stop'],
   ['POST', '/ws-ticket'],
+  ['POST', '/conversations/:id/share'],
+  ['DELETE', '/conversations/:id/share'],
 ] as const) {
   chat.on(method, path, limitWrites);
 }
@@ -156,6 +159,23 @@ chat.patch('/conversations/:id', async (c) => {
 chat.delete('/conversations/:id', async (c) => {
   const id = pathId(c.req.param('id'));
   unwrap(await room(c.env, id).remove(c.get('userId')));
+  return c.body(null, 204);
+});
+
+chat.post('/conversations/:id/share', async (c) => {
+  const id = pathId(c.req.param('id'));
+  const share = unwrap(await room(c.env, id).share(c.get('userId')));
+  const link: ShareLink = {
+    share_id: share.id,
+    url: new URL(`/s/${share.id}`, c.req.url).href,
+    created_at: share.createdAt,
+  };
+  return c.json(link);
+});
+
+chat.delete('/conversations/:id/share', async (c) => {
+  const id = pathId(c.req.param('id'));
+  unwrap(await room(c.env, id).unshare(c.get('userId')));
   return c.body(null, 204);
 });
 

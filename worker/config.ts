@@ -63,6 +63,9 @@ export const ConfigSchema = z
     /** Other writes (create, rename, delete, ws-ticket, stop) share one bucket per user. */
     RATE_LIMIT_WRITES_PER_MINUTE: int(60, 1),
     RATE_LIMIT_WRITES_BURST: int(20, 1),
+    /** Reads of public share links (JSON and live stream) per client address (SPEC §10). */
+    RATE_LIMIT_SHARED_PER_MINUTE: int(120, 1),
+    RATE_LIMIT_SHARED_BURST: int(30, 1),
     MAX_SOCKETS_PER_CONVERSATION: int(64, 1),
     /** Live SSE readers of a conversation's reply at once (GET …/stream and streaming sends). */
     MAX_SSE_READERS_PER_CONVERSATION: int(64, 1),

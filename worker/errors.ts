@@ -15,6 +15,7 @@ const STATUS: Record<ErrorCode, number> = {
   payload_too_large: 413,
   rate_limited: 429,
   too_many_connections: 429,
+  method_not_allowed: 405,
   unavailable: 503,
   internal: 500,
 };

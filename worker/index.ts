@@ -8,6 +8,7 @@ import { ApiError, errorResponse } from './errors';
 import { health } from './health';
 import { log, setLogLevel } from './log';
 import { page, setCommonHeaders } from './page';
+import { shared } from './shared';
 import { continueTrace } from './trace';
 import { API_BASE } from './wire';
 
@@ -64,6 +65,7 @@ app.use(`${API_BASE}/*`, crossOrigin);
 app.route('/', health);
 app.route('/api/v1/dev', devLogin);
 app.route(API_BASE, chat);
+app.route('/api/v1/shared', shared);
 app.route('/api/v1', apiDocs);
 app.route('/', page);
 

@@ -165,6 +165,20 @@ describe('the published API', () => {
     checked.add(`get ${conv}/ws 101`);
     await call('GET', `${conv}/ws`, { id, headers: { upgrade: 'websocket', origin: 'https://evil.example' } });
 
+    await call('POST', `${conv}/share`, { id });
+    const link = (await alice.json<{ share_id: string }>('POST', `/conversations/${id}/share`)).share_id;
+    const shared = (path: string, method = 'GET') =>
+      exports.default.fetch(new Request(`${ORIGIN}${path.replace('{shareId}', link)}`, { method }));
+    await expectDocumented('get', '/api/v1/shared/{shareId}', await shared('/api/v1/shared/{shareId}'));
+    await expectDocumented('get', '/api/v1/shared/{shareId}', await shared('/api/v1/shared/{shareId}', 'POST'));
+    const live = await shared('/api/v1/shared/{shareId}/stream');
+    expect(live.status).toBe(200);
+    expect(live.headers.get('content-type')).toBe('text/event-stream');
+    await live.body?.cancel();
+    checked.add('get /api/v1/shared/{shareId}/stream 200');
+    await call('DELETE', `${conv}/share`, { id });
+    await expectDocumented('get', '/api/v1/shared/{shareId}', await shared('/api/v1/shared/{shareId}'));
+
     await call('DELETE', conv, { id });
     await call('DELETE', conv, { id });
 

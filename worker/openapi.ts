@@ -24,6 +24,8 @@ import {
   SearchResults,
   SendMessageBody,
   SendResult,
+  SharedConversation,
+  ShareLink,
   StopResult,
   UpdateConversationBody,
   WsTicket,
@@ -73,6 +75,8 @@ const RESPONSES = {
   SendResult,
   SearchResults,
   StopResult,
+  ShareLink,
+  SharedConversation,
   WsTicket,
   Readiness,
   DevLoginResult,
@@ -86,7 +90,8 @@ const ERROR_TEXT: Record<number, string> = {
   400: 'invalid_request: a malformed id, body, query or unknown field',
   401: 'unauthorized: no token, or one that is invalid or expired',
   403: 'forbidden: a WebSocket upgrade from an origin that is not allowed',
-  404: 'not_found: no such conversation (or not yours)',
+  404: 'not_found: no such conversation (or not yours), or no such share link (never made, revoked, or its conversation deleted)',
+  405: 'method_not_allowed: share links are read-only (GET only)',
   409: 'reply_in_progress or idempotency_mismatch',
   413: 'payload_too_large: a body over 256 KiB or content over 32,000 characters',
   429: 'rate_limited or too_many_connections; Retry-After says when to try again',
@@ -94,7 +99,7 @@ const ERROR_TEXT: Record<number, string> = {
 };
 
 /** A named response shape, an AI SDK UI message stream, a WebSocket upgrade, a JSON document, or no body. */
-type Shape = ResponseName | 'sse' | 'websocket' | 'document' | 'export' | null;
+type Shape = ResponseName | 'sse' | 'shared-sse' | 'websocket' | 'document' | 'export' | null;
 
 export interface Operation {
   method: 'get' | 'post' | 'patch' | 'delete';
@@ -261,6 +266,40 @@ export const OPERATIONS: Operation[] = [
     errors: [...WRITE_ERRORS, 404],
   },
   {
+    method: 'post',
+    path: `${conversation}/share`,
+    summary: 'The live share link of the conversation (one per conversation; a repeat returns it)',
+    auth: true,
+    ok: { 200: 'ShareLink' },
+    errors: [400, 401, 404, 429, 503],
+  },
+  {
+    method: 'delete',
+    path: `${conversation}/share`,
+    summary: 'Revoke the share link: it is 404 from then on and its live viewers are closed',
+    auth: true,
+    ok: { 204: null },
+    errors: [400, 401, 404, 429, 503],
+  },
+  {
+    method: 'get',
+    path: '/api/v1/shared/{shareId}',
+    summary:
+      'Public, no sign-in: a shared conversation, its written messages (content, parts, role, created_at only); GET only, rate-limited per client',
+    auth: false,
+    ok: { 200: 'SharedConversation' },
+    errors: [404, 405, 429, 503],
+  },
+  {
+    method: 'get',
+    path: '/api/v1/shared/{shareId}/stream',
+    summary:
+      'Public, no sign-in: a shared conversation live (SSE), its written messages, each reply as it streams, each message written',
+    auth: false,
+    ok: { 200: 'shared-sse' },
+    errors: [404, 405, 429, 503],
+  },
+  {
     method: 'get',
     path: `${conversation}/ws`,
     summary: 'WebSocket (Bearer header or ?ticket=); frames in /api/v1/asyncapi.json',
@@ -275,7 +314,10 @@ function pathParameters(path: string): Schema[] {
     name,
     in: 'path',
     required: true,
-    schema: { type: 'string', format: 'uuid' },
+    schema:
+      name === 'shareId'
+        ? { type: 'string', pattern: '^[A-Za-z0-9_-]{22}$', description: '128 random bits, base64url' }
+        : { type: 'string', format: 'uuid' },
   }));
 }
 
@@ -309,6 +351,13 @@ function okResponse(status: number, shape: Shape): Schema {
     };
   }
   if (shape === 'websocket') return { description: 'Switching Protocols: the socket of /api/v1/asyncapi.json' };
+  if (shape === 'shared-sse') {
+    return {
+      description:
+        'Follows the conversation until the link is revoked: `data-conversation` events (data: {conversation, from, messages}: keep the first `from` messages, append these; the stream opens with from 0) and each reply as AI SDK UI message chunks `id: <message_id>:<index>` (no metadata)',
+      content: { 'text/event-stream': { schema: { type: 'string' } } },
+    };
+  }
   if (shape === 'sse') {
     return {
       description:

@@ -278,6 +278,40 @@ export const SearchResult = z.object({
 export type SearchResult = z.infer<typeof SearchResult>;
 export const SearchResults = z.object({ results: z.array(SearchResult), next_cursor: z.string().nullable() });
 export type SearchResults = z.infer<typeof SearchResults>;
+/** A share link's id (SPEC §10): 128 random bits as 22 base64url characters. */
+export const ShareId = z.string().regex(/^[A-Za-z0-9_-]{22}$/, { message: 'not a share link' });
+/** `POST /conversations/{id}/share`: the conversation's one live link (a repeat returns the same). */
+export const ShareLink = z.object({ share_id: ShareId, url: z.string(), created_at: z.string() });
+export type ShareLink = z.infer<typeof ShareLink>;
+/** A message as a share link shows it: what was said, by whom and when; no ids, no status, no metadata. */
+export const SharedMessage = z.strictObject({
+  role: MessageRole,
+  content: z.string(),
+  parts: z.array(MessagePart),
+  created_at: z.string(),
+});
+export type SharedMessage = z.infer<typeof SharedMessage>;
+export const SharedConversationInfo = z.strictObject({ title: z.string(), created_at: z.string() });
+/**
+ * `GET /api/v1/shared/{share_id}`: the active branch's messages that are written (a reply still streaming is on the
+ * stream, not here). No user ids, no message ids, no metadata.
+ */
+export const SharedConversation = z.strictObject({
+  conversation: SharedConversationInfo,
+  messages: z.array(SharedMessage),
+});
+export type SharedConversation = z.infer<typeof SharedConversation>;
+/**
+ * The data of the share stream's `data-conversation` event: the conversation, and the written messages of the active
+ * branch from position `from` on (0-based). The stream opens with the whole branch (`from` 0); each committed message
+ * comes as its own event, and a rename as one with no messages. A viewer keeps its first `from` messages and appends.
+ */
+export const SharedUpdate = z.strictObject({
+  conversation: SharedConversationInfo,
+  from: z.number().int().min(0),
+  messages: z.array(SharedMessage),
+});
+export type SharedUpdate = z.infer<typeof SharedUpdate>;
 export const SendResult = z.object({ conversation: Conversation, message: Message, reply: Message });
 export const WsTicket = z.object({ ticket: z.string(), expires_in: z.number().int() });
 export const StopResult = z.object({ stopped: z.boolean() });
@@ -303,6 +337,7 @@ export const ErrorCode = z.enum([
   'payload_too_large',
   'rate_limited',
   'too_many_connections',
+  'method_not_allowed',
   'unavailable',
   'internal',
 ]);

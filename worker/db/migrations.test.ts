@@ -40,7 +40,12 @@ describe('drizzle migrations on a fresh database', () => {
   it('creates the tables, records itself and is idempotent', async () => {
     expect(await tables()).toEqual([]);
     await control(`/postgres/migrate?database=${database}`);
-    expect(await tables()).toEqual(['conversation_messages', 'conversation_states', 'message_feedback']);
+    expect(await tables()).toEqual([
+      'conversation_messages',
+      'conversation_shares',
+      'conversation_states',
+      'message_feedback',
+    ]);
     await control(`/postgres/migrate?database=${database}`);
     const applied = await query('select hash from drizzle.__drizzle_migrations');
     expect(applied.length).toBe(journal.entries.length);

@@ -117,3 +117,18 @@ export const messageFeedback = pgTable(
 );
 
 export type MessageFeedbackRow = typeof messageFeedback.$inferSelect;
+
+/**
+ * A conversation's live share link (SPEC §10): one at most, `id` being 128 random bits (22 base64url characters).
+ * Only an index from the public link to its conversation: whether a link still works is the room's word (a revoke
+ * is refused there at once, before this row is gone). Written by the room through its outbox; deleting the
+ * conversation takes it with it.
+ */
+export const conversationShares = pgTable('conversation_shares', {
+  id: text('id').primaryKey(),
+  conversationId: uuid('conversation_id')
+    .notNull()
+    .unique('conversation_shares_conversation_key')
+    .references(() => conversationStates.id, { onDelete: 'cascade' }),
+  createdAt: ts('created_at').notNull().defaultNow(),
+});

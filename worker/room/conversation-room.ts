@@ -1,4 +1,5 @@
 import { DurableObject } from 'cloudflare:workers';
+import { base64url } from 'jose';
 import { assertFitsHistory } from '../agentcore/history';
 import { type Config, loadConfig } from '../config';
 import { bounded } from '../db/client';
@@ -14,6 +15,7 @@ import {
   type PageQuery,
   PING_FRAME,
   PONG_FRAME,
+  type SharedConversation,
 } from '../wire';
 import { AgentHistory } from './agent-history';
 import { armAlarm } from './alarm';
@@ -22,10 +24,14 @@ import { CATCH_UP_MS, Outbox } from './outbox';
 import { HEARTBEAT_MS, Replies } from './replies';
 import { guard, type RoomResult, type SendInput } from './rpc';
 import { SendAllowance } from './send-allowance';
+import { ShareViewers, sharedMessage } from './share-viewers';
 import { type Asker, RoomSockets } from './sockets';
 import { liveResponse, replayResponse, resumeIndex, SSE_HEADERS } from './sse';
-import { type ConversationRecord, RoomStore, toWireConversation } from './store';
+import { type ConversationRecord, RoomStore, type ShareRecord, toWireConversation } from './store';
 import { TurnGate } from './turn-gate';
+
+/** How long making a share link waits for Postgres, where the public link is looked up, before it answers anyway. */
+const SHARE_WAIT_MS = 5_000;
 
 /**
  * One conversation: its only writer. It checks ownership, numbers messages, commits them to its own storage
@@ -41,6 +47,7 @@ export class ConversationRoom extends DurableObject<Env> {
   private readonly sockets: RoomSockets;
   private readonly agentHistory = new AgentHistory();
   private readonly replies: Replies;
+  private readonly viewers: ShareViewers;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -60,12 +67,20 @@ export class ConversationRoom extends DurableObject<Env> {
     );
     const metrics = new Metrics(env.METRICS);
     this.sockets = new RoomSockets(ctx, () => this.config, metrics);
+    this.viewers = new ShareViewers(() => this.config);
     this.replies = new Replies({
       ctx,
       store: () => this.store,
       config: () => this.config,
       gate: this.gate,
       sockets: this.sockets,
+      shared: {
+        started: (user, stream) => {
+          this.sharedWritten(user);
+          this.viewers.follow(stream);
+        },
+        written: (message) => this.sharedWritten(message),
+      },
       history: this.agentHistory,
       metrics,
       ended: () => this.outbox.kick(),
@@ -120,6 +135,35 @@ export class ConversationRoom extends DurableObject<Env> {
     return guard(() => this.sendAndWait(userId, input));
   }
 
+  /** The conversation's live share link (SPEC §10): made on first asking, the same one after. */
+  share(userId: string): Promise<RoomResult<ShareRecord>> {
+    return guard(() => this.makeShare(userId));
+  }
+
+  /** Revokes the share link: it is refused at once and its live viewers are closed. */
+  unshare(userId: string): Promise<RoomResult<null>> {
+    return guard(() => this.revokeShare(userId));
+  }
+
+  /** What the public link `shareId` shows, with no sign-in; not_found when it is not this conversation's link. */
+  sharedView(shareId: string): Promise<RoomResult<SharedConversation>> {
+    return guard(() => {
+      const c = this.sharedConversation(shareId);
+      return { conversation: sharedInfo(c), messages: this.store.written(c.id).map(sharedMessage) };
+    });
+  }
+
+  /** The public link's live stream (SSE): the written messages, the reply in flight, then everything as it happens. */
+  async watchShared(shareId: string): Promise<Response> {
+    try {
+      const c = this.sharedConversation(shareId);
+      const first = { conversation: sharedInfo(c), from: 0, messages: this.store.written(c.id).map(sharedMessage) };
+      return this.viewers.open(first, this.gate.live);
+    } catch (err) {
+      return errorResponse(err);
+    }
+  }
+
   private async createConversation(userId: string, id: string, title: string | undefined): Promise<Conversation> {
     const existing = this.store.conversation();
     if (existing) {
@@ -140,6 +184,13 @@ export class ConversationRoom extends DurableObject<Env> {
     this.store.enqueue(null);
     const conversation = this.wire(next);
     this.sockets.broadcast({ type: 'conversation', conversation });
+    if (change.title !== undefined) {
+      this.viewers.update({
+        conversation: sharedInfo(next),
+        from: this.store.writtenBefore(Number.MAX_SAFE_INTEGER),
+        messages: [],
+      });
+    }
     await this.outbox.catchUp();
     return conversation;
   }
@@ -148,6 +199,8 @@ export class ConversationRoom extends DurableObject<Env> {
     const c = this.owned(userId);
     this.replies.cancel();
     this.sockets.closeAllDeleted();
+    // Deleting revokes the share link (the store forgets it with the rest): its viewers are closed too.
+    this.viewers.closeAll();
     this.store.markDeleted(c.id);
     this.agentHistory.forget();
     // The alarm is set before the flush is tried: a restart in between still finds the delete owed and carried out.
@@ -172,6 +225,46 @@ export class ConversationRoom extends DurableObject<Env> {
   private async stopReply(userId: string): Promise<{ stopped: boolean }> {
     this.owned(userId);
     return { stopped: await this.replies.stop() };
+  }
+
+  private async makeShare(userId: string): Promise<ShareRecord> {
+    this.owned(userId);
+    const existing = this.store.share();
+    if (existing) return existing;
+    // 128 random bits (SPEC §10): a link cannot be guessed, and says nothing about its conversation.
+    const share = {
+      id: base64url.encode(crypto.getRandomValues(new Uint8Array(16))),
+      createdAt: new Date().toISOString(),
+    };
+    this.store.saveShare(share);
+    // The public link is looked up in Postgres: answer once it is there if Postgres keeps up; else the alarm retries.
+    const result = await bounded(SHARE_WAIT_MS, () => this.outbox.flush()).catch(() => null);
+    if (!result?.ok) await armAlarm(this.ctx.storage, result?.retryInMs ?? CATCH_UP_MS);
+    return share;
+  }
+
+  private async revokeShare(userId: string): Promise<null> {
+    this.owned(userId);
+    if (!this.store.share()) return null;
+    this.store.saveShare(null);
+    this.viewers.closeAll();
+    this.outbox.kick();
+    return null;
+  }
+
+  /** The conversation whose live link `shareId` is; not_found for any other id, a revoked one or a deleted conversation. */
+  private sharedConversation(shareId: string): ConversationRecord {
+    const c = this.store.conversation();
+    if (!c || this.store.share()?.id !== shareId) throw new ApiError('not_found', 'no such shared conversation');
+    return c;
+  }
+
+  /** A message was written: the share link's viewers get it, at its place among the written messages. */
+  private sharedWritten(m: Message): void {
+    const c = this.store.conversation();
+    if (!c || this.viewers.count === 0) return;
+    const from = this.store.writtenBefore(m.seq);
+    this.viewers.update({ conversation: sharedInfo(c), from, messages: [sharedMessage(m)] });
   }
 
   // ---------------------------------------------------------------- sending
@@ -397,5 +490,7 @@ export class ConversationRoom extends DurableObject<Env> {
     return toWireConversation(c, this.gate.live !== null);
   }
 }
+
+const sharedInfo = (c: ConversationRecord) => ({ title: c.title, created_at: c.createdAt });
 
 const notFound = () => new ApiError('not_found', 'conversation not found');

@@ -1,7 +1,7 @@
-import { eq, sql } from 'drizzle-orm';
+import { and, eq, ne, sql } from 'drizzle-orm';
 import type { Config } from '../config';
 import { bounded, type Database, db } from '../db/client';
-import { conversationMessages, conversationStates } from '../db/schema';
+import { conversationMessages, conversationShares, conversationStates } from '../db/schema';
 import { log } from '../log';
 import type { Message } from '../wire';
 import { armAlarm } from './alarm';
@@ -37,6 +37,8 @@ export class Outbox {
   private failures = 0;
   /** When the first attempt to carry what is owed now was made: the outbox lag is measured from it. */
   private owedSince: number | null = null;
+  /** The share link as this room last wrote it to Postgres (`undefined`: not known since the room started). */
+  private sharedAs: string | undefined;
 
   constructor(
     private readonly ctx: DurableObjectState,
@@ -214,6 +216,30 @@ export class Outbox {
           }),
       );
     }
-    await database.batch([state, ...inserts]);
+    const share = this.shareRows(database, c.id);
+    await database.batch([state, ...inserts, ...(share?.statements ?? [])]);
+    if (share) this.sharedAs = share.as;
+  }
+
+  /**
+   * The statements that make Postgres hold the room's share link (or none), when it may not yet: the public link
+   * is looked up there. Revoking does not wait for them: the room refuses a revoked link itself.
+   */
+  private shareRows(database: Database, conversationId: string) {
+    const share = this.store.share();
+    const as = JSON.stringify(share);
+    if (as === this.sharedAs) return null;
+    const ofConversation = eq(conversationShares.conversationId, conversationId);
+    if (!share) return { as, statements: [database.delete(conversationShares).where(ofConversation)] };
+    return {
+      as,
+      statements: [
+        database.delete(conversationShares).where(and(ofConversation, ne(conversationShares.id, share.id))),
+        database
+          .insert(conversationShares)
+          .values({ id: share.id, conversationId, createdAt: share.createdAt })
+          .onConflictDoNothing(),
+      ],
+    };
   }
 }

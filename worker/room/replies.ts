@@ -29,6 +29,8 @@ export interface ReplyRoom {
   config(): Config;
   gate: TurnGate;
   sockets: RoomSockets;
+  /** The share link's viewers (SPEC §10): a reply starting after its user message, and each message written. */
+  shared: { started(user: Message, stream: ReplyStream): void; written(message: Message): void };
   history: AgentHistory;
   metrics: Metrics;
   /** A reply has ended and is stored: Postgres is owed it. */
@@ -62,6 +64,7 @@ export class Replies {
     sockets.followAll(stream);
     sockets.broadcast({ type: 'message', message: user });
     sockets.broadcast({ type: 'message', message: reply });
+    this.room.shared.started(user, stream);
     stream.push(startChunk(reply.id, c.id, user.id));
     const done = this.run(c, user, reply, stream, trace);
     gate.began(stream, done);
@@ -264,6 +267,7 @@ export class Replies {
     this.room.history.remember(final);
     this.room.gate.ended(stream);
     this.room.sockets.broadcast({ type: 'message', message: final });
+    this.room.shared.written(final);
   }
 }
 

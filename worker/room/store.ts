@@ -66,7 +66,13 @@ export interface ConversationRecord {
 type Row = Record<string, SqlStorageValue>;
 
 /** The key/value notes; each is read and written only through the typed methods below. */
-type NoteKey = 'deleted' | 'pg_delete' | 'bucket';
+type NoteKey = 'deleted' | 'pg_delete' | 'bucket' | 'share';
+
+/** The conversation's live share link (SPEC §10). */
+export interface ShareRecord {
+  id: string;
+  createdAt: string;
+}
 
 const str = (v: SqlStorageValue | undefined): string => (typeof v === 'string' ? v : String(v ?? ''));
 const num = (v: SqlStorageValue | undefined): number => Number(v ?? 0);
@@ -224,6 +230,21 @@ export class RoomStore {
     return { messages: kept.map((r) => toMessage(r, conversationId)), has_more };
   }
 
+  /** Every message that is written (not streaming), in seq order: what a share link shows. */
+  written(conversationId: string): Message[] {
+    return this.sql
+      .exec("SELECT * FROM messages WHERE status <> 'streaming' ORDER BY seq")
+      .toArray()
+      .map((r) => toMessage(r, conversationId));
+  }
+
+  /** How many written messages come before `seq`: a message's place among what a share link shows. */
+  writtenBefore(seq: number): number {
+    return num(
+      this.sql.exec("SELECT count(*) AS n FROM messages WHERE seq < ? AND status <> 'streaming'", seq).one().n,
+    );
+  }
+
   /** The last `limit` messages, oldest first, for the agent's history. */
   recent(conversationId: string, limit: number): Message[] {
     return this.sql
@@ -354,6 +375,8 @@ export class RoomStore {
   markDeleted(conversationId: string): void {
     this.transaction(() => {
       this.wipeConversation();
+      // Deleting the conversation revokes its link (SPEC §10).
+      this.setNote('share', '');
       this.setNote('deleted', '1');
       this.setNote('pg_delete', conversationId);
     });
@@ -387,6 +410,20 @@ export class RoomStore {
 
   keepSendBucket(bucket: Bucket): void {
     this.setNote('bucket', JSON.stringify(bucket));
+  }
+
+  /** The conversation's live share link, if it has one. */
+  share(): ShareRecord | null {
+    const kept = this.note('share');
+    return kept ? (JSON.parse(kept) as ShareRecord) : null;
+  }
+
+  /** Makes or revokes (null) the link; Postgres is owed the change. */
+  saveShare(share: ShareRecord | null): void {
+    this.transaction(() => {
+      this.setNote('share', share ? JSON.stringify(share) : '');
+      this.enqueue(null);
+    });
   }
 
   private note(key: NoteKey): string | null {

@@ -42,6 +42,7 @@ export class UserQuota extends DurableObject<Env> {
   private bucket: Bucket | null = null;
   /** The user's other writes (create, rename, delete, ws-ticket, stop): a bucket apart from sends. */
   private writes: Bucket | null = null;
+  private sharedReads: Bucket | null = null;
   private readonly advances = new Map<string, Advance>();
   private keeping: ReturnType<typeof setTimeout> | null = null;
 
@@ -98,6 +99,18 @@ export class UserQuota extends DurableObject<Env> {
     const result = take(this.writes, policy, Date.now());
     this.writes = result.bucket;
     this.keep();
+    return result.ok ? null : result.retryAfter;
+  }
+
+  /**
+   * Takes one read of a public share link for the client this object is named for (`shared:<address>`): null when
+   * it may go, else the whole seconds until one will be there. Kept in memory only: an eviction errs towards allowing.
+   */
+  async takeSharedRead(): Promise<number | null> {
+    const config = loadConfig(this.env);
+    const policy = { perMinute: config.RATE_LIMIT_SHARED_PER_MINUTE, burst: config.RATE_LIMIT_SHARED_BURST };
+    const result = take(this.sharedReads, policy, Date.now());
+    this.sharedReads = result.bucket;
     return result.ok ? null : result.retryAfter;
   }
 
