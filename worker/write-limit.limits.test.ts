@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { client, uniqueUser } from './test-support';
+import { client, mustOpen, uniqueUser } from './test-support';
 import { type Conversation, ErrorEnvelope } from './wire';
 
 // Runs with a burst of 10 other writes per user and one a minute back (vitest.config.ts): no refill within a test.
@@ -31,5 +31,24 @@ describe('other writes per user', () => {
     expect((await alice.send(kept.id, '!dev words=2')).reply.status).toBe('complete');
     // Another user's bucket is their own.
     await client(uniqueUser('bob')).createConversation();
+  });
+
+  it('counts a WebSocket stop frame like POST /stop: refused with an error frame once the bucket is empty', async () => {
+    const alice = client(uniqueUser('alice'));
+    const c = await alice.createConversation();
+    const socket = await mustOpen(c.id, alice.userId);
+    try {
+      for (let i = 0; i < 9; i++) expect((await alice.call('POST', `/conversations/${c.id}/stop`)).status).toBe(200);
+      socket.send({ type: 'stop' });
+      const error = await socket.next('error');
+      expect(error.code).toBe('rate_limited');
+      expect(error.retry_after).toBeGreaterThanOrEqual(1);
+      // The socket stays usable.
+      const seen = socket.frames.length;
+      socket.send({ type: 'send', content: '!dev words=1', client_message_id: 'after-stop' });
+      expect((await socket.next('message', seen)).message).toMatchObject({ client_message_id: 'after-stop' });
+    } finally {
+      socket.close();
+    }
   });
 });

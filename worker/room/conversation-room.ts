@@ -29,6 +29,7 @@ import { type Asker, RoomSockets } from './sockets';
 import { liveResponse, replayResponse, resumeIndex, SSE_HEADERS } from './sse';
 import { type ConversationRecord, RoomStore, type ShareRecord, toWireConversation } from './store';
 import { TurnGate } from './turn-gate';
+import { spendWrite } from './user-quota';
 
 /** How long making a share link waits for Postgres, where the public link is looked up, before it answers anyway. */
 const SHARE_WAIT_MS = 5_000;
@@ -125,6 +126,11 @@ export class ConversationRoom extends DurableObject<Env> {
   /** A ticket for `userId`, whose socket lives until `tokenExpiresAt`, the expiry of the token that asked for it. */
   ticket(userId: string, tokenExpiresAt: number): Promise<RoomResult<{ ticket: string; expires_in: number }>> {
     return guard(() => this.sockets.issueTicket(this.store, this.owned(userId).id, { userId, tokenExpiresAt }));
+  }
+
+  /** The user's quota would lend this conversation's advance to another's send (SendAllowance.giveBack). */
+  giveBackAdvance(): boolean {
+    return this.allowance.giveBack();
   }
 
   /** JSON send: answers when the reply has ended. */
@@ -272,8 +278,6 @@ export class ConversationRoom extends DurableObject<Env> {
   private async sendAndWait(userId: string, input: SendInput) {
     const { user, reply } = await this.accept(userId, input);
     const final = reply.status === 'streaming' ? await this.gate.done(reply.id) : reply;
-    // What this send spent of the user's quota is known there before it answers (the tests count on it).
-    await this.allowance.reported();
     await this.outbox.catchUp();
     const c = this.owned(userId);
     return { conversation: this.wire(c), message: user, reply: final ?? this.store.message(c.id, reply.id) ?? reply };
@@ -338,14 +342,9 @@ export class ConversationRoom extends DurableObject<Env> {
     if (!c && !input.create) throw notFound();
     this.gate.assertFree();
     assertFitsHistory(this.config, input.content);
-    const spentAdvance = await this.gate.hold(key, this.allowance.admit(userId));
+    await this.gate.hold(key, this.allowance.admit(userId));
     const existing = this.store.conversation();
-    const made = this.commit(existing ?? newConversation(input.conversation_id, userId), input, !existing);
-    // Reported when the reply has ended: off the path of its first chunks, and before the next send can start.
-    if (spentAdvance) {
-      void this.gate.done(made.reply.id)?.finally(() => this.ctx.waitUntil(this.allowance.report(userId)));
-    }
-    return made;
+    return this.commit(existing ?? newConversation(input.conversation_id, userId), input, !existing);
   }
 
   private async repeat(
@@ -408,6 +407,8 @@ export class ConversationRoom extends DurableObject<Env> {
         this.sockets.send(ws, { type: 'pong' });
         return;
       case 'stop':
+        // One of the user's other writes, as POST /stop is (SPEC §3).
+        await spendWrite(this.env, userId);
         await this.stopReply(userId);
         return;
       case 'send': {

@@ -37,8 +37,23 @@ describe('SendAllowance', () => {
     const user = uniqueUser('alice');
     expect(await room.admit(user)).toBe(false);
     expect(await room.admit(user)).toBe(true);
-    await room.report(user);
+    // Spending it was reported at once, and the answer is the next advance.
+    await room.reported();
     expect(await room.admit(user)).toBe(true);
+  });
+
+  it('gives its advance back when the quota asks, unless a send has spent it and the quota has not heard yet', async () => {
+    const room = allowance(100);
+    const user = uniqueUser('alice');
+    expect(await room.admit(user)).toBe(false);
+    // Still held: given back, and the next send asks the quota again.
+    expect(room.giveBack()).toBe(true);
+    expect(await room.admit(user)).toBe(false);
+    // Spent, its report on the way: not the quota's to lend.
+    expect(await room.admit(user)).toBe(true);
+    expect(room.giveBack()).toBe(false);
+    await room.reported();
+    expect(room.giveBack()).toBe(true);
   });
 
   it('gives the conversation’s token back when the user’s quota refuses', async () => {
@@ -46,7 +61,8 @@ describe('SendAllowance', () => {
     const user = uniqueUser('alice');
     // The user's burst of 5: the first asks, and an advance is drawn after each send that can spare one.
     for (let i = 0; i < 5; i++) {
-      if (await room.admit(user)) await room.report(user);
+      await room.admit(user);
+      await room.reported();
     }
     const before = room.bucket?.tokens ?? 0;
     expect(await refusal(room.admit(user))).toMatchObject({ code: 'rate_limited' });

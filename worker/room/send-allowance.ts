@@ -13,18 +13,23 @@ export interface Quota {
 
 /**
  * A conversation's send allowance: its own token bucket, then the user's across conversations (UserQuota); a
- * refusal by the user's gives the conversation's token back. The user's send is one the room drew in advance when
- * it holds one, so most sends do not wait for the quota; the spending is reported once the reply has ended, which
- * draws the next advance. The advance is held in memory only: a restarted room asks, and the quota, which still
- * counts it, lets it spend it then.
+ * refusal by the user's gives the conversation's token back.
+ *
+ * The user's send is one the room drew in advance when it holds one, so most sends do not wait for the quota (a
+ * first send in a conversation asks it once). Spending an advance is reported at once, off the send's path, and
+ * the answer is the next advance. An advance is the user's token, paid for when it was drawn: the quota may take
+ * it back for another conversation's send (`giveBack`), and this room then asks before its next send, so the
+ * user never has more sends than the bucket holds. The advance is held in memory only: a restarted room asks,
+ * and the quota, which still counts it, lets it spend it then.
  */
 export class SendAllowance {
   private kept: Bucket | null = null;
   /** Until when the room holds a send drawn in advance. */
   private advanceUntil: number | null = null;
-  /** Admissions so far: a late report does not hand out an advance a later send has already replaced. */
+  /** Times the room has asked the quota: a late report does not hand out an advance a later ask has replaced. */
   private asked = 0;
-  private lastReport: Promise<void> | null = null;
+  /** The report of a spent advance the quota may not have heard yet; it brings the next advance. */
+  private reporting: Promise<void> | null = null;
 
   constructor(
     private readonly room: string,
@@ -42,19 +47,17 @@ export class SendAllowance {
     this.kept = bucket;
   }
 
-  /**
-   * Takes one send for `userId` or throws rate_limited. Returns whether it spent the room's advance: if it did,
-   * `report` must be called once its reply has ended.
-   */
+  /** Takes one send for `userId` or throws rate_limited. Returns whether it spent an advance (without asking). */
   async admit(userId: string): Promise<boolean> {
     const policy = this.policy();
     const mine = take(this.kept, policy, Date.now());
     if (!mine.ok) throw rateLimited(mine.retryAfter);
     this.kept = mine.bucket;
-    const advance = this.advanceUntil;
-    this.advanceUntil = null;
+    if (this.spendAdvance(userId)) return true;
+    // A report on its way brings the next advance; asking before it arrives could spend the advance it reports.
+    if (this.reporting) await this.reporting;
+    if (this.spendAdvance(userId)) return true;
     this.asked++;
-    if (advance !== null && Date.now() < advance - ADVANCE_MARGIN_MS) return true;
     const grant = await this.quotaOf(userId).take(this.room);
     if (grant.wait !== null) {
       const now = this.kept ?? mine.bucket;
@@ -65,22 +68,37 @@ export class SendAllowance {
     return false;
   }
 
-  /** Tells the quota a send spent the room's advance, and keeps the next one it draws (unless asked again since). */
-  report(userId: string): Promise<void> {
+  /**
+   * The quota would lend this room's advance to another conversation's send. Gives it up (the next send asks)
+   * and says yes, unless a send has spent it and the quota has not heard yet: then no, it is not the quota's to lend.
+   */
+  giveBack(): boolean {
+    if (this.reporting) return false;
+    this.advanceUntil = null;
+    return true;
+  }
+
+  /** Settles when the quota has heard of every advance spent so far (for observers: no send waits on it). */
+  reported(): Promise<void> {
+    return this.reporting ?? Promise.resolve();
+  }
+
+  private spendAdvance(userId: string): boolean {
+    const until = this.advanceUntil;
+    if (until === null || Date.now() >= until - ADVANCE_MARGIN_MS) return false;
+    this.advanceUntil = null;
     const asked = this.asked;
-    const report = this.quotaOf(userId)
+    const report: Promise<void> = this.quotaOf(userId)
       .spent(this.room)
       .then((grant) => {
         if (this.asked === asked) this.advanceUntil = grant.advanceUntil;
       })
-      .catch(() => undefined);
-    this.lastReport = report;
-    return report;
-  }
-
-  /** Settles when the last report has reached the quota. */
-  reported(): Promise<void> {
-    return this.lastReport ?? Promise.resolve();
+      .catch(() => undefined)
+      .finally(() => {
+        if (this.reporting === report) this.reporting = null;
+      });
+    this.reporting = report;
+    return true;
   }
 }
 

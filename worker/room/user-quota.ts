@@ -1,11 +1,23 @@
 import { DurableObject } from 'cloudflare:workers';
 import { loadConfig } from '../config';
+import { ApiError } from '../errors';
 import { type Bucket, refill, take } from './rate-limit';
 
 /** How long a taken send may go unwritten: a burst of sends is one write, made off their path. */
 const KEEP_AFTER_MS = 1_000;
 /** How long a room may hold a send it drew in advance (see UserQuota). */
 const ADVANCE_TTL_MS = 60_000;
+
+/**
+ * Takes one of `userId`'s other writes (create, rename, delete, ws-ticket, stop; SPEC §3) from their quota, or
+ * throws rate_limited: the edge's routes and the room's stop frame count against the same bucket.
+ */
+export async function spendWrite(env: Env, userId: string): Promise<void> {
+  const wait = await env.QUOTAS.get(env.QUOTAS.idFromName(userId)).takeWrite();
+  if (wait !== null) {
+    throw new ApiError('rate_limited', `too many changes; try again in ${wait} s`, { retryAfter: wait });
+  }
+}
 
 /** What a room is told: whether this send may go (`wait` null) and until when it holds a send drawn in advance. */
 export interface Grant {
@@ -16,13 +28,11 @@ export interface Grant {
 
 interface Advance {
   until: number;
-  /** Lent to another room's send while this one still held it; its use must be paid for then. */
-  lent: boolean;
 }
 
 interface Kept {
   bucket: Bucket | null;
-  advances: Array<[string, Advance]>;
+  advances: Array<[string, Advance & { lent?: boolean }]>;
 }
 
 /**
@@ -30,13 +40,16 @@ interface Kept {
  *
  * Asking it costs a send a round trip between two objects (~0.25 ms locally, measured by bench/chat.ts) before
  * anything else can happen. So a room that has just sent draws its next send in advance, when the bucket can
- * spare it (two tokens or more left), and spends it without asking; it reports the spending afterwards, off the
- * send's path, and draws the following one. What keeps this exact:
- * - A room holds at most one advance, for ADVANCE_TTL_MS; one it does not spend comes back to the bucket then.
- * - When the bucket is empty, another room's send may take a held advance instead ("lent"). If its holder spends
- *   it after all, the bucket pays for it when that is reported: it goes below zero and refills from there. So over
- *   any stretch the user never gets more than the allowance; at most a burst may run over by the lent advances.
+ * spare it (two tokens or more left), and spends it without asking; it reports the spending at once, off the
+ * send's path, and draws the following one. What keeps this exact (never more sends than the bucket holds, in
+ * any instant, however they are spread over conversations):
+ * - An advance is a token taken from the bucket when it is drawn. A room holds at most one, for ADVANCE_TTL_MS;
+ *   one it does not spend comes back to the bucket then.
+ * - When the bucket is empty, another room's send may have a held advance instead, but only once its holder has
+ *   given it up (ConversationRoom.giveBackAdvance: a room that has spent it and not yet reported says no). That
+ *   round trip is made only when the user is at the limit.
  * - A room that asks while the quota still counts an advance for it (it restarted and forgot it) spends that one.
+ * - A spending reported for an advance the quota no longer counts (it ran out meanwhile) is paid from the bucket.
  */
 export class UserQuota extends DurableObject<Env> {
   private bucket: Bucket | null = null;
@@ -44,6 +57,8 @@ export class UserQuota extends DurableObject<Env> {
   private writes: Bucket | null = null;
   private sharedReads: Bucket | null = null;
   private readonly advances = new Map<string, Advance>();
+  /** Rooms being asked to give their advance back: no second send is promised the same one meanwhile. */
+  private readonly reclaiming = new Set<string>();
   private keeping: ReturnType<typeof setTimeout> | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -54,7 +69,8 @@ export class UserQuota extends DurableObject<Env> {
       if (kept && 'tokens' in kept) this.bucket = kept;
       else if (kept) {
         this.bucket = kept.bucket;
-        for (const [room, advance] of kept.advances) this.advances.set(room, advance);
+        // An advance kept as lent (an earlier version) was spent by the send it was lent to.
+        for (const [room, { until, lent }] of kept.advances) if (!lent) this.advances.set(room, { until });
       }
       this.writes = (await ctx.storage.get<Bucket>('writes')) ?? null;
     });
@@ -65,25 +81,23 @@ export class UserQuota extends DurableObject<Env> {
     const now = this.settleExpired();
     const held = this.advances.get(room);
     if (held) this.advances.delete(room);
-    if (!held || held.lent) {
+    else {
       const result = take(this.bucket, this.policy(), now);
       this.bucket = result.bucket;
-      if (!result.ok && !this.borrow(room)) {
+      if (!result.ok && !(await this.reclaim(room))) {
         this.keep();
         return { wait: result.retryAfter, advanceUntil: null };
       }
     }
-    const advanceUntil = this.advance(room, now);
+    const advanceUntil = this.advance(room, Date.now());
     this.keep();
     return { wait: null, advanceUntil };
   }
 
-  /** `room` has spent its advance on a send: pays for it if it had been lent meanwhile, and draws the next one. */
+  /** `room` has spent its advance on a send: pays for it if the quota no longer counted it, and draws the next one. */
   async spent(room: string): Promise<Grant> {
     const now = this.settleExpired();
-    const held = this.advances.get(room);
-    this.advances.delete(room);
-    if (!held || held.lent) {
+    if (!this.advances.delete(room)) {
       const current = refill(this.bucket, this.policy(), now);
       this.bucket = { ...current, tokens: current.tokens - 1 };
     }
@@ -125,27 +139,45 @@ export class UserQuota extends DurableObject<Env> {
     if (current.tokens < 2) return null;
     this.bucket = { ...current, tokens: current.tokens - 1 };
     const until = now + ADVANCE_TTL_MS;
-    this.advances.set(room, { until, lent: false });
+    this.advances.set(room, { until });
     return until;
   }
 
-  /** An empty bucket lends another room's advance to this send, rather than refuse it. */
-  private borrow(room: string): boolean {
-    for (const [holder, advance] of this.advances) {
-      if (holder === room || advance.lent) continue;
-      advance.lent = true;
-      return true;
+  /**
+   * An empty bucket: takes back another room's advance for this send, rather than refuse it. Its holder is asked
+   * first, and the advance is this send's only if the holder gave it up and the quota still counts that same one.
+   */
+  private async reclaim(room: string): Promise<boolean> {
+    for (const [holder, advance] of [...this.advances]) {
+      if (holder === room || this.reclaiming.has(holder)) continue;
+      this.reclaiming.add(holder);
+      try {
+        if ((await this.askBack(holder)) && this.advances.get(holder) === advance) {
+          this.advances.delete(holder);
+          return true;
+        }
+      } finally {
+        this.reclaiming.delete(holder);
+      }
     }
     return false;
   }
 
-  /** Advances that ran out unspent go back to the bucket (lent ones were spent by the borrower). */
+  /** Whether the room `holder` (a ConversationRoom id) gave its advance up; an unreachable one keeps it. */
+  private async askBack(holder: string): Promise<boolean> {
+    try {
+      return await this.env.ROOMS.get(this.env.ROOMS.idFromString(holder)).giveBackAdvance();
+    } catch {
+      return false;
+    }
+  }
+
+  /** Advances that ran out unspent go back to the bucket. */
   private settleExpired(): number {
     const now = Date.now();
     for (const [room, advance] of this.advances) {
       if (advance.until > now) continue;
       this.advances.delete(room);
-      if (advance.lent) continue;
       const current = refill(this.bucket, this.policy(), now);
       this.bucket = { ...current, tokens: Math.min(this.policy().burst, current.tokens + 1) };
     }
