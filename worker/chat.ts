@@ -12,9 +12,11 @@ import type { RoomResult } from './room/rpc';
 import {
   CreateConversationBody,
   ExportQuery,
+  HeadBody,
   Id,
   ListConversationsQuery,
   MessagesQuery,
+  RegenerateBody,
   SearchQuery,
   SendMessageBody,
   type ShareLink,
@@ -121,6 +123,7 @@ for (const [method, path] of [
   ['PATCH', '/conversations/:id'],
   ['DELETE', '/conversations/:id'],
   ['POST', '/conversations/:id/stop'],
+  ['POST', '/conversations/:id/head'],
   ['POST', '/ws-ticket'],
   ['POST', '/conversations/:id/share'],
   ['DELETE', '/conversations/:id/share'],
@@ -209,8 +212,26 @@ chat.post('/conversations/:id/stop', async (c) => {
   return c.json(unwrap(await room(c.env, id).stop(c.get('userId'))));
 });
 
+chat.post('/conversations/:id/regenerate', async (c) => {
+  const id = pathId(c.req.param('id'));
+  const body = await jsonBody(c, RegenerateBody);
+  const userId = c.get('userId');
+  const input = { ...body, conversation_id: id, request_id: c.get('requestId'), traceparent: c.get('traceparent') };
+  if (wantsEventStream(c.req.header('accept'))) return room(c.env, id).regenerateStream(userId, input);
+  return c.json(unwrap(await room(c.env, id).regenerate(userId, input)));
+});
+
+chat.post('/conversations/:id/head', async (c) => {
+  const id = pathId(c.req.param('id'));
+  const body = await jsonBody(c, HeadBody);
+  return c.json(unwrap(await room(c.env, id).switchHead(c.get('userId'), body.message_id)));
+});
+
 chat.post('/messages', async (c) => {
   const body = await jsonBody(c, SendMessageBody);
+  if (body.edit_of && !body.conversation_id) {
+    throw new ApiError('invalid_request', 'an edit (edit_of) needs the conversation_id of the edited message');
+  }
   const userId = c.get('userId');
   const create = body.conversation_id === undefined;
   const conversationId =

@@ -140,6 +140,13 @@ describe('the published API', () => {
     await send({ conversation_id: id, content: 'x'.repeat(MAX_CONTENT_CODE_POINTS + 1) });
     await send({ conversation_id: id, content: 'streamed' }, { accept: 'text/event-stream' });
     await call('GET', `${conv}/messages`, { id });
+    const lastReply = (await alice.history(id)).messages.at(-1)?.id ?? '';
+    const branch = (path: string, messageId: string) =>
+      call('POST', `${conv}/${path}`, { id, body: JSON.stringify({ message_id: messageId }) });
+    await branch('regenerate', lastReply);
+    await branch('regenerate', missing);
+    await branch('head', lastReply);
+    await branch('head', 'not-a-uuid');
     await call('GET', `${conv}/export`, { id, query: '?format=json' });
     await call('GET', `${conv}/export`, { id, query: '?format=pdf' });
     await call('GET', `${conv}/messages`, { id, query: '?before_seq=2&after_seq=1' });

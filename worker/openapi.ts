@@ -15,11 +15,14 @@ import {
   DevLoginResult,
   ErrorEnvelope,
   ExportQuery,
+  HeadBody,
+  HeadResult,
   ListConversationsQuery,
   Message,
   MessagePage,
   MessagesQuery,
   Readiness,
+  RegenerateBody,
   SearchQuery,
   SearchResults,
   SendMessageBody,
@@ -75,6 +78,7 @@ const RESPONSES = {
   SendResult,
   SearchResults,
   StopResult,
+  HeadResult,
   ShareLink,
   SharedConversation,
   WsTicket,
@@ -82,7 +86,15 @@ const RESPONSES = {
   DevLoginResult,
   ErrorEnvelope,
 };
-const REQUESTS = { CreateConversationBody, UpdateConversationBody, SendMessageBody, WsTicketBody, DevLoginBody };
+const REQUESTS = {
+  CreateConversationBody,
+  UpdateConversationBody,
+  SendMessageBody,
+  RegenerateBody,
+  HeadBody,
+  WsTicketBody,
+  DevLoginBody,
+};
 type ResponseName = keyof typeof RESPONSES;
 type RequestName = keyof typeof REQUESTS;
 
@@ -248,9 +260,29 @@ export const OPERATIONS: Operation[] = [
   },
   {
     method: 'post',
+    path: `${conversation}/regenerate`,
+    summary:
+      'A new reply to the user message that an assistant message on the active branch answers, made the head; JSON or SSE as a send, idempotent per client_message_id, rate-limited as a send',
+    auth: true,
+    body: 'RegenerateBody',
+    ok: { 200: 'SendResult' },
+    errors: [...WRITE_ERRORS, 404, 409],
+  },
+  {
+    method: 'post',
+    path: `${conversation}/head`,
+    summary:
+      'Switch branch: the active branch becomes the one through message_id, following the newest child at each step',
+    auth: true,
+    body: 'HeadBody',
+    ok: { 200: 'HeadResult' },
+    errors: [...WRITE_ERRORS, 404, 409],
+  },
+  {
+    method: 'post',
     path: `${API_BASE}/messages`,
     summary:
-      'Send a message: the reply as JSON when it ends, or with Accept: text/event-stream as an AI SDK UI message stream; idempotent per client_message_id',
+      'Send a message (with edit_of, an edit beside that user message): the reply as JSON when it ends, or with Accept: text/event-stream as an AI SDK UI message stream; idempotent per client_message_id',
     auth: true,
     body: 'SendMessageBody',
     ok: { 200: 'SendResult' },

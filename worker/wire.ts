@@ -79,11 +79,14 @@ export const SendMessageBody = z.strictObject({
   conversation_id: Id.optional(),
   content: Content,
   client_message_id: ClientMessageId.optional(),
+  /** An edit (SPEC §9): the user message this one stands beside, with the same parent; needs conversation_id. */
+  edit_of: Id.optional(),
 });
 export const WsTicketBody = z.strictObject({ conversation_id: Id });
 
 /** `POST …/regenerate` (SPEC §9): a new reply to the user message that `message_id` (an assistant message) answers. */
 export const RegenerateBody = z.strictObject({ message_id: Id, client_message_id: ClientMessageId.optional() });
+export type Regenerate = z.output<typeof RegenerateBody>;
 /** `POST …/head`: the active branch becomes the one through `message_id`. */
 export const HeadBody = z.strictObject({ message_id: Id });
 export const HeadResult = z.object({ head_id: Id });
@@ -185,6 +188,8 @@ export const Conversation = z.object({
   streaming: z.boolean(),
   pinned: z.boolean(),
   archived: z.boolean(),
+  /** The last message of the active branch (SPEC §9); null before the first message. */
+  head_id: Id.nullable(),
 });
 export type Conversation = z.infer<typeof Conversation>;
 
@@ -217,6 +222,10 @@ export const Message = z.object({
   parts: z.array(MessagePart),
   status: MessageStatus,
   reply_to: Id.nullable(),
+  /** The message this one follows (SPEC §9): a user message, the reply before it (null first); a reply, its user message. */
+  parent_id: Id.nullable(),
+  /** Its place among the messages that share its parent and role. */
+  branch: Branch,
   client_message_id: z.string().nullable(),
   created_at: z.string(),
   metadata: z.record(z.string(), z.unknown()),
@@ -468,6 +477,8 @@ export const ServerFrame = z.discriminatedUnion('type', [
     retry_after: z.number().int().optional(),
   }),
   z.object({ type: z.literal('conversation'), conversation: Conversation }),
+  /** The active branch changed (a switch, an edit, a regenerate): history follows the path to `head_id`. */
+  z.object({ type: z.literal('head'), head_id: Id }),
   z.object({ type: z.literal('deleted') }),
   z.object({ type: z.literal('pong') }),
 ]);
@@ -478,7 +489,10 @@ export const ClientFrame = z.discriminatedUnion('type', [
     type: z.literal('send'),
     content: Content,
     client_message_id: ClientMessageId,
+    edit_of: Id.optional(),
   }),
+  z.strictObject({ type: z.literal('regenerate'), message_id: Id, client_message_id: ClientMessageId }),
+  z.strictObject({ type: z.literal('switch'), message_id: Id }),
   z.strictObject({ type: z.literal('stop') }),
   z.strictObject({
     type: z.literal('resume'),

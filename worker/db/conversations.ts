@@ -93,6 +93,7 @@ export async function listConversations(
         streaming: r.metadata.streaming === true,
         pinned: r.pinned,
         archived: r.archived,
+        head_id: r.headId,
       })),
       next_cursor:
         rows.length > limit && last ? cursorOf({ at: last.lastMessageAt, id: last.id, pinned: last.pinned }) : null,

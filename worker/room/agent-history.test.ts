@@ -2,6 +2,7 @@ import { runInDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../config';
+import type { Message } from '../wire';
 import { AgentHistory } from './agent-history';
 import { newConversation, newTurn } from './messages';
 import { RoomStore } from './store';
@@ -17,17 +18,17 @@ const withStore = <T>(fn: (store: RoomStore) => T | Promise<T>) =>
 function converse(store: RoomStore, history: AgentHistory, n: number) {
   const fresh = store.conversation() === null;
   let c = store.conversation() ?? newConversation('c1', 'alice');
-  let last: ReturnType<typeof newTurn> | null = null;
+  let last: (ReturnType<typeof newTurn> & { user: Message }) | null = null;
   for (let i = 0; i < n; i++) {
-    last = newTurn(c, store.lastSeq(), `send ${i}`, null);
-    store.saveTurn(last, null, fresh && i === 0);
+    const turn = newTurn(c, store.lastSeq(), `send ${i}`, null, store.head());
+    last = { ...turn, user: store.saveTurn({ ...turn, userIsNew: true }, null, fresh && i === 0).user };
     history.remember(last.user);
     const reply = { ...last.reply, content: `reply ${i}`, parts: [{ type: 'text' as const, text: `reply ${i}` }] };
     store.saveEndedReply({ ...reply, status: 'complete' });
     history.remember({ ...reply, status: 'complete' });
     c = last.conversation;
   }
-  return last as ReturnType<typeof newTurn>;
+  return last as ReturnType<typeof newTurn> & { user: Message };
 }
 
 describe('AgentHistory (the one place the agent’s history is bounded, SPEC §6)', () => {
@@ -35,10 +36,11 @@ describe('AgentHistory (the one place the agent’s history is bounded, SPEC §6
     const seen = await withStore((store) => {
       const history = new AgentHistory();
       converse(store, history, 4);
-      const turn = newTurn(store.conversation() ?? newConversation('c1', 'alice'), store.lastSeq(), 'newest', null);
-      store.saveTurn(turn, null, false);
-      history.remember(turn.user);
-      return history.for(store, turn.user, bounded({ AGENTCORE_HISTORY_LIMIT: '3' })).map((m) => m.parts);
+      const c = store.conversation() ?? newConversation('c1', 'alice');
+      const turn = newTurn(c, store.lastSeq(), 'newest', null, store.head());
+      const { user } = store.saveTurn({ ...turn, userIsNew: true }, null, false);
+      history.remember(user);
+      return history.for(store, user, bounded({ AGENTCORE_HISTORY_LIMIT: '3' })).map((m) => m.parts);
     });
     expect(seen).toEqual([
       [{ type: 'text', text: 'send 3' }],
@@ -54,11 +56,11 @@ describe('AgentHistory (the one place the agent’s history is bounded, SPEC §6
       const first = converse(store, history, 1);
       const before = history.for(store, first.user, config).length;
       const later = converse(store, history, 3);
-      const turn = newTurn(later.conversation, store.lastSeq(), 'x'.repeat(150), null);
-      store.saveTurn(turn, null, false);
-      history.remember(turn.user);
-      const after = history.for(store, turn.user, config);
-      return { before, ids: after.map((m) => m.id), last: turn.user.id, bytes: JSON.stringify(after).length };
+      const turn = newTurn(later.conversation, store.lastSeq(), 'x'.repeat(150), null, store.head());
+      const { user } = store.saveTurn({ ...turn, userIsNew: true }, null, false);
+      history.remember(user);
+      const after = history.for(store, user, config);
+      return { before, ids: after.map((m) => m.id), last: user.id, bytes: JSON.stringify(after).length };
     });
     expect(seen.before).toBe(1);
     expect(seen.ids.at(-1)).toBe(seen.last);

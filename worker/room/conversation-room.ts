@@ -19,10 +19,11 @@ import {
 } from '../wire';
 import { AgentHistory } from './agent-history';
 import { armAlarm } from './alarm';
-import { changedConversation, newConversation, newTurn } from './messages';
+import { planTurn, regenerateTurn, repeatOf, sendTurn, type TurnPlan } from './branches';
+import { changedConversation, newConversation, newRegeneration, newTurn } from './messages';
 import { CATCH_UP_MS, Outbox } from './outbox';
 import { HEARTBEAT_MS, Replies } from './replies';
-import { guard, type RoomResult, type SendInput } from './rpc';
+import { guard, type RegenerateInput, type RoomResult, type SendInput, type TurnInput } from './rpc';
 import { SendAllowance } from './send-allowance';
 import { ShareViewers, sharedMessage } from './share-viewers';
 import { type Asker, RoomSockets } from './sockets';
@@ -133,12 +134,19 @@ export class ConversationRoom extends DurableObject<Env> {
     return this.allowance.giveBack();
   }
 
-  /** JSON send: answers when the reply has ended. */
-  send(
-    userId: string,
-    input: SendInput,
-  ): Promise<RoomResult<{ conversation: Conversation; message: Message; reply: Message }>> {
-    return guard(() => this.sendAndWait(userId, input));
+  /** JSON send (an edit with edit_of): answers when the reply has ended. */
+  send(userId: string, input: SendInput): Promise<RoomResult<TurnResult>> {
+    return guard(() => this.sendAndWait(userId, sendTurn(input)));
+  }
+
+  /** JSON regenerate (SPEC §9): a new reply to the same user message, the head; answers when it has ended. */
+  regenerate(userId: string, input: RegenerateInput): Promise<RoomResult<TurnResult>> {
+    return guard(() => this.sendAndWait(userId, regenerateTurn(input)));
+  }
+
+  /** Makes the active branch the one through `messageId` (SPEC §9); every socket is told the new head. */
+  switchHead(userId: string, messageId: string): Promise<RoomResult<{ head_id: string }>> {
+    return guard(() => this.switchTo(userId, messageId));
   }
 
   /** The conversation's live share link (SPEC §10): made on first asking, the same one after. */
@@ -228,6 +236,17 @@ export class ConversationRoom extends DurableObject<Env> {
     return { ...page, messages: await Promise.all(page.messages.map((m) => this.replies.read(m))) };
   }
 
+  private async switchTo(userId: string, messageId: string): Promise<{ head_id: string }> {
+    const c = this.owned(userId);
+    if (!this.store.message(c.id, messageId)) throw new ApiError('not_found', 'no such message in this conversation');
+    // The reply in flight stays the head until it ends: a switch would leave it streaming off the active branch.
+    this.gate.assertFree();
+    const head = this.store.switchHead(messageId);
+    this.sockets.broadcast({ type: 'head', head_id: head });
+    await this.outbox.catchUp();
+    return { head_id: head };
+  }
+
   private async stopReply(userId: string): Promise<{ stopped: boolean }> {
     this.owned(userId);
     return { stopped: await this.replies.stop() };
@@ -275,7 +294,7 @@ export class ConversationRoom extends DurableObject<Env> {
 
   // ---------------------------------------------------------------- sending
 
-  private async sendAndWait(userId: string, input: SendInput) {
+  private async sendAndWait(userId: string, input: TurnInput): Promise<TurnResult> {
     const { user, reply } = await this.accept(userId, input);
     const final = reply.status === 'streaming' ? await this.gate.done(reply.id) : reply;
     await this.outbox.catchUp();
@@ -283,8 +302,17 @@ export class ConversationRoom extends DurableObject<Env> {
     return { conversation: this.wire(c), message: user, reply: final ?? this.store.message(c.id, reply.id) ?? reply };
   }
 
-  /** SSE send: the reply as a UI message stream, live while it is in flight. */
+  /** SSE send (an edit with edit_of): the reply as a UI message stream, live while it is in flight. */
   async sendStream(userId: string, input: SendInput): Promise<Response> {
+    return this.streamTurn(userId, sendTurn(input));
+  }
+
+  /** SSE regenerate: the new reply as a UI message stream. */
+  async regenerateStream(userId: string, input: RegenerateInput): Promise<Response> {
+    return this.streamTurn(userId, regenerateTurn(input));
+  }
+
+  private async streamTurn(userId: string, input: TurnInput): Promise<Response> {
     try {
       return await this.sendStreaming(userId, input);
     } catch (err) {
@@ -311,7 +339,7 @@ export class ConversationRoom extends DurableObject<Env> {
     }
   }
 
-  private async sendStreaming(userId: string, input: SendInput): Promise<Response> {
+  private async sendStreaming(userId: string, input: TurnInput): Promise<Response> {
     const { user, reply } = await this.accept(userId, input);
     const current = this.gate.current;
     if (current?.messageId === reply.id) return liveResponse(current, 0, this.config);
@@ -326,50 +354,58 @@ export class ConversationRoom extends DurableObject<Env> {
   }
 
   /**
-   * Checks and commits a send: ownership, idempotency, one reply at a time, rate limits; then the user
-   * message and the reply's first row, and starts the agent. A retry with the same client_message_id
-   * returns what the first one made and calls nothing.
+   * Checks and commits a turn (a send, an edit, a regenerate): ownership, idempotency, its place in the tree, one
+   * reply at a time, rate limits; then its new messages, and starts the agent. A retry with the same
+   * client_message_id returns what the first one made and calls nothing.
    */
-  private async accept(userId: string, input: SendInput): Promise<{ user: Message; reply: Message }> {
+  private async accept(userId: string, input: TurnInput): Promise<{ user: Message; reply: Message }> {
     const key = input.client_message_id;
     await this.gate.afterEarlier(key);
     const c = this.store.conversation();
     if (c && c.userId !== userId) throw notFound();
     if (c && key) {
       const earlier = this.store.messageByClientId(c.id, key);
-      if (earlier) return this.repeat(c, earlier, input.content);
+      if (earlier) {
+        const { user, reply } = repeatOf(this.store, c.id, earlier, input.ask);
+        return { user, reply: await this.replies.read(reply) };
+      }
     }
-    if (!c && !input.create) throw notFound();
+    if (!c && (!input.create || input.ask.kind !== 'send')) throw notFound();
     this.gate.assertFree();
-    assertFitsHistory(this.config, input.content);
+    const plan = planTurn(this.store, input.conversation_id, input.ask);
+    if (plan.kind === 'send') assertFitsHistory(this.config, plan.content);
     await this.gate.hold(key, this.allowance.admit(userId));
     const existing = this.store.conversation();
-    return this.commit(existing ?? newConversation(input.conversation_id, userId), input, !existing);
+    return this.commit(existing ?? newConversation(input.conversation_id, userId), input, plan, !existing);
   }
 
-  private async repeat(
+  private commit(
     c: ConversationRecord,
-    earlier: Message,
-    content: string,
-  ): Promise<{ user: Message; reply: Message }> {
-    if (earlier.content !== content) {
-      throw new ApiError('idempotency_mismatch', 'this client_message_id was already used with other content');
-    }
-    const reply = this.store.replyTo(c.id, earlier.id);
-    if (!reply) throw new ApiError('internal', 'reply missing');
-    return { user: earlier, reply: await this.replies.read(reply) };
-  }
-
-  private commit(c: ConversationRecord, input: SendInput, fresh: boolean): { user: Message; reply: Message } {
-    const turn = newTurn(c, this.store.lastSeq(), input.content, input.client_message_id ?? null);
-    const { user, reply } = turn;
-    // One storage commit per send: the bucket is kept with the messages it admitted. The agent call and every
+    input: TurnInput,
+    plan: TurnPlan,
+    fresh: boolean,
+  ): { user: Message; reply: Message } {
+    const key = input.client_message_id ?? null;
+    const lastSeq = this.store.lastSeq();
+    const turn =
+      plan.kind === 'regenerate'
+        ? newRegeneration(c, lastSeq, plan.user, plan.replaced.id, key)
+        : newTurn(c, lastSeq, plan.content, key, plan.edited ? plan.edited.parent_id : this.store.head());
+    // One storage commit per turn: the bucket is kept with the messages it admitted. The agent call and every
     // frame wait for it (the output gate); locally it holds workerd up ~0.5 ms, measured by sends with and
     // without these writes taking turns in one stack (bench/chat.ts figures, session 4).
-    this.store.saveTurn(turn, this.allowance.bucket, fresh);
-    this.agentHistory.remember(user);
+    const { user, reply } = this.store.saveTurn(
+      { ...turn, userIsNew: plan.kind === 'send' },
+      this.allowance.bucket,
+      fresh,
+    );
+    if (plan.kind === 'send') this.agentHistory.remember(user);
     const trace = { requestId: input.request_id, traceparent: input.traceparent };
-    this.outbox.duringReply(this.replies.start(turn.conversation, user, reply, trace));
+    const shape = {
+      regenerates: plan.kind === 'regenerate' ? plan.replaced.id : undefined,
+      branched: plan.kind === 'regenerate' || plan.edited !== null,
+    };
+    this.outbox.duringReply(this.replies.start(turn.conversation, user, reply, trace, shape));
     return { user, reply };
   }
 
@@ -382,7 +418,7 @@ export class ConversationRoom extends DurableObject<Env> {
       return {
         type: 'ready',
         conversation: this.wire(c),
-        last_seq: this.store.lastSeq(),
+        last_seq: this.store.tree.headSeq(),
         streaming: stream ? { message_id: stream.messageId, next_index: stream.size } : null,
       };
     });
@@ -411,19 +447,29 @@ export class ConversationRoom extends DurableObject<Env> {
         await spendWrite(this.env, userId);
         await this.stopReply(userId);
         return;
-      case 'send': {
-        const { reply } = await this.accept(userId, {
-          conversation_id: this.owned(userId).id,
-          content: frame.content,
+      case 'send':
+      case 'regenerate': {
+        const conversation_id = this.owned(userId).id;
+        // A socket's turn has no HTTP request: it gets its own id, and a span of the socket's trace.
+        const common = {
+          conversation_id,
           client_message_id: frame.client_message_id,
-          // A socket's send has no HTTP request: it gets its own id, and a span of the socket's trace.
           request_id: crypto.randomUUID(),
           traceparent: this.sockets.traceparentOf(ws),
-        });
-        // A repeated send whose reply already ended: tell this socket how it ended.
+        };
+        const { reply } = await this.accept(
+          userId,
+          frame.type === 'send'
+            ? sendTurn({ ...common, content: frame.content, edit_of: frame.edit_of })
+            : regenerateTurn({ ...common, message_id: frame.message_id }),
+        );
+        // A repeated turn whose reply already ended: tell this socket how it ended.
         if (reply.status !== 'streaming') this.sockets.send(ws, { type: 'message', message: reply });
         return;
       }
+      case 'switch':
+        await this.switchTo(userId, frame.message_id);
+        return;
       case 'resume': {
         const c = this.owned(userId);
         await this.sockets.resume(ws, this.gate.live, frame.message_id, frame.from_index, async () => {
@@ -488,10 +534,12 @@ export class ConversationRoom extends DurableObject<Env> {
   }
 
   private wire(c: ConversationRecord) {
-    return toWireConversation(c, this.gate.live !== null);
+    return toWireConversation(c, this.gate.live !== null, this.store.head());
   }
 }
 
 const sharedInfo = (c: ConversationRecord) => ({ title: c.title, created_at: c.createdAt });
 
 const notFound = () => new ApiError('not_found', 'conversation not found');
+
+type TurnResult = { conversation: Conversation; message: Message; reply: Message };

@@ -1,6 +1,6 @@
-/** How the room makes its records: a new or changed conversation, the two messages of a send, and a reply's final form. */
+/** How the room makes its records: a new or changed conversation, the messages of a turn, and a reply's final form. */
 import { type ConversationChange, type Message, type MessagePart, plainText } from '../wire';
-import type { ConversationRecord } from './store';
+import type { ConversationRecord, StoredMessage } from './store';
 import { titleFromContent } from './title';
 
 /** A conversation as it is first stored: titled `title` by its user, or "New chat" until its first send. */
@@ -33,19 +33,22 @@ export function changedConversation(c: ConversationRecord, change: ConversationC
 }
 
 /**
- * A send's user message, the first row of its reply (streaming, empty), and the conversation after them: two
- * messages more, titled from the content while its title is the default one, marked streaming.
+ * A send's user message, following `parentId` (the head, or for an edit the edited message's parent), the first
+ * row of its reply (streaming, empty), and the conversation after them: two messages more, titled from the content
+ * while its title is the default one, marked streaming.
  */
 export function newTurn(
   c: ConversationRecord,
   lastSeq: number,
   content: string,
   clientMessageId: string | null,
-): { user: Message; reply: Message; conversation: ConversationRecord } {
+  parentId: string | null,
+): { user: StoredMessage; reply: StoredMessage; conversation: ConversationRecord } {
   const now = new Date().toISOString();
-  const common = { conversation_id: c.id, created_at: now, metadata: {} };
-  const user: Message = {
-    ...common,
+  const user: StoredMessage = {
+    conversation_id: c.id,
+    created_at: now,
+    metadata: {},
     id: crypto.randomUUID(),
     seq: lastSeq + 1,
     role: 'user',
@@ -53,34 +56,73 @@ export function newTurn(
     parts: [{ type: 'text', text: content }],
     status: 'complete',
     reply_to: null,
+    parent_id: parentId,
     client_message_id: clientMessageId,
   };
-  const reply: Message = {
-    ...common,
+  const reply = firstRow(c, user, lastSeq + 2, null, now);
+  const autoTitle = c.titleSource === 'default' ? titleFromContent(content) : null;
+  const conversation: ConversationRecord = {
+    ...after(c, 2, now),
+    title: autoTitle ?? c.title,
+    titleSource: autoTitle ? 'auto' : c.titleSource,
+  };
+  return { user, reply, conversation };
+}
+
+/**
+ * A regenerate (SPEC §9): a new reply to `user` beside `replaced`, under the regenerate's client_message_id, and
+ * the conversation one message more. The reply names what it replaces (metadata `regenerate_of`), so a restart
+ * asks the agent again with the same request.
+ */
+export function newRegeneration(
+  c: ConversationRecord,
+  lastSeq: number,
+  user: Message,
+  replaced: string,
+  clientMessageId: string | null,
+): { user: Message; reply: StoredMessage; conversation: ConversationRecord } {
+  const now = new Date().toISOString();
+  const reply = { ...firstRow(c, user, lastSeq + 1, clientMessageId, now), metadata: { regenerate_of: replaced } };
+  return { user, reply, conversation: after(c, 1, now) };
+}
+
+/** The reply's first row: streaming, empty, answering `user` and following it. */
+function firstRow(
+  c: ConversationRecord,
+  user: StoredMessage,
+  seq: number,
+  clientMessageId: string | null,
+  now: string,
+): StoredMessage {
+  return {
+    conversation_id: c.id,
+    created_at: now,
+    metadata: {},
     id: crypto.randomUUID(),
-    seq: lastSeq + 2,
+    seq,
     role: 'assistant',
     content: '',
     parts: [],
     status: 'streaming',
     reply_to: user.id,
-    client_message_id: null,
+    parent_id: user.id,
+    client_message_id: clientMessageId,
   };
-  const autoTitle = c.titleSource === 'default' ? titleFromContent(content) : null;
-  const conversation: ConversationRecord = {
+}
+
+/** The conversation with `added` messages more and a reply streaming. */
+function after(c: ConversationRecord, added: number, now: string): ConversationRecord {
+  return {
     ...c,
-    title: autoTitle ?? c.title,
-    titleSource: autoTitle ? 'auto' : c.titleSource,
     updatedAt: now,
     lastMessageAt: now,
-    messageCount: c.messageCount + 2,
+    messageCount: c.messageCount + added,
     metadata: { ...c.metadata, streaming: true },
   };
-  return { user, reply, conversation };
 }
 
 /** A message with these parts, its content their plain text: a reply in flight as read, or as it ended. */
-export function withParts(m: Message, parts: readonly MessagePart[]): Message {
+export function withParts<M extends StoredMessage>(m: M, parts: readonly MessagePart[]): M {
   return { ...m, parts: [...parts], content: plainText(parts) };
 }
 

@@ -3,9 +3,8 @@ import type { Config } from '../config';
 import { bounded, type Database, db } from '../db/client';
 import { conversationMessages, conversationShares, conversationStates } from '../db/schema';
 import { log } from '../log';
-import type { Message } from '../wire';
 import { armAlarm } from './alarm';
-import type { ConversationRecord, RoomStore } from './store';
+import type { ConversationRecord, RoomStore, StoredMessage } from './store';
 
 /** How long an answer waits for Postgres to catch up with it (catchUp). */
 export const CATCH_UP_MS = 1_000;
@@ -128,7 +127,7 @@ export class Outbox {
           this.store.deleteDone();
         }
         if (conversation && pending) {
-          await this.write(database, conversation, pending.messages);
+          await this.write(database, conversation, this.store.head(), pending.messages);
           this.store.settle(pending.upTo);
         }
       });
@@ -159,7 +158,12 @@ export class Outbox {
     }
   }
 
-  private async write(database: Database, c: ConversationRecord, messages: Message[]): Promise<void> {
+  private async write(
+    database: Database,
+    c: ConversationRecord,
+    headId: string | null,
+    messages: StoredMessage[],
+  ): Promise<void> {
     const state = database
       .insert(conversationStates)
       .values({
@@ -173,6 +177,7 @@ export class Outbox {
         metadata: c.metadata,
         pinned: c.pinned,
         archived: c.archived,
+        headId,
       })
       .onConflictDoUpdate({
         target: conversationStates.id,
@@ -184,6 +189,7 @@ export class Outbox {
           metadata: c.metadata,
           pinned: c.pinned,
           archived: c.archived,
+          headId,
         },
       });
     const inserts = [];
@@ -197,6 +203,7 @@ export class Outbox {
         parts: m.parts,
         status: m.status,
         replyTo: m.reply_to,
+        parentId: m.parent_id,
         clientMessageId: m.client_message_id,
         metadata: m.metadata,
         createdAt: m.created_at,

@@ -54,19 +54,32 @@ export class DeletedError extends Error {
 /** The edge's request id and W3C traceparent, sent on to the agent (X-Request-Id, traceparent). */
 type Trace = { requestId?: string | undefined; traceparent?: string | undefined };
 
+/** How the agent is asked for a reply: resuming after a restart from its chunk `resumeFrom`, or replacing a reply. */
+type RunOptions = Trace & { resumeFrom?: number; regenerates?: string | undefined };
+
+/** How a turn changed the tree: a regenerate replaces a reply; an edit or a regenerate starts another branch. */
+export interface TurnShape {
+  regenerates?: string | undefined;
+  branched: boolean;
+}
+
 export class Replies {
   constructor(private readonly room: ReplyRoom) {}
 
-  /** Starts the reply to a committed send: every socket follows it from its first chunk. */
-  start(c: ConversationRecord, user: Message, reply: Message, trace: Trace): Promise<Message | null> {
+  /**
+   * Starts the reply to a committed turn: every socket is told the new messages (and the new head, when the turn
+   * started another branch) and follows the reply from its first chunk.
+   */
+  start(c: ConversationRecord, user: Message, reply: Message, trace: Trace, shape: TurnShape): Promise<Message | null> {
     const { ctx, sockets, gate } = this.room;
     const stream = new ReplyStream(reply.id, ctx.storage, () => this.heartbeat());
     sockets.followAll(stream);
-    sockets.broadcast({ type: 'message', message: user });
+    if (!shape.regenerates) sockets.broadcast({ type: 'message', message: user });
     sockets.broadcast({ type: 'message', message: reply });
+    if (shape.branched) sockets.broadcast({ type: 'head', head_id: reply.id });
     this.room.shared.started(user, stream);
     stream.push(startChunk(reply.id, c.id, user.id));
-    const done = this.run(c, user, reply, stream, trace);
+    const done = this.run(c, user, reply, stream, { ...trace, regenerates: shape.regenerates });
     gate.began(stream, done);
     ctx.waitUntil(done);
     return done;
@@ -118,7 +131,7 @@ export class Replies {
     const agentChunks = stream.progress.agentChunks;
     // Killed before its first chunks were written: the reply starts again from its start chunk, the agent from 0.
     if (stream.size === 0) stream.push(startChunk(reply.id, c.id, user.id));
-    const done = this.run(c, user, reply, stream, { resumeFrom: agentChunks });
+    const done = this.run(c, user, reply, stream, { resumeFrom: agentChunks, regenerates: regenerateOf(reply) });
     this.room.gate.began(stream, done);
     this.room.ctx.waitUntil(done);
     this.heartbeat();
@@ -137,7 +150,7 @@ export class Replies {
     user: Message,
     reply: Message,
     stream: ReplyStream,
-    { resumeFrom, requestId, traceparent }: Trace & { resumeFrom?: number },
+    { resumeFrom, requestId, traceparent, regenerates }: RunOptions,
   ): Promise<Message | null> {
     const config = this.room.config();
     const started = Date.now();
@@ -153,6 +166,7 @@ export class Replies {
         userId: c.userId,
         messageId: reply.id,
         messages: this.room.history.for(this.room.store(), user, config),
+        regenerates,
         resumeFrom,
         requestId,
         traceparent,
@@ -195,6 +209,7 @@ export class Replies {
     );
     const assembled = await stream.end();
     const metadata: Record<string, unknown> = {
+      ...(regenerates ? { regenerate_of: regenerates } : {}),
       ...agentMetadata,
       ttft_ms: ttft ?? null,
       duration_ms: Date.now() - started,
@@ -269,6 +284,12 @@ export class Replies {
     this.room.sockets.broadcast({ type: 'message', message: final });
     this.room.shared.written(final);
   }
+}
+
+/** The reply a regenerate's reply replaces, as its first row names it. */
+function regenerateOf(reply: Message): string | undefined {
+  const replaced = reply.metadata.regenerate_of;
+  return typeof replaced === 'string' ? replaced : undefined;
 }
 
 /** The parts of a message as the `ai` package assembled them (none when nothing was). */

@@ -1,5 +1,6 @@
 import { toApiError } from '../errors';
-import type { ErrorCode, SendMessage } from '../wire';
+import type { ErrorCode, Regenerate, SendMessage } from '../wire';
+import type { TurnAsk } from './branches';
 
 /**
  * A send as the edge has checked it (`SendMessageBody`), addressed to this room's conversation; `create` when
@@ -11,6 +12,19 @@ export type SendInput = SendMessage & {
   request_id?: string;
   traceparent?: string;
 };
+
+/** A regenerate (SPEC §9) as the edge has checked it (`RegenerateBody`). */
+export type RegenerateInput = Regenerate & { conversation_id: string; request_id?: string; traceparent?: string };
+
+/** Any turn as the room takes it: a send, an edit or a regenerate (`ask`), with what every turn carries. */
+export interface TurnInput {
+  conversation_id: string;
+  create?: boolean | undefined;
+  client_message_id?: string | undefined;
+  request_id?: string | undefined;
+  traceparent?: string | undefined;
+  ask: TurnAsk;
+}
 
 /** What crosses the RPC boundary: an ApiError loses its class there, so it travels as data. */
 export type RoomResult<T> =

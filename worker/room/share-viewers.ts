@@ -6,7 +6,7 @@ import { type ReaderLimits, SSE_HEADERS } from './sse';
 const encoder = new TextEncoder();
 
 /** A message as a share link shows it (SPEC §10): no ids, no status, no metadata. */
-export function sharedMessage(m: Message): SharedMessage {
+export function sharedMessage(m: Pick<Message, 'role' | 'content' | 'parts' | 'created_at'>): SharedMessage {
   return { role: m.role, content: m.content, parts: m.parts, created_at: m.created_at };
 }
 

@@ -12,8 +12,8 @@ describe('RoomStore', () => {
   it('commits a send as one turn: both messages, the conversation after them, the bucket, both owed to Postgres', async () => {
     const seen = await withStore((store) => {
       const c = newConversation('c1', 'alice');
-      const turn = newTurn(c, store.lastSeq(), 'hello there', 'client-1');
-      store.saveTurn(turn, { tokens: 2, updatedAt: 1 }, true);
+      const turn = newTurn(c, store.lastSeq(), 'hello there', 'client-1', null);
+      store.saveTurn({ ...turn, userIsNew: true }, { tokens: 2, updatedAt: 1 }, true);
       return {
         seq: store.lastSeq(),
         conversation: store.conversation(),
@@ -31,14 +31,15 @@ describe('RoomStore', () => {
     expect(seen.owed).toEqual(['user', 'assistant']);
   });
 
-  it('stores a reply’s final form with the conversation no longer streaming', async () => {
+  it('stores a reply’s final form, in its place in the tree, with the conversation no longer streaming', async () => {
     const seen = await withStore((store) => {
-      const turn = newTurn(newConversation('c2', 'alice'), 0, 'hi', null);
-      store.saveTurn(turn, null, true);
+      const turn = newTurn(newConversation('c2', 'alice'), 0, 'hi', null, null);
+      store.saveTurn({ ...turn, userIsNew: true }, null, true);
       store.saveEndedReply({ ...turn.reply, content: 'done', status: 'complete' });
-      return { reply: store.message('c2', turn.reply.id), conversation: store.conversation() };
+      return { user: turn.user.id, reply: store.message('c2', turn.reply.id), conversation: store.conversation() };
     });
-    expect(seen.reply).toMatchObject({ content: 'done', status: 'complete' });
+    // The final form is written whole (INSERT OR REPLACE): its parent must be written with it, not cleared.
+    expect(seen.reply).toMatchObject({ content: 'done', status: 'complete', parent_id: seen.user });
     expect(seen.conversation?.metadata.streaming).toBe(false);
   });
 

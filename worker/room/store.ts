@@ -1,5 +1,6 @@
 import type { Conversation, Message, MessagePart } from '../wire';
 import type { Bucket } from './rate-limit';
+import { MessageTree } from './tree';
 
 /**
  * The room's own SQLite storage: the conversation, its messages, the outbox towards Postgres, the WebSocket
@@ -103,7 +104,10 @@ const ADDED_COLUMNS = {
 /** The expiry of the token that asked for a ticket: a socket opened with it lives until then (SPEC §4). */
 const ADD_TICKET_TOKEN_EXPIRY = 'ALTER TABLE tickets ADD COLUMN token_expires_at INTEGER NOT NULL DEFAULT 0';
 
-function toMessage(r: Row, conversationId: string): Message {
+/** A message as stored: its place among its siblings (`branch`) is read from the tree when it is shown. */
+export type StoredMessage = Omit<Message, 'branch'>;
+
+function toMessage(r: Row, conversationId: string): StoredMessage {
   return {
     id: str(r.id),
     conversation_id: conversationId,
@@ -113,6 +117,7 @@ function toMessage(r: Row, conversationId: string): Message {
     parts: json<MessagePart[]>(r.parts, []),
     status: str(r.status) as Message['status'],
     reply_to: r.reply_to === null ? null : str(r.reply_to),
+    parent_id: r.parent_id === null || r.parent_id === undefined ? null : str(r.parent_id),
     client_message_id: r.client_message_id === null ? null : str(r.client_message_id),
     created_at: str(r.created_at),
     metadata: json(r.metadata, {}),
@@ -121,6 +126,8 @@ function toMessage(r: Row, conversationId: string): Message {
 
 export class RoomStore {
   private readonly sql: SqlStorage;
+  /** The conversation as a tree, and its active branch (SPEC §9). */
+  readonly tree: MessageTree;
 
   constructor(private readonly storage: DurableObjectStorage) {
     this.sql = storage.sql;
@@ -134,6 +141,7 @@ export class RoomStore {
     for (const [column, add] of Object.entries(ADDED_COLUMNS)) if (!columns.has(column)) this.sql.exec(add);
     const ticketColumns = this.sql.exec('PRAGMA table_info(tickets)').toArray();
     if (!ticketColumns.some((r) => r.name === 'token_expires_at')) this.sql.exec(ADD_TICKET_TOKEN_EXPIRY);
+    this.tree = new MessageTree(this.sql);
   }
 
   /**
@@ -182,56 +190,48 @@ export class RoomStore {
     this.current = c;
   }
 
+  /** The highest seq of any branch: seqs are the insertion order across all of them (1..n, no gaps). */
   lastSeq(): number {
     return num(this.sql.exec('SELECT coalesce(max(seq), 0) AS s FROM messages').one().s);
   }
 
+  /** The last message of the active branch, or null before the first message. */
+  head(): string | null {
+    return this.tree.head();
+  }
+
   message(conversationId: string, id: string): Message | null {
-    const row = this.sql.exec('SELECT * FROM messages WHERE id = ?', id).toArray()[0];
-    return row ? toMessage(row, conversationId) : null;
+    return this.one(conversationId, 'SELECT * FROM messages WHERE id = ?', id);
   }
 
   messageByClientId(conversationId: string, clientMessageId: string): Message | null {
-    const row = this.sql.exec('SELECT * FROM messages WHERE client_message_id = ?', clientMessageId).toArray()[0];
-    return row ? toMessage(row, conversationId) : null;
+    return this.one(conversationId, 'SELECT * FROM messages WHERE client_message_id = ?', clientMessageId);
   }
 
+  /** The first reply to a user message: the one its send made (a regenerate adds others after it). */
   replyTo(conversationId: string, userMessageId: string): Message | null {
-    const row = this.sql.exec('SELECT * FROM messages WHERE reply_to = ?', userMessageId).toArray()[0];
-    return row ? toMessage(row, conversationId) : null;
+    return this.one(conversationId, 'SELECT * FROM messages WHERE reply_to = ? ORDER BY seq LIMIT 1', userMessageId);
   }
 
   messagesWithStatus(conversationId: string, status: Message['status']): Message[] {
-    return this.sql
-      .exec('SELECT * FROM messages WHERE status = ? ORDER BY seq', status)
-      .toArray()
-      .map((r) => toMessage(r, conversationId));
+    const rows = this.sql.exec('SELECT * FROM messages WHERE status = ? ORDER BY seq', status).toArray();
+    return this.branched(rows.map((r) => toMessage(r, conversationId)));
   }
 
-  /** A page of history in ascending seq, and whether more lie beyond it in the direction of paging. */
+  /**
+   * A page of the active branch in ascending seq (SPEC §9: `before_seq`/`after_seq` are seqs on it), and whether
+   * more lie beyond it in the direction of paging.
+   */
   page(
     conversationId: string,
     q: { limit: number; before_seq?: number | undefined; after_seq?: number | undefined },
   ): { messages: Message[]; has_more: boolean } {
-    const take = q.limit + 1;
-    const rows =
-      q.after_seq !== undefined
-        ? this.sql.exec('SELECT * FROM messages WHERE seq > ? ORDER BY seq ASC LIMIT ?', q.after_seq, take).toArray()
-        : this.sql
-            .exec(
-              'SELECT * FROM messages WHERE seq < ? ORDER BY seq DESC LIMIT ?',
-              q.before_seq ?? Number.MAX_SAFE_INTEGER,
-              take,
-            )
-            .toArray()
-            .reverse();
-    const has_more = rows.length > q.limit;
-    const kept = has_more ? (q.after_seq !== undefined ? rows.slice(0, q.limit) : rows.slice(1)) : rows;
-    return { messages: kept.map((r) => toMessage(r, conversationId)), has_more };
+    const { ids, has_more } = this.tree.page(q);
+    return { messages: this.branched(this.byIds(conversationId, ids)), has_more };
   }
 
   /** Every message that is written (not streaming), in seq order: what a share link shows. */
-  written(conversationId: string): Message[] {
+  written(conversationId: string): StoredMessage[] {
     return this.sql
       .exec("SELECT * FROM messages WHERE status <> 'streaming' ORDER BY seq")
       .toArray()
@@ -245,20 +245,40 @@ export class RoomStore {
     );
   }
 
-  /** The last `limit` messages, oldest first, for the agent's history. */
-  recent(conversationId: string, limit: number): Message[] {
-    return this.sql
-      .exec('SELECT * FROM messages ORDER BY seq DESC LIMIT ?', limit)
-      .toArray()
-      .reverse()
-      .map((r) => toMessage(r, conversationId));
+  /** The active branch up to the message at `seq`, its last `limit` messages, oldest first: the agent's history. */
+  pathUpTo(conversationId: string, seq: number, limit: number): StoredMessage[] {
+    return this.byIds(conversationId, this.tree.pathUpTo(seq, limit));
   }
 
-  saveMessage(m: Message): void {
+  /** Messages as shown: with their place among their siblings. */
+  branched(messages: StoredMessage[]): Message[] {
+    const branches = this.tree.branches(messages.map((m) => m.id));
+    return messages.map((m) => ({ ...m, branch: branches.get(m.id) ?? { index: 1, count: 1 } }));
+  }
+
+  private one(conversationId: string, query: string, ...params: SqlStorageValue[]): Message | null {
+    const row = this.sql.exec(query, ...params).toArray()[0];
+    return row ? (this.branched([toMessage(row, conversationId)])[0] ?? null) : null;
+  }
+
+  /** The messages with these ids, in the order given. */
+  private byIds(conversationId: string, ids: string[]): StoredMessage[] {
+    if (ids.length === 0) return [];
+    // One parameter: a page of 200 would be over SQLite's limit of bound parameters here.
+    const rows = this.sql.exec(
+      'SELECT * FROM messages WHERE id IN (SELECT value FROM json_each(?))',
+      JSON.stringify(ids),
+    );
+    const found = new Map(rows.toArray().map((r) => [str(r.id), toMessage(r, conversationId)]));
+    return ids.map((id) => found.get(id)).filter((m) => m !== undefined);
+  }
+
+  /** Writes a message whole (its parent included: a reply's final form keeps its place in the tree). */
+  saveMessage(m: StoredMessage): void {
     this.sql.exec(
       `INSERT OR REPLACE INTO messages
-       (id, seq, role, content, parts, status, reply_to, client_message_id, metadata, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+       (id, seq, role, content, parts, status, reply_to, parent_id, client_message_id, metadata, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       m.id,
       m.seq,
       m.role,
@@ -266,6 +286,7 @@ export class RoomStore {
       JSON.stringify(m.parts),
       m.status,
       m.reply_to,
+      m.parent_id,
       m.client_message_id,
       JSON.stringify(m.metadata),
       m.created_at,
@@ -273,27 +294,43 @@ export class RoomStore {
   }
 
   /**
-   * A send's two messages and the conversation after them, owed to Postgres, with the conversation's send bucket
-   * that admitted them: one storage commit. `fresh`: the conversation is made by this send.
+   * A turn's new messages and the conversation after them, owed to Postgres, with the conversation's send bucket
+   * that admitted them: one storage commit. A send or an edit adds its user message and the reply's first row; a
+   * regenerate (`user` already stored) the reply alone. The active branch grows from the new messages' parent, so
+   * they end it. `fresh`: the conversation is made by this send. Returns them as shown, with their branch places.
    */
   saveTurn(
-    turn: { conversation: ConversationRecord; user: Message; reply: Message },
+    turn: { conversation: ConversationRecord; user: StoredMessage; reply: StoredMessage; userIsNew: boolean },
     bucket: Bucket | null,
     fresh: boolean,
-  ): void {
+  ): { user: Message; reply: Message } {
+    const added = turn.userIsNew ? [turn.user, turn.reply] : [turn.reply];
     this.transaction(() => {
       if (fresh) this.markLive();
       if (bucket) this.keepSendBucket(bucket);
       this.saveConversation(turn.conversation);
-      this.saveMessage(turn.user);
-      this.saveMessage(turn.reply);
-      this.enqueue(turn.user.id);
-      this.enqueue(turn.reply.id);
+      for (const m of added) {
+        this.saveMessage(m);
+        this.enqueue(m.id);
+      }
+      this.tree.growFrom(added[0]?.parent_id ?? null, added);
     });
+    const [user, reply] = this.branched([turn.user, turn.reply]) as [Message, Message];
+    return { user, reply };
+  }
+
+  /** Makes the active branch the one through `messageId` (its newest leaf below), owed to Postgres; the new head. */
+  switchHead(messageId: string): string {
+    let head = messageId;
+    this.transaction(() => {
+      head = this.tree.switchTo(messageId);
+      this.enqueue(null);
+    });
+    return head;
   }
 
   /** A reply's final form, the conversation no longer streaming, owed to Postgres: one storage commit. */
-  saveEndedReply(final: Message): void {
+  saveEndedReply(final: StoredMessage): void {
     const c = this.conversation();
     this.transaction(() => {
       this.saveMessage(final);
@@ -309,7 +346,7 @@ export class RoomStore {
   }
 
   /** What the outbox owes: the highest entry seen and the distinct messages in seq order. */
-  pending(conversationId: string): { upTo: number; messages: Message[] } | null {
+  pending(conversationId: string): { upTo: number; messages: StoredMessage[] } | null {
     const upTo = num(this.sql.exec('SELECT coalesce(max(id), 0) AS m FROM outbox').one().m);
     if (upTo <= this.settled) return null;
     const messages = this.sql
@@ -439,10 +476,11 @@ export class RoomStore {
   private wipeConversation(): void {
     this.current = undefined;
     this.sql.exec('DELETE FROM conversation; DELETE FROM messages; DELETE FROM outbox; DELETE FROM tickets;');
+    this.tree.wipe();
   }
 }
 
-export function toWireConversation(c: ConversationRecord, streaming: boolean): Conversation {
+export function toWireConversation(c: ConversationRecord, streaming: boolean, headId: string | null): Conversation {
   return {
     id: c.id,
     title: c.title,
@@ -453,5 +491,6 @@ export function toWireConversation(c: ConversationRecord, streaming: boolean): C
     streaming,
     pinned: c.pinned,
     archived: c.archived,
+    head_id: headId,
   };
 }
