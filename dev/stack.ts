@@ -20,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { SignJWT } from 'jose';
 import { loadConfig } from '../worker/config';
 import { startDevAgent } from './agentcore';
+import { announcedWorker, type DirectPort, startDirectPort } from './direct-port';
 import { ensureDatabase, migrateDatabase } from './migrate';
 import { startNeonProxy } from './neon-proxy';
 import { freePort, isPortFree } from './ports';
@@ -68,7 +69,8 @@ export interface Stack {
   postgres: { stop(): Promise<void>; start(): Promise<void> };
   /**
    * The Worker's own address inside workerd, behind wrangler's proxy (dev/wrangler-dev.ts says why a load test
-   * goes there); it changes when the Worker is started again.
+   * goes there); it changes when the Worker is started again. A quiet stack's `url` reaches the same Worker
+   * through a pass-through that keeps its port (dev/direct-port.ts).
    */
   directUrl(): string;
   /** The Worker's process: `kill` SIGKILLs wrangler dev and its workerd (a crash), `start` runs it again on the same storage. */
@@ -117,6 +119,9 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   let postgres: PostgresServer | undefined;
   let wrangler: Wrangler | undefined;
   let tree = ROOT;
+  // Quiet stacks serve the Worker's own socket on `port` (dev/direct-port.ts); wrangler's proxy gets another.
+  let direct: DirectPort | undefined;
+  let wranglerPort = port;
   try {
     await step('web build', () => ensureWebBuild(say));
     if (!vars.DATABASE_URL) {
@@ -149,8 +154,14 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       vars.AGENTCORE_URL = agent.url;
     }
     checkSettings(vars);
-    if (opts.quiet) tree = await step('snapshot', () => snapshotTree(dataDir));
-    wrangler = await step('wrangler', () => startWrangler(tree, port, dataDir, vars, opts, say));
+    if (opts.quiet) {
+      tree = await step('snapshot', () => snapshotTree(dataDir));
+      const through = await startDirectPort(port);
+      closers.push(() => through.close());
+      direct = through;
+      wranglerPort = await freePort();
+    }
+    wrangler = await step('wrangler', () => startWrangler(tree, wranglerPort, port, dataDir, vars, opts, say, direct));
     closers.push(() => wrangler?.stop() ?? Promise.resolve());
   } catch (err) {
     await stopAll();
@@ -169,10 +180,14 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       start: async () => postgres?.start(),
     },
     worker: {
-      kill: async () => wrangler?.kill(),
-      start: async () => {
+      kill: async () => {
+        direct?.target(undefined);
         await wrangler?.kill();
-        wrangler = await startWrangler(tree, port, dataDir, vars, opts, say);
+      },
+      start: async () => {
+        direct?.target(undefined);
+        await wrangler?.kill();
+        wrangler = await startWrangler(tree, wranglerPort, port, dataDir, vars, opts, say, direct);
       },
     },
     stop: () => {
@@ -360,10 +375,12 @@ async function snapshotTree(dataDir: string): Promise<string> {
 async function startWrangler(
   root: string,
   port: number,
+  publicPort: number,
   dataDir: string,
   vars: Record<string, string>,
   opts: StackOptions,
   say: (line: string) => void,
+  direct: DirectPort | undefined,
 ): Promise<Wrangler> {
   // The merged settings go to wrangler through a private env file, not argv (ps would show the secret).
   const envFile = join(dataDir, 'wrangler.env');
@@ -387,8 +404,11 @@ async function startWrangler(
   });
   let directUrl: string | undefined;
   const output = collect(child, 60, (line) => {
-    if (line.startsWith('DIRECT_URL=')) directUrl = line.slice('DIRECT_URL='.length).trim();
-    else if (!opts.quiet) say(line);
+    const worker = announcedWorker(line);
+    if (worker) {
+      directUrl = worker.origin;
+      direct?.target(worker);
+    } else if (!opts.quiet) say(line);
   });
   const unwatch = child.pid ? stopWhenOrphaned(child.pid, { group: true }) : () => {};
   let stopping = false;
@@ -407,7 +427,7 @@ async function startWrangler(
     await killGroup(child, exited, 'SIGKILL');
   };
   try {
-    await waitForWorker(`http://127.0.0.1:${port}/healthz`, exited, opts.signal, output);
+    await waitForWorker(`http://127.0.0.1:${publicPort}/healthz`, exited, opts.signal, output);
   } catch (err) {
     await stop();
     throw err;
