@@ -82,6 +82,8 @@ export const page = new Hono<{ Bindings: Env }>().on(['GET', 'HEAD'], '*', async
   headers.delete('etag');
   headers.set('content-security-policy', pagePolicy(config, path));
   if (!config.FRAME_ANCESTORS.length) headers.set('x-frame-options', 'DENY');
+  // A shared conversation's page (/s/<id>) is public but not for search engines.
+  if (path.startsWith('/s/')) headers.set('x-robots-tag', 'noindex');
   const response = new Response(asset.body, { status: asset.status, headers });
   if (!isPage) return response;
   const origins = escapeAttribute(config.ALLOWED_IMAGE_ORIGINS.join(' '));

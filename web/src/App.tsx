@@ -1,7 +1,7 @@
-import { AgentChat, ChatRoot } from '@agent-chat/react';
+import { AgentChat, ChatRoot, SharedConversationView } from '@agent-chat/react';
 import { useCallback, useEffect, useState } from 'react';
 import { currentSession, laterHostSession, type Session, signOut } from './auth';
-import { conversationIdFrom, conversationPath, navigate, usePath } from './router';
+import { conversationIdFrom, conversationPath, navigate, shareIdFrom, usePath } from './router';
 import { SignIn } from './SignIn';
 
 /** The server's ALLOWED_IMAGE_ORIGINS, written into the page by the Worker (worker/page.ts). */
@@ -11,8 +11,15 @@ const IMAGE_ORIGINS =
     ?.content.split(/\s+/)
     .filter(Boolean) ?? [];
 
-/** The standalone page: a session (the host's token, or dev sign-in), the URL as the router, and the whole chat. */
+/** The standalone page: a shared conversation at /s/<id> with no sign-in; else the signed-in chat. */
 export function App() {
+  const shareId = shareIdFrom(usePath());
+  if (shareId) return <SharedConversationView shareId={shareId} allowedImageOrigins={IMAGE_ORIGINS} />;
+  return <SignedInApp />;
+}
+
+/** A session (the host's token, or dev sign-in), the URL as the router, and the whole chat. */
+function SignedInApp() {
   const [session, setSession] = useState<Session | null>(currentSession);
   const [expired, setExpired] = useState<string | null>(null);
 

@@ -12,6 +12,13 @@ export function usePath(): string {
   return useSyncExternalStore(subscribe, () => location.pathname);
 }
 
+const SHARED_PATH = /^\/s\/([A-Za-z0-9_-]{22})\/?$/;
+
+/** A public share link's page (/s/<share_id>, SPEC §10): read-only, no sign-in. */
+export function shareIdFrom(path: string): string | null {
+  return SHARED_PATH.exec(path)?.[1] ?? null;
+}
+
 export function conversationIdFrom(path: string): string | null {
   return CONVERSATION_PATH.exec(path)?.[1]?.toLowerCase() ?? null;
 }

@@ -14,6 +14,8 @@ export type {
   SearchResult,
   SearchResults,
   ServerFrame,
+  SharedMessage,
+  ShareLink,
 } from '../../../worker/wire';
 export { codePointLength, MAX_CONTENT_CODE_POINTS, MAX_TITLE_CODE_POINTS } from '../../../worker/wire';
 export type {
@@ -39,4 +41,10 @@ export type {
 } from './live-conversation';
 export { LiveConversation } from './live-conversation';
 export { preloadAssembler } from './reply';
+export {
+  SharedConversation,
+  type SharedConversationOptions,
+  type SharedLinkState,
+  type SharedSnapshot,
+} from './shared-conversation';
 export { type ReplyEvent, readReplyEvents } from './sse';

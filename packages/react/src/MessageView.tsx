@@ -135,7 +135,8 @@ function StatusLine({ item }: { item: ChatItem }) {
 interface MessageViewProps {
   item: ChatItem;
   canRetry: boolean;
-  store: LiveConversation;
+  /** Absent where the conversation is only shown (a share link): no retry. */
+  store?: LiveConversation;
   /** The message a search opened: marked. */
   found?: boolean;
 }
@@ -143,7 +144,10 @@ interface MessageViewProps {
 export const MessageView = memo(function MessageView({ item, canRetry, store, found = false }: MessageViewProps) {
   const [copied, setCopied] = useState(false);
   const streaming = item.status === 'streaming';
-  const showRetry = canRetry && (item.status === 'failed' || item.status === 'error' || item.status === 'stopped');
+  const showRetry =
+    store !== undefined &&
+    canRetry &&
+    (item.status === 'failed' || item.status === 'error' || item.status === 'stopped');
 
   const copy = async () => {
     try {
@@ -180,7 +184,7 @@ export const MessageView = memo(function MessageView({ item, canRetry, store, fo
           </button>
         )}
         {showRetry && (
-          <button type="button" className="link" onClick={() => store.retry(item)}>
+          <button type="button" className="link" onClick={() => store?.retry(item)}>
             Retry
           </button>
         )}

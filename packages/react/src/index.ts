@@ -14,5 +14,6 @@ export {
   useLiveConversation,
 } from './hooks';
 export { type MountedChat, type MountOptions, mount } from './mount';
+export { SharedConversationView, type SharedConversationViewProps } from './SharedConversationView';
 export type { ChatStrings } from './strings';
 export type { Theme } from './theme';
