@@ -11,6 +11,8 @@ import pg from 'pg';
  */
 export function neonHttpEndpoint(opts: { postgresPort: number; maxConnections?: number }) {
   const pools = new Map<string, pg.Pool>();
+  /** What was asked of it: HTTP requests, statements (a batch's each, not its begin/commit) and bytes both ways. */
+  const counts: NeonHttpCounts = { requests: 0, statements: 0, bytesIn: 0, bytesOut: 0 };
 
   function poolFor(connectionString: string): pg.Pool {
     let pool = pools.get(connectionString);
@@ -30,7 +32,11 @@ export function neonHttpEndpoint(opts: { postgresPort: number; maxConnections?: 
     }
     let body: { query?: string; params?: unknown[]; queries?: { query: string; params: unknown[] }[] };
     try {
-      body = JSON.parse(await readBody(req));
+      const text = await readBody(req);
+      counts.requests++;
+      counts.bytesIn += Buffer.byteLength(text);
+      body = JSON.parse(text);
+      counts.statements += body.queries?.length ?? 1;
     } catch {
       return reply(res, 400, { message: 'the body is not JSON' });
     }
@@ -73,7 +79,13 @@ export function neonHttpEndpoint(opts: { postgresPort: number; maxConnections?: 
   }
 
   return {
+    counts: (): NeonHttpCounts => ({ ...counts }),
     handle(req: IncomingMessage, res: ServerResponse): void {
+      const end = res.end.bind(res);
+      res.end = ((chunk?: unknown, ...rest: unknown[]) => {
+        if (typeof chunk === 'string' || Buffer.isBuffer(chunk)) counts.bytesOut += Buffer.byteLength(chunk);
+        return (end as (...a: unknown[]) => ServerResponse)(chunk, ...rest);
+      }) as typeof res.end;
       if (req.headers.origin !== undefined) {
         reply(res, 403, { message: 'browser origins are refused' });
         return;
@@ -85,6 +97,13 @@ export function neonHttpEndpoint(opts: { postgresPort: number; maxConnections?: 
       pools.clear();
     },
   };
+}
+
+export interface NeonHttpCounts {
+  requests: number;
+  statements: number;
+  bytesIn: number;
+  bytesOut: number;
 }
 
 /**

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { type RawData, type WebSocket, WebSocketServer } from 'ws';
-import { neonHttpEndpoint } from './neon-http';
+import { type NeonHttpCounts, neonHttpEndpoint } from './neon-http';
 
 /**
  * The WebSocket→TCP relay @neondatabase/serverless expects (neonConfig.wsProxy = '127.0.0.1:PORT/v1'):
@@ -19,6 +19,8 @@ export async function startNeonProxy(opts: {
 }): Promise<{
   /** The value for NEON_WS_PROXY, e.g. 127.0.0.1:5433/v1 */
   wsProxy: string;
+  /** What the HTTP endpoint (POST /sql) has served so far. */
+  counts(): NeonHttpCounts;
   close(): Promise<void>;
 }> {
   const host = opts.host ?? '127.0.0.1';
@@ -62,6 +64,7 @@ export async function startNeonProxy(opts: {
   const port = typeof address === 'object' && address ? address.port : opts.port;
   return {
     wsProxy: `${host}:${port}/v1`,
+    counts: () => sqlOverHttp.counts(),
     async close() {
       for (const tcp of sockets) tcp.destroy();
       for (const ws of wss.clients) ws.terminate();

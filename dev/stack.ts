@@ -22,6 +22,7 @@ import { loadConfig } from '../worker/config';
 import { startDevAgent } from './agentcore';
 import { announcedWorker, type DirectPort, startDirectPort } from './direct-port';
 import { ensureDatabase, migrateDatabase } from './migrate';
+import type { NeonHttpCounts } from './neon-http';
 import { startNeonProxy } from './neon-proxy';
 import { freePort, isPortFree } from './ports';
 import { type PostgresServer, randomPassword, startPostgres } from './postgres';
@@ -58,6 +59,8 @@ export interface StackOptions {
    * to it, ~1.8 ms per fetch here, and the AgentCore call is one (dev/wrangler-dev.ts).
    */
   inspectorPort?: number | undefined;
+  /** Every line the Worker prints (its JSON log lines among them), quiet or not; LOG_LEVEL decides which it logs. */
+  onWorkerLine?: (line: string) => void;
   /** Called when a part exits on its own after start-up (e.g. wrangler crashed). */
   onExit?: (what: string) => void;
 }
@@ -67,6 +70,8 @@ export interface Stack {
   vars: Record<string, string>;
   devToken(userId: string): Promise<string>;
   postgres: { stop(): Promise<void>; start(): Promise<void> };
+  /** What the local Neon HTTP endpoint has served (dev/neon-http.ts); zeros when DATABASE_URL is not local. */
+  neonCounts(): NeonHttpCounts;
   /**
    * The Worker's own address inside workerd, behind wrangler's proxy (dev/wrangler-dev.ts says why a load test
    * goes there); it changes when the Worker is started again. A quiet stack's `url` reaches the same Worker
@@ -122,6 +127,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   // Quiet stacks serve the Worker's own socket on `port` (dev/direct-port.ts); wrangler's proxy gets another.
   let direct: DirectPort | undefined;
   let wranglerPort = port;
+  let neonCounts = (): NeonHttpCounts => ({ requests: 0, statements: 0, bytesIn: 0, bytesOut: 0 });
   try {
     await step('web build', () => ensureWebBuild(say));
     if (!vars.DATABASE_URL) {
@@ -138,6 +144,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       closers.push(() => pg.stop());
       const proxy = await step('proxy', () => startNeonProxy({ port: 0, postgresPort: pg.port }));
       closers.push(() => proxy.close());
+      neonCounts = proxy.counts;
       await step('database', () => ensureDatabase(pg.url(), DATABASE, { wsProxy: proxy.wsProxy }));
       vars.DATABASE_URL = pg.url(DATABASE);
       vars.NEON_WS_PROXY = proxy.wsProxy;
@@ -175,6 +182,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     timings,
     devToken: (userId) => signDevToken(vars, userId),
     directUrl: () => wrangler?.directUrl() ?? `http://127.0.0.1:${port}`,
+    neonCounts: () => neonCounts(),
     postgres: {
       stop: async () => postgres?.stop(),
       start: async () => postgres?.start(),
@@ -391,7 +399,7 @@ async function startWrangler(
     port,
     envFile,
     persistTo: join(dataDir, 'wrangler'),
-    logLevel: opts.quiet ? 'warn' : 'info',
+    logLevel: opts.onWorkerLine ? 'log' : opts.quiet ? 'warn' : 'info',
     inspectorPort: opts.inspectorPort ?? null,
     watch: !opts.quiet,
   };
@@ -408,7 +416,10 @@ async function startWrangler(
     if (worker) {
       directUrl = worker.origin;
       direct?.target(worker);
-    } else if (!opts.quiet) say(line);
+    } else {
+      opts.onWorkerLine?.(line);
+      if (!opts.quiet) say(line);
+    }
   });
   const unwatch = child.pid ? stopWhenOrphaned(child.pid, { group: true }) : () => {};
   let stopping = false;

@@ -22,7 +22,7 @@ export interface WranglerDevOptions {
   port: number;
   envFile: string;
   persistTo: string;
-  logLevel: 'info' | 'warn';
+  logLevel: 'log' | 'info' | 'warn';
   /** The devtools inspector's port, or null for none. */
   inspectorPort: number | null;
   /** Rebuild when a source file changes (as `wrangler dev` does). */

@@ -75,6 +75,8 @@ export const ConfigSchema = z
     /** A socket that has not pinged for this long is closed with 4408 (a client pings every 20 s). */
     WS_PING_TIMEOUT_SECONDS: int(75, 1),
     LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+    /** Counts each room's storage rows onto its `reply` lines (bench/capacity.ts); never in a deployed environment. */
+    STORAGE_METER: bool.default(false),
   })
   .refine((c) => c.AUTH_JWT_SECRET || c.AUTH_JWKS_URL, {
     message: 'set AUTH_JWT_SECRET (HS256) or AUTH_JWKS_URL (RS256/ES256)',

@@ -28,6 +28,7 @@ import { SendAllowance } from './send-allowance';
 import { ShareViewers, sharedMessage } from './share-viewers';
 import { type Asker, RoomSockets } from './sockets';
 import { liveResponse, replayResponse, resumeIndex, SSE_HEADERS } from './sse';
+import { meterStorage } from './storage-meter';
 import { type ConversationRecord, RoomStore, type ShareRecord, toWireConversation } from './store';
 import { TurnGate } from './turn-gate';
 import { spendWrite } from './user-quota';
@@ -53,6 +54,7 @@ export class ConversationRoom extends DurableObject<Env> {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
+    meterStorage(ctx, env);
     this.store = new RoomStore(ctx.storage);
     this.outbox = new Outbox(
       ctx,

@@ -11,6 +11,7 @@ import { finalReply, withParts } from './messages';
 import { ReplyStream } from './reply-stream';
 import type { RoomSockets } from './sockets';
 import { startChunk } from './sse';
+import { storageRows } from './storage-meter';
 import type { ConversationRecord, RoomStore } from './store';
 import type { TurnGate } from './turn-gate';
 
@@ -263,6 +264,7 @@ export class Replies {
       ...usage,
       request_id: end.requestId ?? null,
       trace_id: traceIdOf(end.traceparent) ?? null,
+      ...roomRows(this.room.ctx.storage),
     });
     this.room.metrics.reply({
       conversationId: c.id,
@@ -300,6 +302,12 @@ const partsOf = (assembled: { parts: unknown[] } | null): Message['parts'] =>
 function withAgentMetadata(metadata: Record<string, unknown>, chunk: Chunk): Record<string, unknown> {
   if (chunk.type !== 'message-metadata' || !isRecord(chunk.messageMetadata)) return metadata;
   return { ...metadata, ...chunk.messageMetadata };
+}
+
+/** The room's storage rows since it started, when STORAGE_METER counts them (bench/capacity.ts). */
+function roomRows(storage: DurableObjectStorage): Record<string, number> {
+  const rows = storageRows(storage);
+  return rows ? { room_rows_read: rows.read, room_rows_written: rows.written } : {};
 }
 
 /** Token counts from the agent's `usage` metadata (the AI SDK's names, or OpenAI's), when it sent them. */

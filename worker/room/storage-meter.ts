@@ -1,0 +1,94 @@
+import { loadConfig } from '../config';
+
+/**
+ * Counts a room's storage rows, for the capacity bench (STORAGE_METER=true; off in every deployed environment).
+ * SQL statements report their own rows (a cursor's rowsRead and rowsWritten, what Cloudflare bills); the key-value
+ * calls are counted as billed for SQLite-backed objects: a row read per key got or listed, a row written per key put
+ * or deleted. The room's storage is replaced by a counting view of it, so every part of the room is counted.
+ */
+export interface StorageRows {
+  read: number;
+  written: number;
+}
+
+const METER = Symbol('storage meter');
+
+type Metered = DurableObjectStorage & { [METER]?: () => StorageRows };
+
+/** Makes `ctx.storage` count its rows from now on, when the config says STORAGE_METER. */
+export function meterStorage(ctx: DurableObjectState, env: object): void {
+  try {
+    if (!loadConfig(env).STORAGE_METER) return;
+  } catch {
+    // A bad config is reported by the first call that needs it.
+    return;
+  }
+  const storage = ctx.storage;
+  const cursors: SqlStorageCursor<Record<string, SqlStorageValue>>[] = [];
+  const kv = { read: 0, written: 0 };
+  const keys = (k: string | string[]) => (Array.isArray(k) ? k.length : 1);
+  const sql = new Proxy(storage.sql, {
+    get(target, prop) {
+      if (prop === 'exec') {
+        return (query: string, ...bindings: unknown[]) => {
+          const cursor = target.exec(query, ...bindings);
+          cursors.push(cursor);
+          return cursor;
+        };
+      }
+      return bound(target, prop);
+    },
+  });
+  const totals = (): StorageRows => {
+    let read = kv.read;
+    let written = kv.written;
+    for (const c of cursors) {
+      read += c.rowsRead;
+      written += c.rowsWritten;
+    }
+    return { read, written };
+  };
+  const metered = new Proxy(storage, {
+    get(target, prop) {
+      if (prop === METER) return totals;
+      if (prop === 'sql') return sql;
+      if (prop === 'get') {
+        return (k: string | string[], o?: DurableObjectGetOptions) => {
+          kv.read += keys(k);
+          return target.get(k as string, o);
+        };
+      }
+      if (prop === 'put') {
+        return (k: string | Record<string, unknown>, v?: unknown, o?: DurableObjectPutOptions) => {
+          kv.written += typeof k === 'string' ? 1 : Object.keys(k).length;
+          return typeof k === 'string' ? target.put(k, v, o) : target.put(k, v as DurableObjectPutOptions);
+        };
+      }
+      if (prop === 'delete') {
+        return (k: string | string[], o?: DurableObjectPutOptions) => {
+          kv.written += keys(k);
+          return target.delete(k as string, o);
+        };
+      }
+      if (prop === 'list') {
+        return async (o?: DurableObjectListOptions) => {
+          const found = await target.list(o);
+          kv.read += found.size;
+          return found;
+        };
+      }
+      return bound(target, prop);
+    },
+  });
+  Object.defineProperty(ctx, 'storage', { value: metered, configurable: true });
+}
+
+/** The rows counted so far when the storage is metered; undefined when it is not. */
+export function storageRows(storage: DurableObjectStorage): StorageRows | undefined {
+  return (storage as Metered)[METER]?.();
+}
+
+function bound(target: object, prop: string | symbol): unknown {
+  const value = Reflect.get(target, prop, target);
+  return typeof value === 'function' ? value.bind(target) : value;
+}
