@@ -233,6 +233,33 @@ describe('share links', () => {
     await owner.return(undefined);
   });
 
+  it('shows the active branch: an edit replaces what followed for a viewer, a switch shows the other branch whole', async () => {
+    const alice = client(uniqueUser('alice'));
+    const first = await alice.send(undefined, '!dev words=3\nfirst try');
+    const c = first.conversation;
+    const link = await shareOf(alice, c.id);
+    const viewer = await Viewer.open(link.share_id);
+    await viewer.until(() => viewer.updates.length === 1, 'the first update');
+
+    const edited = await alice.json<{ message: { id: string }; reply: { id: string; content: string } }>(
+      'POST',
+      '/messages',
+      { body: { conversation_id: c.id, content: '!dev words=4\nsecond try', edit_of: first.message.id } },
+    );
+    await viewer.until(() => viewer.updates.length === 3, 'the edit and its reply');
+    expect(viewer.updates[1]).toMatchObject({ from: 0, messages: [{ content: '!dev words=4\nsecond try' }] });
+    expect(viewer.updates[2]).toMatchObject({ from: 1, messages: [{ content: edited.reply.content }] });
+    const shown = async () =>
+      SharedConversation.parse(await (await publicCall(`/${link.share_id}`)).json()).messages.map((m) => m.content);
+    expect(await shown()).toEqual(['!dev words=4\nsecond try', edited.reply.content]);
+
+    await alice.json('POST', `/conversations/${c.id}/head`, { body: { message_id: first.reply.id } });
+    await viewer.until(() => viewer.updates.length === 4, 'the switch');
+    expect(viewer.updates[3]?.from).toBe(0);
+    expect(viewer.updates[3]?.messages.map((m) => m.content)).toEqual(['!dev words=3\nfirst try', first.reply.content]);
+    expect(await shown()).toEqual(['!dev words=3\nfirst try', first.reply.content]);
+  });
+
   it('revoking closes a live viewer and the link is 404 from then on; sharing again makes a new link', async () => {
     const alice = client(uniqueUser('alice'));
     const sent = await alice.send(undefined, 'to be revoked');

@@ -230,18 +230,23 @@ export class RoomStore {
     return { messages: this.branched(this.byIds(conversationId, ids)), has_more };
   }
 
-  /** Every message that is written (not streaming), in seq order: what a share link shows. */
+  /** The active branch's written (not streaming) messages, in seq order: what a share link shows (SPEC §10). */
   written(conversationId: string): StoredMessage[] {
     return this.sql
-      .exec("SELECT * FROM messages WHERE status <> 'streaming' ORDER BY seq")
+      .exec("SELECT m.* FROM path p JOIN messages m ON m.id = p.id WHERE m.status <> 'streaming' ORDER BY p.seq")
       .toArray()
       .map((r) => toMessage(r, conversationId));
   }
 
-  /** How many written messages come before `seq`: a message's place among what a share link shows. */
+  /** How many of the active branch's written messages come before `seq`: a message's place on a share link. */
   writtenBefore(seq: number): number {
     return num(
-      this.sql.exec("SELECT count(*) AS n FROM messages WHERE seq < ? AND status <> 'streaming'", seq).one().n,
+      this.sql
+        .exec(
+          "SELECT count(*) AS n FROM path p JOIN messages m ON m.id = p.id WHERE p.seq < ? AND m.status <> 'streaming'",
+          seq,
+        )
+        .one().n,
     );
   }
 
