@@ -1,9 +1,7 @@
 import { DurableObject } from 'cloudflare:workers';
-import { base64url } from 'jose';
 import { assertFitsHistory } from '../agentcore/history';
 import { type Config, loadConfig } from '../config';
-import { bounded } from '../db/client';
-import { ApiError, errorResponse } from '../errors';
+import { ApiError } from '../errors';
 import { parseFrame } from '../http';
 import { setLogLevel } from '../log';
 import { Metrics } from '../metrics';
@@ -23,9 +21,9 @@ import { planTurn, regenerateTurn, repeatOf, sendTurn, type TurnPlan } from './b
 import { changedConversation, newConversation, newRegeneration, newTurn } from './messages';
 import { CATCH_UP_MS, Outbox } from './outbox';
 import { HEARTBEAT_MS, Replies } from './replies';
-import { guard, type RegenerateInput, type RoomResult, type SendInput, type TurnInput } from './rpc';
+import { answer, guard, type RegenerateInput, type RoomResult, type SendInput, type TurnInput } from './rpc';
 import { SendAllowance } from './send-allowance';
-import { ShareViewers, sharedMessage } from './share-viewers';
+import { ShareLink } from './share-link';
 import { type Asker, RoomSockets } from './sockets';
 import { liveResponse, replayResponse, resumeIndex, SSE_HEADERS } from './sse';
 import { meterStorage } from './storage-meter';
@@ -33,14 +31,11 @@ import { type ConversationRecord, RoomStore, type ShareRecord, toWireConversatio
 import { TurnGate } from './turn-gate';
 import { spendWrite } from './user-quota';
 
-/** How long making a share link waits for Postgres, where the public link is looked up, before it answers anyway. */
-const SHARE_WAIT_MS = 5_000;
-
 /**
  * One conversation: its only writer. It checks ownership, numbers messages, commits them to its own storage
  * before anything else, runs the agent, fans chunks out to every socket and stream, and flushes to Postgres
  * through the outbox. The mechanisms are beside it: the turn gate, the send allowance, the reply stream, the
- * sockets, the agent's history and the store.
+ * sockets, the share link, the agent's history and the store.
  */
 export class ConversationRoom extends DurableObject<Env> {
   private store: RoomStore;
@@ -50,7 +45,7 @@ export class ConversationRoom extends DurableObject<Env> {
   private readonly sockets: RoomSockets;
   private readonly agentHistory = new AgentHistory();
   private readonly replies: Replies;
-  private readonly viewers: ShareViewers;
+  private readonly link: ShareLink;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -71,20 +66,14 @@ export class ConversationRoom extends DurableObject<Env> {
     );
     const metrics = new Metrics(env.METRICS);
     this.sockets = new RoomSockets(ctx, () => this.config, metrics);
-    this.viewers = new ShareViewers(() => this.config);
+    this.link = new ShareLink({ store: () => this.store, config: () => this.config, outbox: this.outbox });
     this.replies = new Replies({
       ctx,
       store: () => this.store,
       config: () => this.config,
       gate: this.gate,
       sockets: this.sockets,
-      shared: {
-        started: (user, stream) => {
-          this.sharedWritten(user);
-          this.viewers.follow(stream);
-        },
-        written: (message) => this.sharedWritten(message),
-      },
+      shared: this.link,
       history: this.agentHistory,
       metrics,
       ended: () => this.outbox.kick(),
@@ -153,31 +142,28 @@ export class ConversationRoom extends DurableObject<Env> {
 
   /** The conversation's live share link (SPEC §10): made on first asking, the same one after. */
   share(userId: string): Promise<RoomResult<ShareRecord>> {
-    return guard(() => this.makeShare(userId));
+    return guard(() => {
+      this.owned(userId);
+      return this.link.make();
+    });
   }
 
   /** Revokes the share link: it is refused at once and its live viewers are closed. */
   unshare(userId: string): Promise<RoomResult<null>> {
-    return guard(() => this.revokeShare(userId));
+    return guard(() => {
+      this.owned(userId);
+      return this.link.revoke();
+    });
   }
 
   /** What the public link `shareId` shows, with no sign-in; not_found when it is not this conversation's link. */
   sharedView(shareId: string): Promise<RoomResult<SharedConversation>> {
-    return guard(() => {
-      const c = this.sharedConversation(shareId);
-      return { conversation: sharedInfo(c), messages: this.store.written(c.id).map(sharedMessage) };
-    });
+    return guard(() => this.link.view(shareId));
   }
 
   /** The public link's live stream (SSE): the written messages, the reply in flight, then everything as it happens. */
   async watchShared(shareId: string): Promise<Response> {
-    try {
-      const c = this.sharedConversation(shareId);
-      const first = { conversation: sharedInfo(c), from: 0, messages: this.store.written(c.id).map(sharedMessage) };
-      return this.viewers.open(first, this.gate.live);
-    } catch (err) {
-      return errorResponse(err);
-    }
+    return answer(() => this.link.watch(shareId, this.gate.live));
   }
 
   private async createConversation(userId: string, id: string, title: string | undefined): Promise<Conversation> {
@@ -200,13 +186,7 @@ export class ConversationRoom extends DurableObject<Env> {
     this.store.enqueue(null);
     const conversation = this.wire(next);
     this.sockets.broadcast({ type: 'conversation', conversation });
-    if (change.title !== undefined) {
-      this.viewers.update({
-        conversation: sharedInfo(next),
-        from: this.store.writtenBefore(Number.MAX_SAFE_INTEGER),
-        messages: [],
-      });
-    }
+    if (change.title !== undefined) this.link.renamed(next);
     await this.outbox.catchUp();
     return conversation;
   }
@@ -215,20 +195,13 @@ export class ConversationRoom extends DurableObject<Env> {
     const c = this.owned(userId);
     this.replies.cancel();
     this.sockets.closeAllDeleted();
-    // Deleting revokes the share link (the store forgets it with the rest): its viewers are closed too.
-    this.viewers.closeAll();
+    this.link.closeAll();
     this.store.markDeleted(c.id);
     this.agentHistory.forget();
     // The alarm is set before the flush is tried: a restart in between still finds the delete owed and carried out.
     await armAlarm(this.ctx.storage, CATCH_UP_MS);
-    // Like catchUp: a hung Postgres must not hold the answer; the alarm finishes what the flush could not.
-    const result = await bounded(CATCH_UP_MS, () => this.outbox.flush()).catch(() => null);
-    if (!result?.ok) {
-      await armAlarm(this.ctx.storage, result?.retryInMs ?? CATCH_UP_MS);
-    } else if (this.store.isForgettable()) {
-      // Not when a send has made the conversation again meanwhile (same derived id): that one stays.
-      await this.forget();
-    }
+    // Not forgotten when a send has made the conversation again meanwhile (same derived id): that one stays.
+    if ((await this.outbox.flushWithin(CATCH_UP_MS)) && this.store.isForgettable()) await this.forget();
     return null;
   }
 
@@ -260,46 +233,6 @@ export class ConversationRoom extends DurableObject<Env> {
     return { stopped: await this.replies.stop() };
   }
 
-  private async makeShare(userId: string): Promise<ShareRecord> {
-    this.owned(userId);
-    const existing = this.store.share();
-    if (existing) return existing;
-    // 128 random bits (SPEC §10): a link cannot be guessed, and says nothing about its conversation.
-    const share = {
-      id: base64url.encode(crypto.getRandomValues(new Uint8Array(16))),
-      createdAt: new Date().toISOString(),
-    };
-    this.store.saveShare(share);
-    // The public link is looked up in Postgres: answer once it is there if Postgres keeps up; else the alarm retries.
-    const result = await bounded(SHARE_WAIT_MS, () => this.outbox.flush()).catch(() => null);
-    if (!result?.ok) await armAlarm(this.ctx.storage, result?.retryInMs ?? CATCH_UP_MS);
-    return share;
-  }
-
-  private async revokeShare(userId: string): Promise<null> {
-    this.owned(userId);
-    if (!this.store.share()) return null;
-    this.store.saveShare(null);
-    this.viewers.closeAll();
-    this.outbox.kick();
-    return null;
-  }
-
-  /** The conversation whose live link `shareId` is; not_found for any other id, a revoked one or a deleted conversation. */
-  private sharedConversation(shareId: string): ConversationRecord {
-    const c = this.store.conversation();
-    if (!c || this.store.share()?.id !== shareId) throw new ApiError('not_found', 'no such shared conversation');
-    return c;
-  }
-
-  /** A message was written: the share link's viewers get it, at its place among the written messages. */
-  private sharedWritten(m: Message): void {
-    const c = this.store.conversation();
-    if (!c || this.viewers.count === 0) return;
-    const from = this.store.writtenBefore(m.seq);
-    this.viewers.update({ conversation: sharedInfo(c), from, messages: [sharedMessage(m)] });
-  }
-
   // ---------------------------------------------------------------- sending
 
   private async sendAndWait(userId: string, input: TurnInput): Promise<TurnResult> {
@@ -321,30 +254,20 @@ export class ConversationRoom extends DurableObject<Env> {
   }
 
   private async streamTurn(userId: string, input: TurnInput): Promise<Response> {
-    try {
-      return await this.sendStreaming(userId, input);
-    } catch (err) {
-      return errorResponse(err, { request_id: input.request_id });
-    }
+    return answer(() => this.sendStreaming(userId, input), { request_id: input.request_id });
   }
 
   /** SSE resume: the reply in flight from after `lastEventId`, or 204 when none is. */
   async attachStream(userId: string, lastEventId: string | null): Promise<Response> {
-    try {
-      return this.attach(userId, lastEventId);
-    } catch (err) {
-      return errorResponse(err);
-    }
+    return answer(() => this.attach(userId, lastEventId));
   }
 
   /** Internal HTTP for what RPC cannot carry: the WebSocket upgrade. */
   override async fetch(request: Request): Promise<Response> {
-    try {
+    return answer(() => {
       if (new URL(request.url).pathname !== '/ws') throw notFound();
       return this.upgrade(this.sockets.askerOf(this.store, request));
-    } catch (err) {
-      return errorResponse(err);
-    }
+    });
   }
 
   private async sendStreaming(userId: string, input: TurnInput): Promise<Response> {
@@ -545,8 +468,6 @@ export class ConversationRoom extends DurableObject<Env> {
     return toWireConversation(c, this.gate.live !== null, this.store.head());
   }
 }
-
-const sharedInfo = (c: ConversationRecord) => ({ title: c.title, created_at: c.createdAt });
 
 const notFound = () => new ApiError('not_found', 'conversation not found');
 

@@ -76,6 +76,16 @@ export class Outbox {
     if (!result.ok) await armAlarm(this.ctx.storage, result.retryInMs);
   }
 
+  /**
+   * Flushes now, waiting at most `waitMs` (a hung Postgres must not hold an answer); what it could not finish, the
+   * alarm retries. True when everything owed has reached Postgres.
+   */
+  async flushWithin(waitMs: number): Promise<boolean> {
+    const result = await bounded(waitMs, () => this.flush()).catch(() => null);
+    if (!result?.ok) await armAlarm(this.ctx.storage, result?.retryInMs ?? CATCH_UP_MS);
+    return result?.ok === true;
+  }
+
   /** Single flight: a call during a flush makes that flush go round once more. */
   flush(): Promise<FlushResult> {
     if (this.running) {

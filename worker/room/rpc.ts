@@ -1,4 +1,4 @@
-import { toApiError } from '../errors';
+import { errorResponse, toApiError } from '../errors';
 import type { ErrorCode, Regenerate, SendMessage } from '../wire';
 import type { TurnAsk } from './branches';
 
@@ -37,5 +37,17 @@ export async function guard<T>(fn: () => T | Promise<T>): Promise<RoomResult<T>>
   } catch (err) {
     const e = toApiError(err, { where: 'room' });
     return { ok: false, error: { code: e.code, message: e.message, retryAfter: e.retryAfter } };
+  }
+}
+
+/** For what answers with a Response (streams, the upgrade): an error becomes its response in the envelope. */
+export async function answer(
+  fn: () => Response | Promise<Response>,
+  context?: Record<string, unknown>,
+): Promise<Response> {
+  try {
+    return await fn();
+  } catch (err) {
+    return errorResponse(err, context);
   }
 }
