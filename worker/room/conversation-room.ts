@@ -218,12 +218,7 @@ export class ConversationRoom extends DurableObject<Env> {
     this.gate.assertFree();
     const head = this.store.switchHead(messageId);
     this.sockets.broadcast({ type: 'head', head_id: head });
-    // Another branch: a share link's viewers are shown it whole.
-    this.viewers.update({
-      conversation: sharedInfo(c),
-      from: 0,
-      messages: this.store.written(c.id).map(sharedMessage),
-    });
+    this.link.switched(c);
     await this.outbox.catchUp();
     return { head_id: head };
   }

@@ -56,8 +56,7 @@ export class ShareLink {
 
   /** What the public link `shareId` shows; not_found when it is not this conversation's live link. */
   view(shareId: string): SharedConversation {
-    const c = this.conversation(shareId);
-    return { conversation: sharedInfo(c), messages: this.room.store().written(c.id).map(sharedMessage) };
+    return this.shown(this.conversation(shareId));
   }
 
   /** The link's live stream (SSE): the written messages, the reply in flight, then everything as it happens. */
@@ -84,9 +83,19 @@ export class ShareLink {
     this.viewers.update({ conversation: sharedInfo(c), from, messages: [] });
   }
 
+  /** Another branch is the active one: viewers are shown it whole. */
+  switched(c: ConversationRecord): void {
+    this.viewers.update({ ...this.shown(c), from: 0 });
+  }
+
   /** The conversation is deleted, which revokes the link (the store forgets it with the rest): viewers are closed. */
   closeAll(): void {
     this.viewers.closeAll();
+  }
+
+  /** What a link shows of `c`: its title and the active branch's written messages (SPEC §9, §10). */
+  private shown(c: ConversationRecord): SharedConversation {
+    return { conversation: sharedInfo(c), messages: this.room.store().written(c.id).map(sharedMessage) };
   }
 
   /** The conversation whose live link `shareId` is; not_found for any other id, a revoked one or a deleted conversation. */
