@@ -12,6 +12,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { keepConnectionsLongerThanClients } from '../dev/keep-alive';
 
 export const now = () => performance.timeOrigin + performance.now();
 
@@ -68,6 +69,7 @@ function serve(): void {
     }
     answer(req, res, runs).catch(() => res.destroy());
   });
+  keepConnectionsLongerThanClients(server);
   server.listen(0, '127.0.0.1', () => process.send?.({ port: (server.address() as AddressInfo).port }));
   process.on('disconnect', () => process.exit(0));
 }

@@ -47,6 +47,7 @@ import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import type { UIMessage } from 'ai';
 import { streamChatCompletions } from '../worker/agentcore/openai';
+import { keepConnectionsLongerThanClients } from './keep-alive';
 
 export interface DevAgentOptions {
   port: number;
@@ -84,6 +85,7 @@ export async function startDevAgent(opts: DevAgentOptions): Promise<DevAgent> {
       else res.destroy();
     });
   });
+  keepConnectionsLongerThanClients(server);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port, host, () => resolve());

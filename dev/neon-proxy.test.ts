@@ -1,5 +1,6 @@
 import { rm, unlink } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { neon, neonConfig } from '@neondatabase/serverless';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -101,6 +102,31 @@ describe('the local Neon HTTP endpoint (what neon() POSTs to)', () => {
     ).rejects.toMatchObject({ code: '23505' });
     expect(await sql.query('select count(*)::int as n from batch_probe')).toEqual([{ n: 0 }]);
   });
+
+  it("keeps an idle connection open past the 5 s of workerd's pool, so workerd is the one that closes it", async () => {
+    // Node closed it at 5 s, as workerd's pool may reuse one: under load many of the Worker's fetches failed with
+    // "Network connection lost" at once (outbox flushes), and the requests waiting on them were dropped.
+    const [host, port] = proxy.wsProxy.replace(/\/v1$/, '').split(':');
+    const socket = connect({ host, port: Number(port) });
+    let closedAfter: number | undefined;
+    let answered = '';
+    const sentAt = await new Promise<number>((resolve) => {
+      socket.once('connect', () => {
+        socket.write(`GET / HTTP/1.1\r\nHost: ${host}\r\n\r\n`);
+        resolve(Date.now());
+      });
+    });
+    socket.on('data', (d: Buffer) => {
+      answered += d.toString();
+    });
+    socket.once('close', () => {
+      closedAfter = Date.now() - sentAt;
+    });
+    await new Promise((r) => setTimeout(r, 6_500));
+    expect(answered).toMatch(/^HTTP\/1\.1 426/);
+    expect(closedAfter).toBeUndefined();
+    socket.destroy();
+  }, 20_000);
 
   it('refuses browser pages and any server but the local PostgreSQL', async () => {
     expect((await post({ origin: 'https://attacker.example' })).status).toBe(403);

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { type RawData, type WebSocket, WebSocketServer } from 'ws';
+import { keepConnectionsLongerThanClients } from './keep-alive';
 import { type NeonHttpCounts, neonHttpEndpoint } from './neon-http';
 
 /**
@@ -29,6 +30,7 @@ export async function startNeonProxy(opts: {
     if (req.method === 'POST' && req.url === '/sql') return sqlOverHttp.handle(req, res);
     res.writeHead(426).end('WebSocket only\n');
   });
+  keepConnectionsLongerThanClients(http);
   const wss = new WebSocketServer({
     server: http,
     path: '/v1',

@@ -51,7 +51,9 @@ export async function withLab(
   try {
     await work(lab);
   } catch (err) {
-    result.failures.push(`aborted: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    const cause =
+      err instanceof Error && err.cause ? `\n    cause: ${String((err.cause as Error).stack ?? err.cause)}` : '';
+    result.failures.push(`aborted: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}${cause}`);
   } finally {
     const leftovers = await release();
     result.failures.push(...leftovers.map((l) => `left behind: ${l}`));

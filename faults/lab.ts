@@ -33,6 +33,13 @@ export interface Lab {
   url: string;
   /** The JWKS server the shared lab trusts besides AUTH_JWT_SECRET (dev/jwks-server.ts): its base URL. */
   jwksBase?: string;
+  /**
+   * Send a request again, once, when the connection it went out on was closed under it with no answer (see
+   * isConnectionReset), and count it in `resetRetries`. Off by default: an experiment that checks what was stored
+   * must see every failure.
+   */
+  retryResets: boolean;
+  resetRetries: number;
   /** Every response or frame with a 5xx status (or close code 1011) any client of this lab saw. */
   serverErrors: string[];
   user(name?: string): Promise<User>;
@@ -51,6 +58,8 @@ export async function startLab(vars: Record<string, string> = {}, opts: Partial<
   const lab: Lab = {
     stack,
     url: stack.url,
+    retryResets: false,
+    resetRetries: 0,
     dataDir,
     serverErrors,
     user: async (name) => {
@@ -161,15 +170,21 @@ export class User {
     timeoutMs?: number,
   ): Promise<Reply> {
     const full = /^\/(api\/|healthz|readyz)/.test(path) ? path : `${API_BASE}${path}`;
-    const res = await fetch(`${this.lab.url}${full}`, {
-      method,
-      headers: {
-        authorization: `Bearer ${this.token}`,
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-        ...headers,
-      },
-      body: body === undefined ? undefined : rawBody(body),
-      signal: timeoutMs === undefined ? null : AbortSignal.timeout(timeoutMs),
+    const send = () =>
+      fetch(`${this.lab.url}${full}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${this.token}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+          ...headers,
+        },
+        body: body === undefined ? undefined : rawBody(body),
+        signal: timeoutMs === undefined ? null : AbortSignal.timeout(timeoutMs),
+      });
+    const res = await send().catch((err: unknown) => {
+      if (!this.lab.retryResets || !isConnectionReset(err)) throw err;
+      this.lab.resetRetries++;
+      return send();
     });
     const text = await res.text();
     noteStatus(this.lab, `${method} ${path}`, res.status, text);
@@ -378,6 +393,16 @@ export class Socket {
   cut(): void {
     this.ws.terminate();
   }
+}
+
+/**
+ * The request went out on a kept-alive connection the server closed at that moment: workerd closes a connection
+ * idle for 5 s, and Node's fetch keeps one for 4 s, timed from when it read the answer; on a starved machine the two
+ * cross and the next request meets a closing socket ("other side closed", ECONNRESET).
+ */
+export function isConnectionReset(err: unknown): boolean {
+  const code = (err as { cause?: { code?: unknown } } | undefined)?.cause?.code;
+  return code === 'UND_ERR_SOCKET' || code === 'ECONNRESET';
 }
 
 function rawBody(body: unknown): string | Blob {

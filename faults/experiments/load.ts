@@ -176,15 +176,39 @@ async function round(
   return result;
 }
 
-/** The Worker's resident memory: workerd's VmRSS in MiB. */
-export function workerdRssMb(): number {
-  let kb = 0;
+/**
+ * Resident memory of the lab's workerd processes in MiB. wrangler dev runs two: the Worker's, and the one of its
+ * proxy (the address clients are given, `stack.url`), which relays every request and WebSocket to it. `anon` is
+ * the part that is the process's own (heap: V8 and workerd's); `file` is file pages mapped in (SQLite storage
+ * among them), which the kernel can take back.
+ */
+export interface WorkerdMemory {
+  worker: { rss: number; anon: number; file: number };
+  proxy: { rss: number; anon: number; file: number };
+}
+
+export function workerdMemory(lab: Lab): WorkerdMemory {
+  const proxyEntry = `entry=127.0.0.1:${new URL(lab.stack.url).port}`;
+  const out: WorkerdMemory = { worker: { rss: 0, anon: 0, file: 0 }, proxy: { rss: 0, anon: 0, file: 0 } };
   for (const pid of lookup('workerd')) {
     const status = readStatus(pid);
-    kb += Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+    const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
+    let cmdline = '';
+    try {
+      cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    } catch {
+      continue;
+    }
+    const into = cmdline.includes(proxyEntry) ? out.proxy : out.worker;
+    into.rss += Math.round(kb('VmRSS') / 1024);
+    into.anon += Math.round(kb('RssAnon') / 1024);
+    into.file += Math.round(kb('RssFile') / 1024);
   }
-  return Math.round(kb / 1024);
+  return out;
 }
+
+export const fmtMemory = (m: WorkerdMemory) =>
+  `Worker ${m.worker.rss} MiB (anon ${m.worker.anon}, file ${m.worker.file}), proxy ${m.proxy.rss} MiB`;
 
 /** Our own processes called `name` (other stacks on this machine are not ours to measure). */
 function lookup(name: string): number[] {
@@ -229,17 +253,18 @@ export const load: Experiment = {
           // load it answered POSTs with 503 when one of its own fetches failed (dev/wrangler-dev.ts).
           const via = process.env.FAULTS_LOAD_VIA === 'proxy' ? 'wrangler proxy' : 'workerd directly';
           if (via === 'workerd directly') lab.url = lab.stack.directUrl();
+          lab.retryResets = true;
           log(`clients go to ${via} (${lab.url})`);
           const users = await Promise.all(Array.from({ length: Math.max(main, ...ramp) }, () => lab.user()));
-          const rssBefore = workerdRssMb();
+          const memBefore = workerdMemory(lab);
           const r = await round(lab, agent, users, main, chunks, readers, log);
-          const rssAfter = workerdRssMb();
+          const memAfter = workerdMemory(lab);
           result.trials = r.conversations;
           result.failures.push(...r.errors.slice(0, 20));
           if (r.errors.length > 20) result.failures.push(`… ${r.errors.length - 20} more errors`);
           result.figures.push(
             `${main} conversations: chunk latency p50 ${fmt(percentile(r.chunkMs, 50))}, p99 ${fmt(percentile(r.chunkMs, 99))} (${r.chunkMs.length} chunks); first chunk p50 ${fmt(percentile(r.firstChunkMs, 50))}, p99 ${fmt(percentile(r.firstChunkMs, 99))}; ${r.historyReads} history reads (p50 ${fmt(percentile(r.readMs, 50))}, p99 ${fmt(percentile(r.readMs, 99))}); ${r.errors.length} errors`,
-            `workerd memory: ${rssBefore} MiB before, ${rssAfter} MiB after; clients went to ${via}`,
+            `workerd memory: ${fmtMemory(memBefore)} before; ${fmtMemory(memAfter)} after; clients went to ${via}; ${lab.resetRetries} requests sent again after their kept-alive connection closed under them`,
           );
           log(result.figures[0] ?? '');
           let held = 0;

@@ -7,10 +7,10 @@ import { type Experiment, outcome, scaled, withLab } from '../experiment';
 import { addVerdict, checkInvariants, Transcript } from '../invariants';
 import { sleep } from '../lab';
 import { CHANNELS, Conversation, percentile } from '../traffic';
-import { workerdRssMb } from './load';
+import { fmtMemory, type WorkerdMemory, workerdMemory } from './load';
 
 interface Window {
-  rssMb: number;
+  mem: WorkerdMemory;
   totalMs: number[];
 }
 
@@ -19,7 +19,10 @@ export const soak: Experiment = {
   title: '9 soak',
   profiles: ['full', 'soak'],
   async run(profile, log, labs) {
-    const durationMs = scaled(profile, { short: 30_000, full: 120_000, soak: 30 * 60_000 });
+    // FAULTS_SOAK_MINUTES=n runs it for n minutes (e.g. to tell warm-up from a leak without the whole 30).
+    const minutes = Number(process.env.FAULTS_SOAK_MINUTES);
+    const durationMs =
+      minutes > 0 ? minutes * 60_000 : scaled(profile, { short: 30_000, full: 120_000, soak: 30 * 60_000 });
     const windowMs = Math.max(10_000, durationMs / 12);
     const conversations = 6;
     const result = outcome(`${durationMs / 60_000} min of mixed traffic: memory and latency do not grow; invariants`);
@@ -33,10 +36,10 @@ export const soak: Experiment = {
           convs.push(new Conversation(new Transcript(user, await user.conversation(`soak ${i}`))));
         const windows: Window[] = [];
         const started = Date.now();
-        let current: Window = { rssMb: workerdRssMb(), totalMs: [] };
+        let current: Window = { mem: workerdMemory(lab), totalMs: [] };
         const sampler = setInterval(() => {
           windows.push(current);
-          current = { rssMb: workerdRssMb(), totalMs: [] };
+          current = { mem: workerdMemory(lab), totalMs: [] };
         }, windowMs);
         await Promise.all(
           convs.map(async (c, i) => {
@@ -65,15 +68,23 @@ export const soak: Experiment = {
           const p50 = (w: Window) => percentile(w.totalMs, 50);
           result.figures.push(
             `${result.trials} sends in ${full.length} windows of ${(windowMs / 1000).toFixed(0)} s: send→end p50 ${p50(first).toFixed(0)} ms first, ${p50(last).toFixed(0)} ms last`,
-            `workerd memory ${full.map((w) => w.rssMb).join(' → ')} MiB`,
+            `the Worker's workerd, RSS per window: ${full.map((w) => w.mem.worker.rss).join(' → ')} MiB`,
+            `  of which its own (anon): ${full.map((w) => w.mem.worker.anon).join(' → ')} MiB; file pages: ${full.map((w) => w.mem.worker.file).join(' → ')} MiB`,
+            `wrangler's proxy workerd, RSS: ${full.map((w) => w.mem.proxy.rss).join(' → ')} MiB`,
           );
           log(result.figures.join('; '));
           // Bounds loose enough for a machine shared with other work, tight enough to catch a leak or a slowdown.
           if (p50(last) > p50(first) * 2 + 50)
             result.failures.push(`latency grew: p50 ${p50(first).toFixed(0)} → ${p50(last).toFixed(0)} ms`);
-          if (last.rssMb > first.rssMb * 1.5 + 64)
-            result.failures.push(`memory grew: ${first.rssMb} → ${last.rssMb} MiB`);
+          const own = (w: Window) => w.mem.worker.anon + w.mem.proxy.anon;
+          if (own(last) > own(first) * 1.5 + 64)
+            result.failures.push(`memory grew: ${own(first)} → ${own(last)} MiB (anon, Worker + proxy)`);
         }
+        // Idle: what stays once the traffic stops and the rooms have had time to go quiet.
+        await sleep(30_000);
+        const idle = workerdMemory(lab);
+        result.figures.push(`30 s after the traffic stopped: ${fmtMemory(idle)}`);
+        log(result.figures.at(-1) ?? '');
         addVerdict(
           result.verdict,
           await checkInvariants(
