@@ -4,7 +4,7 @@
  * notes when it wrote each chunk, so chunk latency is agent write → client receipt. Then a ramp: the largest
  * number of concurrent streaming conversations whose p99 chunk latency stays within 100 ms.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import WebSocket from 'ws';
 import { now, startTimingAgent, type TimingAgent } from '../../bench/timing-agent';
 import { API_BASE, type ServerFrame } from '../../worker/wire';
@@ -188,18 +188,13 @@ export interface WorkerdMemory {
 }
 
 export function workerdMemory(lab: Lab): WorkerdMemory {
-  const proxyEntry = `entry=127.0.0.1:${new URL(lab.stack.url).port}`;
+  const workerPort = Number(new URL(lab.stack.directUrl()).port);
   const out: WorkerdMemory = { worker: { rss: 0, anon: 0, file: 0 }, proxy: { rss: 0, anon: 0, file: 0 } };
+  const listening = listeningInodes(workerPort);
   for (const pid of lookup('workerd')) {
     const status = readStatus(pid);
     const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
-    let cmdline = '';
-    try {
-      cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-    } catch {
-      continue;
-    }
-    const into = cmdline.includes(proxyEntry) ? out.proxy : out.worker;
+    const into = holdsSocket(pid, listening) ? out.worker : out.proxy;
     into.rss += Math.round(kb('VmRSS') / 1024);
     into.anon += Math.round(kb('RssAnon') / 1024);
     into.file += Math.round(kb('RssFile') / 1024);
@@ -209,6 +204,34 @@ export function workerdMemory(lab: Lab): WorkerdMemory {
 
 export const fmtMemory = (m: WorkerdMemory) =>
   `Worker ${m.worker.rss} MiB (anon ${m.worker.anon}, file ${m.worker.file}), proxy ${m.proxy.rss} MiB`;
+
+/** Inodes of the sockets listening on 127.0.0.1:`port` (/proc/net/tcp, state 0A). */
+function listeningInodes(port: number): Set<string> {
+  const out = new Set<string>();
+  try {
+    for (const line of readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f[3] === '0A' && Number.parseInt(f[1]?.split(':')[1] ?? '', 16) === port && f[9]) out.add(f[9]);
+    }
+  } catch {
+    // no /proc: every workerd counts as the proxy's, which the figures then show
+  }
+  return out;
+}
+
+function holdsSocket(pid: number, inodes: Set<string>): boolean {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).some((fd) => {
+      try {
+        return inodes.has(/^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`))?.[1] ?? '');
+      } catch {
+        return false;
+      }
+    });
+  } catch {
+    return false;
+  }
+}
 
 /** Our own processes called `name` (other stacks on this machine are not ours to measure). */
 function lookup(name: string): number[] {
@@ -239,7 +262,7 @@ export const load: Experiment = {
     const main = Number(process.env.FAULTS_LOAD_CONVERSATIONS) || scaled(profile, { short: 10, full: 1_000 });
     const chunks = scaled(profile, { short: 40, full: 200 });
     const readers = Math.min(scaled(profile, { short: 2, full: 200 }), Math.ceil(main / 5));
-    const ramp = scaled(profile, { short: [5], full: [10, 25, 50, 100, 200, 400, 700, 1_000] }).filter(
+    const ramp = scaled(profile, { short: [5], full: [1, 2, 5, 10, 25, 50, 100, 200, 400, 700, 1_000] }).filter(
       (n) => n <= main,
     );
     const result = outcome(`${main} conversations × ${chunks} chunks at 20/s + ${readers} history readers: 0 errors`);
@@ -249,12 +272,12 @@ export const load: Experiment = {
         () => labs.own({ AGENTCORE_URL: agent.url }),
         result,
         async (lab) => {
-          // Straight to workerd unless FAULTS_LOAD_VIA=proxy: wrangler's proxy is not part of production, and under
-          // load it answered POSTs with 503 when one of its own fetches failed (dev/wrangler-dev.ts).
-          const via = process.env.FAULTS_LOAD_VIA === 'proxy' ? 'wrangler proxy' : 'workerd directly';
-          if (via === 'workerd directly') lab.url = lab.stack.directUrl();
+          // Straight to workerd's own socket: not through wrangler's proxy (not part of production; under load it
+          // answered POSTs with 503 when one of its fetches failed, dev/direct-port.ts) nor through the stack's
+          // pass-through, which would share this process's event loop with the clients.
+          lab.url = lab.stack.directUrl();
           lab.retryResets = true;
-          log(`clients go to ${via} (${lab.url})`);
+          log(`clients go to workerd itself (${lab.url})`);
           const users = await Promise.all(Array.from({ length: Math.max(main, ...ramp) }, () => lab.user()));
           const memBefore = workerdMemory(lab);
           const r = await round(lab, agent, users, main, chunks, readers, log);
@@ -264,7 +287,7 @@ export const load: Experiment = {
           if (r.errors.length > 20) result.failures.push(`… ${r.errors.length - 20} more errors`);
           result.figures.push(
             `${main} conversations: chunk latency p50 ${fmt(percentile(r.chunkMs, 50))}, p99 ${fmt(percentile(r.chunkMs, 99))} (${r.chunkMs.length} chunks); first chunk p50 ${fmt(percentile(r.firstChunkMs, 50))}, p99 ${fmt(percentile(r.firstChunkMs, 99))}; ${r.historyReads} history reads (p50 ${fmt(percentile(r.readMs, 50))}, p99 ${fmt(percentile(r.readMs, 99))}); ${r.errors.length} errors`,
-            `workerd memory: ${fmtMemory(memBefore)} before; ${fmtMemory(memAfter)} after; clients went to ${via}; ${lab.resetRetries} requests sent again after their kept-alive connection closed under them`,
+            `workerd memory: ${fmtMemory(memBefore)} before; ${fmtMemory(memAfter)} after; clients went to workerd itself; ${lab.resetRetries} requests sent again after their kept-alive connection closed under them`,
           );
           log(result.figures[0] ?? '');
           let held = 0;
