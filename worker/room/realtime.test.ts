@@ -445,8 +445,8 @@ async function keptAtLeast(conversationId: string, messageId: string, n: number)
   const stub = env.ROOMS.get(env.ROOMS.idFromName(conversationId));
   const keptChunks = () =>
     runInDurableObject(stub, async (_room, state) => {
-      const batches = await state.storage.list<unknown[]>({ prefix: `chunk:${messageId}:` });
-      return [...batches.values()].reduce((count, batch) => count + batch.length, 0);
+      const batches = await state.storage.list<{ chunks: unknown[] }>({ prefix: `chunk:${messageId}:` });
+      return [...batches.values()].reduce((count, batch) => count + batch.chunks.length, 0);
     });
   expect(await eventually(keptChunks, (kept) => kept >= n)).toBeGreaterThanOrEqual(n);
 }

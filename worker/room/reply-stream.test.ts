@@ -49,6 +49,18 @@ describe('ReplyStream', () => {
     expect(restored.progress).toEqual({ resumable: true, agentChunks: 7 });
   });
 
+  it('keeps a batch and where the agent stood after it as one row', async () => {
+    const rows = await inRoomStorage(async (storage) => {
+      await new Promise<void>((resolve) => {
+        const stream = new ReplyStream('r6', storage, resolve);
+        stream.push({ type: 'text-start', id: 't' });
+        stream.push(delta('one row'));
+      });
+      return [...(await storage.list({ prefix: '' })).keys()].filter((k) => k.includes('r6'));
+    });
+    expect(rows).toEqual(['chunk:r6:00000000']);
+  });
+
   it('writes nothing once ended, and drops what it kept once the reply is stored', async () => {
     const left = await inRoomStorage(async (storage) => {
       const stream = new ReplyStream('r3', storage);

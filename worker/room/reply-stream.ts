@@ -24,6 +24,13 @@ export interface ResumePoint {
 }
 
 /**
+ * A batch of kept chunks with the resume point after it: one row per batch. Before, the point was a row of its
+ * own rewritten with every batch, two rows written per batch (bench/capacity.ts measures it); an array is a batch
+ * kept that way, its point in the `resume:` row.
+ */
+type KeptBatch = { chunks: Chunk[] } & ResumePoint;
+
+/**
  * How often the chunks of a reply in flight are written down: a restart loses at most this much of the
  * text. Each write is a storage commit that holds workerd up for a disk sync locally (~2 ms here); at 100 ms
  * one chunk in fifty waited behind one and relay p99 was 3–3.9 ms, at 250 ms it is 0.8–1.8 ms (bench/chat.ts).
@@ -51,6 +58,8 @@ export class ReplyStream {
   private ended = false;
   private assembled: { size: number; message: Promise<UIMessage | null> } | null = null;
   private keptUpTo = 0;
+  /** The rows its batches are kept in: drop() deletes them without listing them first (a row read each). */
+  private readonly keptKeys: string[] = [];
   private writer: ReturnType<typeof setTimeout> | null = null;
 
   /** `onFirstKept` runs when the first batch is written: the reply is then worth resuming after a restart. */
@@ -70,9 +79,17 @@ export class ReplyStream {
     onFirstKept?: () => void,
   ): Promise<ReplyStream> {
     const point = (await storage.get<ResumePoint>(resumeKey(messageId))) ?? { resumable: false, agentChunks: 0 };
+    const rows = await storage.list<Chunk[] | KeptBatch>({ prefix: chunkKey(messageId, null) });
+    const kept = [...rows.values()];
+    const last = kept.at(-1);
+    // keepResumable may have said it resumes after the last batch was written: either row saying so is enough.
+    if (last && !Array.isArray(last)) {
+      point.resumable ||= last.resumable;
+      point.agentChunks = Math.max(point.agentChunks, last.agentChunks);
+    }
     const stream = new ReplyStream(messageId, storage, onFirstKept, { ...point });
-    const kept = await storage.list<Chunk[]>({ prefix: chunkKey(messageId, null) });
-    for (const chunk of [...kept.values()].flat()) {
+    stream.keptKeys.push(...rows.keys());
+    for (const chunk of kept.flatMap((batch) => (Array.isArray(batch) ? batch : batch.chunks))) {
       stream.chunks.push({ chunk, json: JSON.stringify(chunk) });
       stream.agentChunksAt.push(point.agentChunks);
     }
@@ -145,8 +162,8 @@ export class ReplyStream {
    * a crash leaves only a finished reply's spare chunks.
    */
   async drop(): Promise<void> {
-    const kept = await this.storage.list({ prefix: chunkKey(this.messageId, null) });
-    const keys = [...kept.keys(), resumeKey(this.messageId)];
+    // The resume row is written only for an agent that resumes (keepResumable).
+    const keys = [...this.keptKeys, ...(this.progress.resumable ? [resumeKey(this.messageId)] : [])];
     for (let i = 0; i < keys.length; i += 128) {
       this.storage.delete(keys.slice(i, i + 128), { allowUnconfirmed: true }).catch(() => undefined);
     }
@@ -162,20 +179,22 @@ export class ReplyStream {
     this.storage.put(resumeKey(this.messageId), point, { allowUnconfirmed: true }).catch(() => undefined);
   }
 
-  /** Writes the chunks not yet kept, and where the agent stood after the last of them. */
+  /** Writes the chunks not yet kept, with where the agent stood after the last of them, as one row. */
   private keep(): void {
     this.writer = null;
     if (this.ended || this.keptUpTo >= this.size) return;
     const from = this.keptUpTo;
     const batch = this.chunks.slice(from).map((c) => c.chunk);
     this.keptUpTo += batch.length;
-    const point: ResumePoint = {
+    const kept: KeptBatch = {
+      chunks: batch,
       agentChunks: this.agentChunksAt[this.keptUpTo - 1] ?? 0,
       resumable: this.progress.resumable,
     };
+    const key = chunkKey(this.messageId, from);
+    this.keptKeys.push(key);
     // A failed write (the object is being reset) loses only what a restart would lose anyway.
-    this.storage.put(chunkKey(this.messageId, from), batch, { allowUnconfirmed: true }).catch(() => undefined);
-    this.storage.put(resumeKey(this.messageId), point, { allowUnconfirmed: true }).catch(() => undefined);
+    this.storage.put(key, kept, { allowUnconfirmed: true }).catch(() => undefined);
     if (from === 0) this.onFirstKept();
   }
 }
