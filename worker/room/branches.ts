@@ -1,7 +1,9 @@
 import { ApiError } from '../errors';
-import type { Message } from '../wire';
+import type { ClientFrame, Message } from '../wire';
+import { newRegeneration, newTurn } from './messages';
+import type { TurnShape } from './replies';
 import type { RegenerateInput, SendInput, TurnInput } from './rpc';
-import type { RoomStore } from './store';
+import type { ConversationRecord, RoomStore, StoredMessage } from './store';
 
 /**
  * The conversation as a tree (SPEC §9), as turns meet it: what a send, an edit or a regenerate asks, where it goes
@@ -31,6 +33,26 @@ export function regenerateTurn(input: RegenerateInput): TurnInput {
   return { ...input, ask: { kind: 'regenerate', replaces: input.message_id } };
 }
 
+/**
+ * A socket's send or regenerate frame as the room takes it. A socket's turn has no HTTP request: it gets its own
+ * request id, and a span of the socket's trace.
+ */
+export function frameTurn(
+  frame: Extract<ClientFrame, { type: 'send' | 'regenerate' }>,
+  conversationId: string,
+  traceparent: string | undefined,
+): TurnInput {
+  const common = {
+    conversation_id: conversationId,
+    client_message_id: frame.client_message_id,
+    request_id: crypto.randomUUID(),
+    traceparent,
+  };
+  return frame.type === 'send'
+    ? sendTurn({ ...common, content: frame.content, edit_of: frame.edit_of })
+    : regenerateTurn({ ...common, message_id: frame.message_id });
+}
+
 /** Checks that a turn's target exists and may be branched from; nothing is spent or stored yet. */
 export function planTurn(store: RoomStore, conversationId: string, ask: TurnAsk): TurnPlan {
   if (ask.kind === 'send') {
@@ -51,6 +73,29 @@ export function planTurn(store: RoomStore, conversationId: string, ask: TurnAsk)
   const user = store.message(conversationId, replaced.reply_to);
   if (!user) throw noSuchMessage();
   return { kind: 'regenerate', user, replaced };
+}
+
+/**
+ * The records a checked turn commits to `c`: a send's user message after the head (an edit's after the edited
+ * message's parent) and its reply, or a regenerate's new reply to the same user message; and how it changes the tree.
+ */
+export function turnRecords(
+  store: RoomStore,
+  c: ConversationRecord,
+  plan: TurnPlan,
+  clientMessageId: string | null,
+): {
+  turn: { conversation: ConversationRecord; user: StoredMessage; reply: StoredMessage; userIsNew: boolean };
+  shape: TurnShape;
+} {
+  const lastSeq = store.lastSeq();
+  if (plan.kind === 'regenerate') {
+    const turn = newRegeneration(c, lastSeq, plan.user, plan.replaced.id, clientMessageId);
+    return { turn: { ...turn, userIsNew: false }, shape: { regenerates: plan.replaced.id, branched: true } };
+  }
+  const parentId = plan.edited ? plan.edited.parent_id : store.head();
+  const turn = newTurn(c, lastSeq, plan.content, clientMessageId, parentId);
+  return { turn: { ...turn, userIsNew: true }, shape: { branched: plan.edited !== null } };
 }
 
 /**

@@ -17,8 +17,8 @@ import {
 } from '../wire';
 import { AgentHistory } from './agent-history';
 import { armAlarm } from './alarm';
-import { planTurn, regenerateTurn, repeatOf, sendTurn, type TurnPlan } from './branches';
-import { changedConversation, newConversation, newRegeneration, newTurn } from './messages';
+import { frameTurn, planTurn, regenerateTurn, repeatOf, sendTurn, type TurnPlan, turnRecords } from './branches';
+import { changedConversation, newConversation } from './messages';
 import { CATCH_UP_MS, Outbox } from './outbox';
 import { HEARTBEAT_MS, Replies } from './replies';
 import { answer, guard, type RegenerateInput, type RoomResult, type SendInput, type TurnInput } from './rpc';
@@ -240,16 +240,12 @@ export class ConversationRoom extends DurableObject<Env> {
 
   /** SSE send (an edit with edit_of): the reply as a UI message stream, live while it is in flight. */
   async sendStream(userId: string, input: SendInput): Promise<Response> {
-    return this.streamTurn(userId, sendTurn(input));
+    return answer(() => this.sendStreaming(userId, sendTurn(input)), { request_id: input.request_id });
   }
 
   /** SSE regenerate: the new reply as a UI message stream. */
   async regenerateStream(userId: string, input: RegenerateInput): Promise<Response> {
-    return this.streamTurn(userId, regenerateTurn(input));
-  }
-
-  private async streamTurn(userId: string, input: TurnInput): Promise<Response> {
-    return answer(() => this.sendStreaming(userId, input), { request_id: input.request_id });
+    return answer(() => this.sendStreaming(userId, regenerateTurn(input)), { request_id: input.request_id });
   }
 
   /** SSE resume: the reply in flight from after `lastEventId`, or 204 when none is. */
@@ -311,26 +307,13 @@ export class ConversationRoom extends DurableObject<Env> {
     plan: TurnPlan,
     fresh: boolean,
   ): { user: Message; reply: Message } {
-    const key = input.client_message_id ?? null;
-    const lastSeq = this.store.lastSeq();
-    const turn =
-      plan.kind === 'regenerate'
-        ? newRegeneration(c, lastSeq, plan.user, plan.replaced.id, key)
-        : newTurn(c, lastSeq, plan.content, key, plan.edited ? plan.edited.parent_id : this.store.head());
+    const { turn, shape } = turnRecords(this.store, c, plan, input.client_message_id ?? null);
     // One storage commit per turn: the bucket is kept with the messages it admitted. The agent call and every
     // frame wait for it (the output gate); locally it holds workerd up ~0.5 ms, measured by sends with and
     // without these writes taking turns in one stack (bench/chat.ts figures, session 4).
-    const { user, reply } = this.store.saveTurn(
-      { ...turn, userIsNew: plan.kind === 'send' },
-      this.allowance.bucket,
-      fresh,
-    );
-    if (plan.kind === 'send') this.agentHistory.remember(user);
+    const { user, reply } = this.store.saveTurn(turn, this.allowance.bucket, fresh);
+    if (turn.userIsNew) this.agentHistory.remember(user);
     const trace = { requestId: input.request_id, traceparent: input.traceparent };
-    const shape = {
-      regenerates: plan.kind === 'regenerate' ? plan.replaced.id : undefined,
-      branched: plan.kind === 'regenerate' || plan.edited !== null,
-    };
     this.outbox.duringReply(this.replies.start(turn.conversation, user, reply, trace, shape));
     return { user, reply };
   }
@@ -339,7 +322,7 @@ export class ConversationRoom extends DurableObject<Env> {
 
   private upgrade(asker: Asker): Response {
     const c = this.owned(asker.userId);
-    const response = this.sockets.accept(asker, () => {
+    return this.sockets.accept(asker, () => {
       const stream = this.gate.live;
       return {
         type: 'ready',
@@ -348,9 +331,6 @@ export class ConversationRoom extends DurableObject<Env> {
         streaming: stream ? { message_id: stream.messageId, next_index: stream.size } : null,
       };
     });
-    // The sweep that drops clients who stopped pinging, or whose token ran out, runs from the alarm while sockets are open.
-    this.ctx.waitUntil(armAlarm(this.ctx.storage, this.sockets.sweepInMs()));
-    return response;
   }
 
   override async webSocketMessage(ws: WebSocket, data: string | ArrayBuffer): Promise<void> {
@@ -375,20 +355,8 @@ export class ConversationRoom extends DurableObject<Env> {
         return;
       case 'send':
       case 'regenerate': {
-        const conversation_id = this.owned(userId).id;
-        // A socket's turn has no HTTP request: it gets its own id, and a span of the socket's trace.
-        const common = {
-          conversation_id,
-          client_message_id: frame.client_message_id,
-          request_id: crypto.randomUUID(),
-          traceparent: this.sockets.traceparentOf(ws),
-        };
-        const { reply } = await this.accept(
-          userId,
-          frame.type === 'send'
-            ? sendTurn({ ...common, content: frame.content, edit_of: frame.edit_of })
-            : regenerateTurn({ ...common, message_id: frame.message_id }),
-        );
+        const turn = frameTurn(frame, this.owned(userId).id, this.sockets.traceparentOf(ws));
+        const { reply } = await this.accept(userId, turn);
         // A repeated turn whose reply already ended: tell this socket how it ended.
         if (reply.status !== 'streaming') this.sockets.send(ws, { type: 'message', message: reply });
         return;

@@ -5,6 +5,7 @@ import { log } from '../log';
 import type { Metrics } from '../metrics';
 import { continueTrace, traceIdOf } from '../trace';
 import { MAX_FRAME_BYTES, type Message, type ServerFrame } from '../wire';
+import { armAlarm } from './alarm';
 import type { ReplyStream } from './reply-stream';
 import type { RoomStore } from './store';
 
@@ -95,7 +96,10 @@ export class RoomSockets {
     };
   }
 
-  /** Accepts a socket for `userId` and greets it with `ready` (which names the reply in flight, for it to resume). */
+  /**
+   * Accepts a socket for `userId` and greets it with `ready` (which names the reply in flight, for it to resume);
+   * the room's alarm is armed for the sweep.
+   */
   accept(asker: Asker & UpgradeTrace, ready: () => ServerFrame): Response {
     if (this.ctx.getWebSockets().length >= this.config().MAX_SOCKETS_PER_CONVERSATION) {
       throw new ApiError('too_many_connections', 'too many open connections to this conversation', { retryAfter: 5 });
@@ -117,6 +121,8 @@ export class RoomSockets {
     const open = this.open;
     log('info', 'ws connect', { ...socketFields(attachment), open });
     this.metrics.socket({ conversationId: attachment.conversationId ?? '', event: 'open', open });
+    // The sweep that drops clients who stopped pinging, or whose token ran out, runs from the alarm while sockets are open.
+    this.ctx.waitUntil(armAlarm(this.ctx.storage, this.sweepInMs()));
     return new Response(null, { status: 101, webSocket: client });
   }
 
