@@ -88,11 +88,13 @@ describe('deploy config check', () => {
     const problems = deployProblems(
       ready((i) => {
         i.config.vars.DEV_AUTH = 'false';
+        i.config.vars.STORAGE_METER = 'true';
         i.secrets?.push('NEON_WS_PROXY');
       }),
     );
     expect(problems).toEqual([
       'wrangler.toml [env.staging.vars]: DEV_AUTH must not be set (local only)',
+      'wrangler.toml [env.staging.vars]: STORAGE_METER must not be set (local only)',
       'secret NEON_WS_PROXY must not be set: npx wrangler secret delete NEON_WS_PROXY --env staging',
     ]);
   });

@@ -14,8 +14,11 @@ const DURABLE_OBJECTS: Record<string, string> = { ROOMS: 'ConversationRoom', QUO
 /** Settings every deployed environment sets in its wrangler.toml [env.NAME.vars]. */
 const REQUIRED_VARS = ['AGENTCORE_URL', 'AUTH_ISSUER', 'AUTH_AUDIENCE'] as const;
 
-/** Local-only settings: in a deployed Worker they would turn on the dev login or send Postgres traffic in clear. */
-const FORBIDDEN = ['DEV_AUTH', 'NEON_WS_PROXY'] as const;
+/**
+ * Local-only settings: in a deployed Worker they would turn on the dev login, send Postgres traffic in clear, or
+ * count every storage call of every room (the capacity bench's meter).
+ */
+const FORBIDDEN = ['DEV_AUTH', 'NEON_WS_PROXY', 'STORAGE_METER'] as const;
 
 /** Values that stand in for secrets when the plain settings are run through the Worker's own config schema. */
 const SECRET_STAND_INS: Record<string, string> = {
