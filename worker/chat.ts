@@ -1,7 +1,7 @@
 import { type Context, Hono } from 'hono';
 import { type AuthVariables, authenticate, requireAuth } from './auth';
 import { loadConfig } from './config';
-import { listConversations } from './db/conversations';
+import { conversationOfMessage, listConversations } from './db/conversations';
 import { exportConversation } from './db/export';
 import { search } from './db/search';
 import { ApiError } from './errors';
@@ -12,6 +12,7 @@ import type { RoomResult } from './room/rpc';
 import {
   CreateConversationBody,
   ExportQuery,
+  FeedbackBody,
   HeadBody,
   Id,
   ListConversationsQuery,
@@ -124,6 +125,8 @@ for (const [method, path] of [
   ['DELETE', '/conversations/:id'],
   ['POST', '/conversations/:id/stop'],
   ['POST', '/conversations/:id/head'],
+  ['PUT', '/messages/:id/feedback'],
+  ['DELETE', '/messages/:id/feedback'],
   ['POST', '/ws-ticket'],
   ['POST', '/conversations/:id/share'],
   ['DELETE', '/conversations/:id/share'],
@@ -225,6 +228,29 @@ chat.post('/conversations/:id/head', async (c) => {
   const id = pathId(c.req.param('id'));
   const body = await jsonBody(c, HeadBody);
   return c.json(unwrap(await room(c.env, id).switchHead(c.get('userId'), body.message_id)));
+});
+
+/** The room of a message the user owns, found through Postgres (the route names the message alone). */
+async function roomOfMessage(env: Env, userId: string, raw: string | undefined) {
+  const messageId = parse(Id, raw, 'message id');
+  const conversationId = await conversationOfMessage(loadConfig(env), userId, messageId);
+  if (!conversationId) throw new ApiError('not_found', 'no such message');
+  return { messageId, room: room(env, conversationId) };
+}
+
+chat.put('/messages/:id/feedback', async (c) => {
+  const body = await jsonBody(c, FeedbackBody);
+  const userId = c.get('userId');
+  const { messageId, room: target } = await roomOfMessage(c.env, userId, c.req.param('id'));
+  const feedback = { rating: body.rating, comment: body.comment ?? null };
+  return c.json(unwrap(await target.rate(userId, messageId, feedback)));
+});
+
+chat.delete('/messages/:id/feedback', async (c) => {
+  const userId = c.get('userId');
+  const { messageId, room: target } = await roomOfMessage(c.env, userId, c.req.param('id'));
+  unwrap(await target.rate(userId, messageId, null));
+  return c.body(null, 204);
 });
 
 chat.post('/messages', async (c) => {

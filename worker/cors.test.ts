@@ -34,7 +34,7 @@ describe('CORS', () => {
     const res = await preflight(DASHBOARD, 'POST', 'authorization, content-type, last-event-id');
     expect(res.status).toBe(204);
     expect(res.headers.get('access-control-allow-origin')).toBe(DASHBOARD);
-    expect(res.headers.get('access-control-allow-methods')).toBe('GET,POST,PATCH,DELETE');
+    expect(res.headers.get('access-control-allow-methods')).toBe('GET,POST,PUT,PATCH,DELETE');
     expect(res.headers.get('access-control-allow-headers')?.toLowerCase()).toBe(
       'authorization,content-type,last-event-id',
     );

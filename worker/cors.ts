@@ -9,7 +9,7 @@ import { loadConfig } from './config';
 const policy = (origin: string) =>
   cors({
     origin,
-    allowMethods: ['GET', 'POST', 'PATCH', 'DELETE'],
+    allowMethods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'],
     allowHeaders: ['Authorization', 'Content-Type', 'Last-Event-ID'],
     exposeHeaders: ['Retry-After', 'X-Request-Id'],
     maxAge: 600,

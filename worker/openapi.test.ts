@@ -2,7 +2,7 @@ import { exports } from 'cloudflare:workers';
 import { type Schema, Validator } from '@cfworker/json-schema';
 import { describe, expect, it } from 'vitest';
 import app from './index';
-import { client, ORIGIN, sseEvents, testEnv, tokenFor, uniqueUser } from './test-support';
+import { client, eventually, ORIGIN, pgQuery, sseEvents, testEnv, tokenFor, uniqueUser } from './test-support';
 import { API_BASE, MAX_CONTENT_CODE_POINTS } from './wire';
 
 type Doc = {
@@ -147,6 +147,20 @@ describe('the published API', () => {
     await branch('regenerate', missing);
     await branch('head', lastReply);
     await branch('head', 'not-a-uuid');
+    const feedback = (method: string, messageId: string, body?: object) =>
+      call(method, `${API_BASE}/messages/{id}/feedback`, {
+        id: messageId,
+        ...(body ? { body: JSON.stringify(body) } : {}),
+      });
+    // The route finds the message's conversation in Postgres, where the reply lands when it has ended.
+    await eventually(
+      () => pgQuery('select 1 from conversation_messages where id = $1', [lastReply]),
+      (rows) => rows.length === 1,
+    );
+    await feedback('PUT', lastReply, { rating: 'up', comment: 'clear' });
+    await feedback('PUT', lastReply, { rating: 'sideways' });
+    await feedback('DELETE', lastReply);
+    await feedback('DELETE', missing);
     await call('GET', `${conv}/export`, { id, query: '?format=json' });
     await call('GET', `${conv}/export`, { id, query: '?format=pdf' });
     await call('GET', `${conv}/messages`, { id, query: '?before_seq=2&after_seq=1' });

@@ -15,6 +15,7 @@ import {
   DevLoginResult,
   ErrorEnvelope,
   ExportQuery,
+  FeedbackBody,
   HeadBody,
   HeadResult,
   ListConversationsQuery,
@@ -92,6 +93,7 @@ const REQUESTS = {
   SendMessageBody,
   RegenerateBody,
   HeadBody,
+  FeedbackBody,
   WsTicketBody,
   DevLoginBody,
 };
@@ -114,7 +116,7 @@ const ERROR_TEXT: Record<number, string> = {
 type Shape = ResponseName | 'sse' | 'shared-sse' | 'websocket' | 'document' | 'export' | null;
 
 export interface Operation {
-  method: 'get' | 'post' | 'patch' | 'delete';
+  method: 'get' | 'post' | 'put' | 'patch' | 'delete';
   /** OpenAPI path: `{id}` where Hono has `:id`. */
   path: string;
   summary: string;
@@ -277,6 +279,24 @@ export const OPERATIONS: Operation[] = [
     body: 'HeadBody',
     ok: { 200: 'HeadResult' },
     errors: [...WRITE_ERRORS, 404, 409],
+  },
+  {
+    method: 'put',
+    path: `${API_BASE}/messages/{id}/feedback`,
+    summary:
+      'Thumbs up or down on an assistant message that has ended, with an optional comment; every open tab gets the changed message',
+    auth: true,
+    body: 'FeedbackBody',
+    ok: { 200: 'Message' },
+    errors: [...WRITE_ERRORS, 404, 409],
+  },
+  {
+    method: 'delete',
+    path: `${API_BASE}/messages/{id}/feedback`,
+    summary: 'Remove the feedback on an assistant message',
+    auth: true,
+    ok: { 204: null },
+    errors: [400, 401, 404, 409, 429, 503],
   },
   {
     method: 'post',

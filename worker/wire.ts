@@ -226,6 +226,8 @@ export const Message = z.object({
   parent_id: Id.nullable(),
   /** Its place among the messages that share its parent and role. */
   branch: Branch,
+  /** The owner's thumbs up or down on an assistant message (SPEC §9), null when none. */
+  feedback: Feedback.nullable(),
   client_message_id: z.string().nullable(),
   created_at: z.string(),
   metadata: z.record(z.string(), z.unknown()),

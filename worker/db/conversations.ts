@@ -5,7 +5,7 @@ import { type Conversation, Id } from '../wire';
 import { db } from './client';
 import { decodeCursor, encodeCursor } from './cursor';
 import { DatabaseUnavailable } from './errors';
-import { conversationStates } from './schema';
+import { conversationMessages, conversationStates } from './schema';
 
 interface Cursor {
   at: string;
@@ -100,5 +100,23 @@ export async function listConversations(
     };
   } catch (err) {
     throw new DatabaseUnavailable('the conversation list is unavailable right now', { cause: err });
+  }
+}
+
+/**
+ * The conversation a message belongs to, when it is the user's, as Postgres has it (a route that names a message
+ * alone, as feedback's does, finds its room so); null when there is no such message of theirs there (yet).
+ */
+export async function conversationOfMessage(config: Config, userId: string, messageId: string): Promise<string | null> {
+  try {
+    const rows = await db(config)
+      .select({ id: conversationMessages.conversationId })
+      .from(conversationMessages)
+      .innerJoin(conversationStates, eq(conversationStates.id, conversationMessages.conversationId))
+      .where(and(eq(conversationMessages.id, messageId), eq(conversationStates.userId, userId)))
+      .limit(1);
+    return rows[0]?.id ?? null;
+  } catch (err) {
+    throw new DatabaseUnavailable('messages cannot be looked up right now', { cause: err });
   }
 }

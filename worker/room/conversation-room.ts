@@ -9,6 +9,7 @@ import {
   type ClientFrame,
   type Conversation,
   type ConversationChange,
+  type Feedback,
   type Message,
   type PageQuery,
   PING_FRAME,
@@ -18,6 +19,7 @@ import {
 import { AgentHistory } from './agent-history';
 import { armAlarm } from './alarm';
 import { frameTurn, planTurn, regenerateTurn, repeatOf, sendTurn, type TurnPlan, turnRecords } from './branches';
+import { assertRatable } from './feedback';
 import { changedConversation, newConversation } from './messages';
 import { CATCH_UP_MS, Outbox } from './outbox';
 import { HEARTBEAT_MS, Replies } from './replies';
@@ -135,6 +137,11 @@ export class ConversationRoom extends DurableObject<Env> {
     return guard(() => this.sendAndWait(userId, regenerateTurn(input)));
   }
 
+  /** Thumbs up or down on a reply, or (null) none (SPEC §9); every socket gets the changed message. */
+  rate(userId: string, messageId: string, feedback: Feedback | null): Promise<RoomResult<Message>> {
+    return guard(() => this.setFeedback(userId, messageId, feedback));
+  }
+
   /** Makes the active branch the one through `messageId` (SPEC §9); every socket is told the new head. */
   switchHead(userId: string, messageId: string): Promise<RoomResult<{ head_id: string }>> {
     return guard(() => this.switchTo(userId, messageId));
@@ -211,9 +218,21 @@ export class ConversationRoom extends DurableObject<Env> {
     return { ...page, messages: await Promise.all(page.messages.map((m) => this.replies.read(m))) };
   }
 
+  private async setFeedback(userId: string, messageId: string, feedback: Feedback | null): Promise<Message> {
+    const c = this.owned(userId);
+    const rated = this.store.message(c.id, messageId);
+    if (!rated) throw noSuchMessage();
+    assertRatable(rated);
+    this.store.setFeedback(rated.id, userId, feedback);
+    const message = { ...rated, feedback };
+    this.sockets.broadcast({ type: 'message', message });
+    await this.outbox.catchUp();
+    return message;
+  }
+
   private async switchTo(userId: string, messageId: string): Promise<{ head_id: string }> {
     const c = this.owned(userId);
-    if (!this.store.message(c.id, messageId)) throw new ApiError('not_found', 'no such message in this conversation');
+    if (!this.store.message(c.id, messageId)) throw noSuchMessage();
     // The reply in flight stays the head until it ends: a switch would leave it streaming off the active branch.
     this.gate.assertFree();
     const head = this.store.switchHead(messageId);
@@ -433,5 +452,6 @@ export class ConversationRoom extends DurableObject<Env> {
 }
 
 const notFound = () => new ApiError('not_found', 'conversation not found');
+const noSuchMessage = () => new ApiError('not_found', 'no such message in this conversation');
 
 type TurnResult = { conversation: Conversation; message: Message; reply: Message };

@@ -1,9 +1,10 @@
-import { and, eq, ne, sql } from 'drizzle-orm';
+import { and, eq, inArray, ne, sql } from 'drizzle-orm';
 import type { Config } from '../config';
 import { bounded, type Database, db } from '../db/client';
-import { conversationMessages, conversationShares, conversationStates } from '../db/schema';
+import { conversationMessages, conversationShares, conversationStates, messageFeedback } from '../db/schema';
 import { log } from '../log';
 import { armAlarm } from './alarm';
+import type { FeedbackRow } from './feedback';
 import type { ConversationRecord, RoomStore, StoredMessage } from './store';
 
 /** How long an answer waits for Postgres to catch up with it (catchUp). */
@@ -137,7 +138,7 @@ export class Outbox {
           this.store.deleteDone();
         }
         if (conversation && pending) {
-          await this.write(database, conversation, this.store.head(), pending.messages);
+          await this.write(database, conversation, this.store.head(), pending);
           this.store.settle(pending.upTo);
         }
       });
@@ -172,7 +173,7 @@ export class Outbox {
     database: Database,
     c: ConversationRecord,
     headId: string | null,
-    messages: StoredMessage[],
+    { messages, feedback }: { messages: StoredMessage[]; feedback: OwedFeedback[] },
   ): Promise<void> {
     const state = database
       .insert(conversationStates)
@@ -234,7 +235,9 @@ export class Outbox {
       );
     }
     const share = this.shareRows(database, c.id);
-    await database.batch([state, ...inserts, ...(share?.statements ?? [])]);
+    // Feedback after the messages it names (a foreign key), in the same transaction.
+    const ratings = feedbackStatements(database, c.id, feedback);
+    await database.batch([state, ...inserts, ...ratings, ...(share?.statements ?? [])]);
     if (share) this.sharedAs = share.as;
   }
 
@@ -259,4 +262,32 @@ export class Outbox {
       ],
     };
   }
+}
+
+type OwedFeedback = { messageId: string; row: FeedbackRow | null };
+
+/** The ratings owed to Postgres as upserts, and those removed since as one delete. */
+function feedbackStatements(database: Database, conversationId: string, owed: OwedFeedback[]) {
+  const rows = owed.flatMap((f) => (f.row ? [f.row] : []));
+  const removed = owed.filter((f) => f.row === null).map((f) => f.messageId);
+  const statements = [];
+  if (rows.length > 0) {
+    statements.push(
+      database
+        .insert(messageFeedback)
+        .values(rows.map((r) => ({ ...r, conversationId })))
+        .onConflictDoUpdate({
+          target: messageFeedback.messageId,
+          set: {
+            rating: sql`excluded.rating`,
+            comment: sql`excluded.comment`,
+            updatedAt: sql`excluded.updated_at`,
+          },
+        }),
+    );
+  }
+  if (removed.length > 0) {
+    statements.push(database.delete(messageFeedback).where(inArray(messageFeedback.messageId, removed)));
+  }
+  return statements;
 }

@@ -1,4 +1,5 @@
 import type { Conversation, Message, MessagePart } from '../wire';
+import { type FeedbackRow, MessageFeedback } from './feedback';
 import type { Bucket } from './rate-limit';
 import { MessageTree } from './tree';
 
@@ -104,8 +105,14 @@ const ADDED_COLUMNS = {
 /** The expiry of the token that asked for a ticket: a socket opened with it lives until then (SPEC §4). */
 const ADD_TICKET_TOKEN_EXPIRY = 'ALTER TABLE tickets ADD COLUMN token_expires_at INTEGER NOT NULL DEFAULT 0';
 
-/** A message as stored: its place among its siblings (`branch`) is read from the tree when it is shown. */
-export type StoredMessage = Omit<Message, 'branch'>;
+/**
+ * A message as stored: its place among its siblings (`branch`) is read from the tree, and its `feedback` from the
+ * ratings, when it is shown.
+ */
+export type StoredMessage = Omit<Message, 'branch' | 'feedback'>;
+
+/** An outbox entry for a message's feedback (the entries for messages are their ids, null the conversation's). */
+const FEEDBACK_ENTRY = 'feedback:';
 
 function toMessage(r: Row, conversationId: string): StoredMessage {
   return {
@@ -128,6 +135,8 @@ export class RoomStore {
   private readonly sql: SqlStorage;
   /** The conversation as a tree, and its active branch (SPEC §9). */
   readonly tree: MessageTree;
+  /** Thumbs up or down on its replies (SPEC §9). */
+  readonly feedback: MessageFeedback;
 
   constructor(private readonly storage: DurableObjectStorage) {
     this.sql = storage.sql;
@@ -142,6 +151,7 @@ export class RoomStore {
     const ticketColumns = this.sql.exec('PRAGMA table_info(tickets)').toArray();
     if (!ticketColumns.some((r) => r.name === 'token_expires_at')) this.sql.exec(ADD_TICKET_TOKEN_EXPIRY);
     this.tree = new MessageTree(this.sql);
+    this.feedback = new MessageFeedback(this.sql);
   }
 
   /**
@@ -255,10 +265,24 @@ export class RoomStore {
     return this.byIds(conversationId, this.tree.pathUpTo(seq, limit));
   }
 
-  /** Messages as shown: with their place among their siblings. */
+  /** Messages as shown: with their place among their siblings, and their feedback. */
   branched(messages: StoredMessage[]): Message[] {
-    const branches = this.tree.branches(messages.map((m) => m.id));
-    return messages.map((m) => ({ ...m, branch: branches.get(m.id) ?? { index: 1, count: 1 } }));
+    const ids = messages.map((m) => m.id);
+    const branches = this.tree.branches(ids);
+    const feedback = this.feedback.of(ids);
+    return messages.map((m) => ({
+      ...m,
+      branch: branches.get(m.id) ?? { index: 1, count: 1 },
+      feedback: feedback.get(m.id) ?? null,
+    }));
+  }
+
+  /** Sets or (null) removes a message's feedback, owed to Postgres: one storage commit. */
+  setFeedback(messageId: string, userId: string, feedback: Message['feedback']): void {
+    this.transaction(() => {
+      this.feedback.set(messageId, userId, feedback);
+      this.enqueue(`${FEEDBACK_ENTRY}${messageId}`);
+    });
   }
 
   private one(conversationId: string, query: string, ...params: SqlStorageValue[]): Message | null {
@@ -351,7 +375,11 @@ export class RoomStore {
   }
 
   /** What the outbox owes: the highest entry seen and the distinct messages in seq order. */
-  pending(conversationId: string): { upTo: number; messages: StoredMessage[] } | null {
+  pending(conversationId: string): {
+    upTo: number;
+    messages: StoredMessage[];
+    feedback: { messageId: string; row: FeedbackRow | null }[];
+  } | null {
     const upTo = num(this.sql.exec('SELECT coalesce(max(id), 0) AS m FROM outbox').one().m);
     if (upTo <= this.settled) return null;
     const messages = this.sql
@@ -364,7 +392,17 @@ export class RoomStore {
       )
       .toArray()
       .map((r) => toMessage(r, conversationId));
-    return { upTo, messages };
+    const feedback = this.sql
+      .exec(
+        `SELECT DISTINCT substr(message_id, ?) AS id FROM outbox
+         WHERE id > ? AND id <= ? AND message_id LIKE '${FEEDBACK_ENTRY}%'`,
+        FEEDBACK_ENTRY.length + 1,
+        this.settled,
+        upTo,
+      )
+      .toArray()
+      .map((r) => ({ messageId: str(r.id), row: this.feedback.row(str(r.id)) }));
+    return { upTo, messages, feedback };
   }
 
   private settled = 0;
@@ -482,6 +520,7 @@ export class RoomStore {
     this.current = undefined;
     this.sql.exec('DELETE FROM conversation; DELETE FROM messages; DELETE FROM outbox; DELETE FROM tickets;');
     this.tree.wipe();
+    this.feedback.wipe();
   }
 }
 
