@@ -1,4 +1,4 @@
-import { runInDurableObject } from 'cloudflare:test';
+import { abortAllDurableObjects, runInDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import {
@@ -8,6 +8,7 @@ import {
   eventually,
   mustOpen,
   pgQuery,
+  sseEvents,
   type TestSocket,
   uniqueUser,
 } from '../test-support';
@@ -59,6 +60,17 @@ function roomRows(conversationId: string) {
       .toArray()
       .map((r) => ({ ...r })),
   );
+}
+
+/** Until the room has kept at least `n` chunks of a reply in its storage (what a restart resumes from). */
+async function keptAtLeast(conversationId: string, messageId: string, n: number): Promise<void> {
+  const stub = env.ROOMS.get(env.ROOMS.idFromName(conversationId));
+  const kept = () =>
+    runInDurableObject(stub, async (_room, state) => {
+      const batches = await state.storage.list<{ chunks: unknown[] }>({ prefix: `chunk:${messageId}:` });
+      return [...batches.values()].reduce((count, batch) => count + batch.chunks.length, 0);
+    });
+  expect(await eventually(kept, (k) => k >= n)).toBeGreaterThanOrEqual(n);
 }
 
 describe('the conversation as a tree (SPEC §9)', () => {
@@ -304,5 +316,32 @@ describe('the conversation as a tree (SPEC §9)', () => {
     a.send({ type: 'switch', message_id: crypto.randomUUID() });
     expect(await a.next('error', from)).toMatchObject({ code: 'not_found' });
     for (const s of [a, b, late]) s.close();
+  }, 60_000);
+
+  it('goes on with a regenerate in flight after a restart: the same reply, still naming the one it replaces', async () => {
+    const alice = client(uniqueUser('alice'));
+    const first = await alice.send(undefined, '!dev words=200 delay_ms=5');
+    const c = first.conversation.id;
+    const res = await alice.call('POST', `/conversations/${c}/regenerate`, {
+      body: { message_id: first.reply.id },
+      headers: { accept: 'text/event-stream' },
+    });
+    const seen: string[] = [];
+    for await (const e of sseEvents(res)) {
+      seen.push(e.data);
+      if (seen.length >= 12) break;
+    }
+    const messageId = (JSON.parse(seen[0] ?? '{}') as { messageId: string }).messageId;
+    await keptAtLeast(c, messageId, seen.length);
+    await abortAllDurableObjects();
+    const ended = await eventually(
+      () => activeBranch(alice, c),
+      (m) => m[1]?.status !== 'streaming',
+      30_000,
+    );
+    expect(ids(ended)).toEqual([first.message.id, messageId]);
+    expect(ended[1]).toMatchObject({ status: 'complete', branch: { index: 2, count: 2 } });
+    expect(ended[1]?.metadata.regenerate_of).toBe(first.reply.id);
+    expect(ended[1]?.content.split(' ')).toHaveLength(200);
   }, 60_000);
 });
