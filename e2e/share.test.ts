@@ -47,7 +47,6 @@ describe('a live share link', () => {
     const user = uniqueUser('sharer');
     const call = await api(user);
     const conversation = await call<{ id: string }>('POST', '/conversations', { title: 'Shared live' });
-    const link = await call<ShareLink>('POST', `/conversations/${conversation.id}/share`);
 
     const ownerContext = await signedInContext(shared.browser, shared.stack, user, {
       viewport: { width: 900, height: 700 },
@@ -55,6 +54,14 @@ describe('a live share link', () => {
     const owner = await ownerContext.newPage();
     await owner.goto(`/c/${conversation.id}`);
     await owner.getByLabel('Message', { exact: true }).waitFor();
+    // The owner makes the link from the conversation's menu; the page shows it (and copies it where it may).
+    await owner.getByRole('button', { name: 'More actions for “Shared live”' }).click();
+    await owner.getByRole('menuitem', { name: 'Share live link' }).click();
+    const madeLink = owner.locator('.row-share a');
+    await madeLink.waitFor();
+    const url = (await madeLink.getAttribute('href')) ?? '';
+    const link = await call<ShareLink>('POST', `/conversations/${conversation.id}/share`);
+    expect(url).toBe(link.url);
 
     const viewerContext = await shared.browser.newContext({ viewport: { width: 900, height: 700 } });
     const viewer = await viewerContext.newPage();
@@ -110,7 +117,9 @@ describe('a live share link', () => {
     await expect.poll(() => viewer.locator('article.message').count(), { timeout: 30_000 }).toBe(4);
     expect(await viewer.locator('article.message.assistant').first().locator('.bubble').innerText()).toBe(ownerText);
 
-    await call('DELETE', `/conversations/${conversation.id}/share`);
+    await owner.getByRole('button', { name: 'More actions for “Shared live”' }).click();
+    await owner.getByRole('menuitem', { name: 'Stop sharing' }).click();
+    await owner.getByText('Sharing stopped: the link no longer works.').waitFor();
     await viewer.getByRole('heading', { name: 'This shared conversation is not available' }).waitFor();
     expect(problems.filter((p) => !p.includes('404'))).toEqual([]);
     await ownerContext.close();

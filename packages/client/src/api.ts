@@ -14,6 +14,7 @@ import {
   SearchResults,
   type SendBody,
   SendResult,
+  ShareLink,
   WsTicket,
 } from '../../../worker/wire';
 import { ChatError } from './errors';
@@ -161,6 +162,16 @@ export class ChatApi {
     const plain = /filename="([^"]*)"/i.exec(disposition)?.[1];
     const filename = utf8 ? decodeURIComponent(utf8) : (plain ?? `conversation.${format === 'json' ? 'json' : 'md'}`);
     return { blob: await res.blob(), filename };
+  }
+
+  /** `POST /conversations/{id}/share`: the conversation's live, read-only public link (the same one when asked again). */
+  share(id: string) {
+    return this.json(ShareLink, `/conversations/${path(id)}/share`, { method: 'POST', body: '{}' });
+  }
+
+  /** `DELETE /conversations/{id}/share`: revokes the link; its open viewers are closed. */
+  async unshare(id: string): Promise<void> {
+    await this.request(`/conversations/${path(id)}/share`, { method: 'DELETE' });
   }
 
   getConversation(id: string) {

@@ -90,6 +90,10 @@ function WholeChat(props: AgentChatProps & ClientProps) {
           hrefFor={props.hrefFor}
           search={{ client, onOpen: (r) => select(r.conversation.id, r.message.id) }}
           onExport={async (id, format) => saveFile(await client.exportConversation(id, format))}
+          onShare={async (id, share) => {
+            if (!share) return client.unshare(id).then(() => null);
+            return (await client.share(id)).url;
+          }}
         />
       </div>
       {live && <ConversationView key={live.instance} store={live} foundId={found} onNewChat={() => select(null)} />}

@@ -32,9 +32,20 @@ export interface SidebarProps {
   search?: SearchBoxProps;
   /** Saves a conversation as a file (SPEC §10); without it the row menu has no export. */
   onExport?: (id: string, format: 'markdown' | 'json') => Promise<void>;
+  /** Makes (true) or revokes (false) a conversation's live share link (SPEC §10); without it the menu has no sharing. */
+  onShare?: (id: string, share: boolean) => Promise<string | null>;
 }
 
-export function Sidebar({ index, archivedIndex, activeId, onSelect, hrefFor, search, onExport }: SidebarProps) {
+export function Sidebar({
+  index,
+  archivedIndex,
+  activeId,
+  onSelect,
+  hrefFor,
+  search,
+  onExport,
+  onShare,
+}: SidebarProps) {
   const [view, setView] = useState<'current' | 'archived'>('current');
   const strings = useStrings();
   const showArchived = view === 'archived' && archivedIndex;
@@ -64,6 +75,7 @@ export function Sidebar({ index, archivedIndex, activeId, onSelect, hrefFor, sea
         hrefFor={hrefFor}
         onMoved={moved}
         onExport={onExport}
+        onShare={onShare}
         sections={!showArchived}
       />
       {archivedIndex && !showArchived && (
@@ -89,11 +101,12 @@ interface ListsProps {
   hrefFor: ((id: string) => string) | undefined;
   onMoved(c: Conversation): void;
   onExport: SidebarProps['onExport'];
+  onShare: SidebarProps['onShare'];
   /** Pinned conversations under a heading of their own (the list in use; the archived view is one list). */
   sections: boolean;
 }
 
-function ConversationLists({ index, activeId, onOpen, hrefFor, onMoved, onExport, sections }: ListsProps) {
+function ConversationLists({ index, activeId, onOpen, hrefFor, onMoved, onExport, onShare, sections }: ListsProps) {
   const { conversations, loading, done, error } = useSyncExternalStore(index.subscribe, index.getSnapshot);
   const sentinel = useRef<HTMLLIElement>(null);
 
@@ -118,6 +131,7 @@ function ConversationLists({ index, activeId, onOpen, hrefFor, onMoved, onExport
       onOpen={onOpen}
       onMoved={onMoved}
       onExport={onExport}
+      onShare={onShare}
       href={hrefFor?.(c.id) ?? `#${c.id}`}
     />
   );
@@ -161,12 +175,14 @@ interface RowProps {
   onOpen(id: string | null): void;
   onMoved(c: Conversation): void;
   onExport: SidebarProps['onExport'];
+  onShare: SidebarProps['onShare'];
   href: string;
 }
 
-function ConversationRow({ conversation, active, index, onOpen, onMoved, onExport, href }: RowProps) {
+function ConversationRow({ conversation, active, index, onOpen, onMoved, onExport, onShare, href }: RowProps) {
   const [mode, setMode] = useState<'view' | 'rename' | 'confirm-delete'>('view');
   const [problem, setProblem] = useState<string | null>(null);
+  const [shared, setShared] = useState<{ url: string; copied: boolean } | 'stopped' | null>(null);
   const menuButton = useRef<HTMLButtonElement>(null);
 
   const backToView = () => {
@@ -288,12 +304,38 @@ function ConversationRow({ conversation, active, index, onOpen, onMoved, onExpor
                 setProblem(error instanceof ChatError ? error.message : 'Could not export.'),
               ))
           }
+          onShare={
+            onShare &&
+            ((share) => {
+              setProblem(null);
+              setShared(null);
+              void onShare(conversation.id, share)
+                .then((url) => setShared(url ? { url, copied: copy(url) } : 'stopped'))
+                .catch((error: unknown) =>
+                  setProblem(error instanceof ChatError ? error.message : 'Could not change the share link.'),
+                );
+            })
+          }
         />
       </div>
       {problem && (
         <p role="alert" className="row-problem">
           {problem}
         </p>
+      )}
+      {shared && (
+        <output className="row-share">
+          {shared === 'stopped' ? (
+            'Sharing stopped: the link no longer works.'
+          ) : (
+            <>
+              {shared.copied ? 'Live link copied: ' : 'Live link: '}
+              <a href={shared.url} target="_blank" rel="noreferrer noopener">
+                {shared.url}
+              </a>
+            </>
+          )}
+        </output>
       )}
     </li>
   );
@@ -303,10 +345,18 @@ interface RowMenuProps {
   conversation: Conversation;
   onChange(change: ConversationChange): void;
   onExport: ((format: 'markdown' | 'json') => void) | undefined;
+  onShare: ((share: boolean) => void) | undefined;
+}
+
+/** Copies text to the clipboard when the page may; whether it was tried (the link is shown either way). */
+function copy(text: string): boolean {
+  if (!navigator.clipboard) return false;
+  navigator.clipboard.writeText(text).catch(() => undefined);
+  return true;
 }
 
 /** The row's further actions: pin, archive, export. Closes on a choice, on Escape and when focus leaves it. */
-function RowMenu({ conversation, onChange, onExport }: RowMenuProps) {
+function RowMenu({ conversation, onChange, onExport, onShare }: RowMenuProps) {
   const [open, setOpen] = useState(false);
   const menuId = useId();
   const toggle = useRef<HTMLButtonElement>(null);
@@ -389,6 +439,30 @@ function RowMenu({ conversation, onChange, onExport }: RowMenuProps) {
                 }}
               >
                 Export as JSON
+              </button>
+            </>
+          )}
+          {onShare && (
+            <>
+              <button
+                type="button"
+                role="menuitem"
+                onClick={() => {
+                  close(true);
+                  onShare(true);
+                }}
+              >
+                Share live link
+              </button>
+              <button
+                type="button"
+                role="menuitem"
+                onClick={() => {
+                  close(true);
+                  onShare(false);
+                }}
+              >
+                Stop sharing
               </button>
             </>
           )}
