@@ -331,10 +331,15 @@ async function fuzzFrames(alice: User, runs: number, t: Transcript, tally: Tally
     socket.send(text);
     socket.send({ type: 'resume', message_id: SENTINEL, from_index: 0 });
     const parsed = parseFrame(text);
-    const isSentinel = (f: ServerFrame) => f.type === 'error' && f.code === 'not_found';
+    // A not_found that names a client_message_id answers a send or regenerate (edit_of or message_id unknown), not
+    // the sentinel.
+    const isSentinel = (f: ServerFrame) => f.type === 'error' && f.code === 'not_found' && !f.client_message_id;
     await socket.until((fs) => fs.slice(from).filter(isSentinel).length >= 1 + expectedNotFound(text), 30_000);
     // A send is answered on its own time (the room takes the sentinel while it waits on storage): wait for its answer.
-    const cmid = parsed.success && parsed.data.type === 'send' ? parsed.data.client_message_id : undefined;
+    const cmid =
+      parsed.success && (parsed.data.type === 'send' || parsed.data.type === 'regenerate')
+        ? parsed.data.client_message_id
+        : undefined;
     const answersSend = (f: ServerFrame) =>
       (f.type === 'message' && f.message.role === 'user' && f.message.client_message_id === cmid) ||
       (f.type === 'error' && f.client_message_id === cmid);
@@ -387,9 +392,14 @@ async function closeOnBadUtf8(alice: User, t: Transcript, tally: Tally): Promise
   if (!closed) socket.close();
 }
 
+/**
+ * The sentinel-like answers a valid frame gets: `resume` and `switch` name a message id the conversation does not have
+ * (fast-check's random UUIDs), answered not_found. Uncounted, that answer ends the wait before the sentinel's own,
+ * which then lands in the next case's answers and ends its wait before its refusal is in.
+ */
 function expectedNotFound(text: string): number {
   const parsed = parseFrame(text);
-  return parsed.success && parsed.data.type === 'resume' ? 1 : 0;
+  return parsed.success && (parsed.data.type === 'resume' || parsed.data.type === 'switch') ? 1 : 0;
 }
 
 function parseFrame(text: string): ReturnType<typeof ClientFrame.safeParse> {

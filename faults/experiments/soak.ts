@@ -76,9 +76,23 @@ export const soak: Experiment = {
           // Bounds loose enough for a machine shared with other work, tight enough to catch a leak or a slowdown.
           if (p50(last) > p50(first) * 2 + 50)
             result.failures.push(`latency grew: p50 ${p50(first).toFixed(0)} → ${p50(last).toFixed(0)} ms`);
+          // A leak grows at the same rate all through; warm-up (V8's heap sizing, SQLite's caches filling as the
+          // conversations grow) slows down. So the second half of the run must grow at most half as fast as the
+          // first, or by less than 10 MiB a minute. The Worker's own (anon) memory, both workerd processes.
           const own = (w: Window) => w.mem.worker.anon + w.mem.proxy.anon;
-          if (own(last) > own(first) * 1.5 + 64)
-            result.failures.push(`memory grew: ${own(first)} → ${own(last)} MiB (anon, Worker + proxy)`);
+          const mid = full[Math.floor(full.length / 2)] ?? last;
+          const perMinute = (from: Window, to: Window, windows: number) =>
+            ((own(to) - own(from)) / (windows * windowMs)) * 60_000;
+          const half = Math.floor(full.length / 2);
+          const early = perMinute(full[0] ?? first, mid, half);
+          const late = perMinute(mid, last, full.length - 1 - half);
+          result.figures.push(
+            `own memory grew ${early.toFixed(1)} MiB/min in the first half, ${late.toFixed(1)} MiB/min in the second`,
+          );
+          if (late > 10 && late > early / 2)
+            result.failures.push(
+              `memory kept growing: ${early.toFixed(1)} MiB/min in the first half, ${late.toFixed(1)} MiB/min in the second (${own(full[0] ?? first)} → ${own(last)} MiB anon)`,
+            );
         }
         // Idle: what stays once the traffic stops and the rooms have had time to go quiet.
         await sleep(30_000);
