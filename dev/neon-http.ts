@@ -47,6 +47,12 @@ export function neonHttpEndpoint(opts: { postgresPort: number; maxConnections?: 
       return reply(res, 503, { message: `Postgres is unreachable: ${String(err)}` });
     }
     let broken = false;
+    // A checked-out client has no pool listener: a connection reset between a batch's statements (Postgres stopped
+    // by the fault suite) was an unhandled 'error' event that ended the whole process.
+    const lost = () => {
+      broken = true;
+    };
+    client.on('error', lost);
     try {
       if (body.queries) {
         const isolation = header(req, 'neon-batch-isolation-level');
@@ -74,6 +80,7 @@ export function neonHttpEndpoint(opts: { postgresPort: number; maxConnections?: 
       broken = true;
       return reply(res, 503, { message: `Postgres failed: ${String(err)}` });
     } finally {
+      client.off('error', lost);
       client.release(broken);
     }
   }
