@@ -129,6 +129,12 @@ export function repeatOf(
   return { user, reply: earlier };
 }
 
-const noSuchMessage = () => new ApiError('not_found', 'no such message in this conversation');
 const mismatch = () =>
   new ApiError('idempotency_mismatch', 'this client_message_id was already used with other content');
+
+export const noSuchMessage = () => new ApiError('not_found', 'no such message in this conversation');
+
+/** A switch of branch names a message of this conversation. */
+export function assertInTree(store: RoomStore, conversationId: string, messageId: string): void {
+  if (!store.message(conversationId, messageId)) throw noSuchMessage();
+}

@@ -18,8 +18,17 @@ import {
 } from '../wire';
 import { AgentHistory } from './agent-history';
 import { armAlarm } from './alarm';
-import { frameTurn, planTurn, regenerateTurn, repeatOf, sendTurn, type TurnPlan, turnRecords } from './branches';
-import { assertRatable } from './feedback';
+import {
+  assertInTree,
+  frameTurn,
+  planTurn,
+  regenerateTurn,
+  repeatOf,
+  sendTurn,
+  type TurnPlan,
+  turnRecords,
+} from './branches';
+import { rate } from './feedback';
 import { changedConversation, newConversation } from './messages';
 import { CATCH_UP_MS, Outbox } from './outbox';
 import { HEARTBEAT_MS, Replies } from './replies';
@@ -27,7 +36,7 @@ import { answer, guard, type RegenerateInput, type RoomResult, type SendInput, t
 import { SendAllowance } from './send-allowance';
 import { ShareLink } from './share-link';
 import { type Asker, RoomSockets } from './sockets';
-import { liveResponse, replayResponse, resumeIndex, SSE_HEADERS } from './sse';
+import { attachResponse, turnResponse } from './sse';
 import { meterStorage } from './storage-meter';
 import { type ConversationRecord, RoomStore, type ShareRecord, toWireConversation } from './store';
 import { TurnGate } from './turn-gate';
@@ -110,7 +119,7 @@ export class ConversationRoom extends DurableObject<Env> {
   }
 
   history(userId: string, q: PageQuery): Promise<RoomResult<{ messages: Message[]; has_more: boolean }>> {
-    return guard(() => this.page(userId, q));
+    return guard(() => this.replies.page(this.owned(userId).id, q));
   }
 
   stop(userId: string): Promise<RoomResult<{ stopped: boolean }>> {
@@ -212,19 +221,8 @@ export class ConversationRoom extends DurableObject<Env> {
     return null;
   }
 
-  private async page(userId: string, q: PageQuery) {
-    const c = this.owned(userId);
-    const page = this.store.page(c.id, q);
-    return { ...page, messages: await Promise.all(page.messages.map((m) => this.replies.read(m))) };
-  }
-
   private async setFeedback(userId: string, messageId: string, feedback: Feedback | null): Promise<Message> {
-    const c = this.owned(userId);
-    const rated = this.store.message(c.id, messageId);
-    if (!rated) throw noSuchMessage();
-    assertRatable(rated);
-    this.store.setFeedback(rated.id, userId, feedback);
-    const message = { ...rated, feedback };
+    const message = rate(this.store, this.owned(userId).id, messageId, userId, feedback);
     this.sockets.broadcast({ type: 'message', message });
     await this.outbox.catchUp();
     return message;
@@ -232,7 +230,7 @@ export class ConversationRoom extends DurableObject<Env> {
 
   private async switchTo(userId: string, messageId: string): Promise<{ head_id: string }> {
     const c = this.owned(userId);
-    if (!this.store.message(c.id, messageId)) throw noSuchMessage();
+    assertInTree(this.store, c.id, messageId);
     // The reply in flight stays the head until it ends: a switch would leave it streaming off the active branch.
     this.gate.assertFree();
     const head = this.store.switchHead(messageId);
@@ -269,7 +267,10 @@ export class ConversationRoom extends DurableObject<Env> {
 
   /** SSE resume: the reply in flight from after `lastEventId`, or 204 when none is. */
   async attachStream(userId: string, lastEventId: string | null): Promise<Response> {
-    return answer(() => this.attach(userId, lastEventId));
+    return answer(() => {
+      this.owned(userId);
+      return attachResponse(this.gate.live, lastEventId, this.config);
+    });
   }
 
   /** Internal HTTP for what RPC cannot carry: the WebSocket upgrade. */
@@ -282,16 +283,8 @@ export class ConversationRoom extends DurableObject<Env> {
 
   private async sendStreaming(userId: string, input: TurnInput): Promise<Response> {
     const { user, reply } = await this.accept(userId, input);
-    const current = this.gate.current;
-    if (current?.messageId === reply.id) return liveResponse(current, 0, this.config);
-    return replayResponse(this.store.message(user.conversation_id, reply.id) ?? reply, user.id);
-  }
-
-  private attach(userId: string, lastEventId: string | null): Response {
-    this.owned(userId);
-    const stream = this.gate.live;
-    if (!stream) return new Response(null, { status: 204, headers: SSE_HEADERS });
-    return liveResponse(stream, resumeIndex(lastEventId, stream.messageId), this.config);
+    const stored = this.store.message(user.conversation_id, reply.id) ?? reply;
+    return turnResponse(this.gate.current, stored, user.id, this.config);
   }
 
   /**
@@ -452,6 +445,5 @@ export class ConversationRoom extends DurableObject<Env> {
 }
 
 const notFound = () => new ApiError('not_found', 'conversation not found');
-const noSuchMessage = () => new ApiError('not_found', 'no such message in this conversation');
 
 type TurnResult = { conversation: Conversation; message: Message; reply: Message };

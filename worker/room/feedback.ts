@@ -1,5 +1,7 @@
 import { ApiError } from '../errors';
 import type { Feedback, Message } from '../wire';
+import { noSuchMessage } from './branches';
+import type { RoomStore } from './store';
 
 /**
  * Thumbs up or down on assistant messages, with an optional comment (SPEC §9), in the room's storage: shown on the
@@ -91,8 +93,26 @@ export class MessageFeedback {
   }
 }
 
+/**
+ * Rates (or with null, unrates) the reply `messageId` for `userId`, owed to Postgres; answers the message as every
+ * socket should now show it.
+ */
+export function rate(
+  store: RoomStore,
+  conversationId: string,
+  messageId: string,
+  userId: string,
+  feedback: Feedback | null,
+): Message {
+  const rated = store.message(conversationId, messageId);
+  if (!rated) throw noSuchMessage();
+  assertRatable(rated);
+  store.setFeedback(rated.id, userId, feedback);
+  return { ...rated, feedback };
+}
+
 /** Feedback is on a reply that has ended: a user message, or a reply still streaming, cannot be rated. */
-export function assertRatable(m: Message): void {
+function assertRatable(m: Message): void {
   if (m.role !== 'assistant') throw new ApiError('invalid_request', 'only assistant messages take feedback');
   if (m.status === 'streaming') {
     throw new ApiError('reply_in_progress', 'this reply is still streaming; rate it when it has ended');

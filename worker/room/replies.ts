@@ -3,7 +3,7 @@ import type { Config } from '../config';
 import { log } from '../log';
 import type { Metrics } from '../metrics';
 import { traceIdOf } from '../trace';
-import type { Chunk, Message } from '../wire';
+import type { Chunk, Message, PageQuery } from '../wire';
 import type { AgentHistory } from './agent-history';
 import { armAlarm } from './alarm';
 import { describeFailure } from './failure';
@@ -99,6 +99,12 @@ export class Replies {
   /** The conversation is being deleted: the reply in flight ends with it, stored nowhere. */
   cancel(): void {
     this.room.gate.current?.abort.abort(new DeletedError());
+  }
+
+  /** A page of the active branch's history (SPEC §3), the reply in flight as it reads now. */
+  async page(conversationId: string, q: PageQuery): Promise<{ messages: Message[]; has_more: boolean }> {
+    const page = this.room.store().page(conversationId, q);
+    return { ...page, messages: await Promise.all(page.messages.map((m) => this.read(m))) };
   }
 
   /** A message as it reads now: a reply in flight from its stream, the stored row being only its first version. */

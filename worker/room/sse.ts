@@ -101,6 +101,23 @@ export function liveResponse(stream: ReplyStream, from: number, limits: ReaderLi
 }
 
 /** Streams a reply that has already ended, rebuilt from its stored parts. */
+/** A turn's reply over SSE: live while it is in flight, else replayed whole from its stored form. */
+export function turnResponse(
+  current: ReplyStream | null,
+  reply: Message,
+  userMessageId: string,
+  limits: ReaderLimits,
+): Response {
+  if (current?.messageId === reply.id) return liveResponse(current, 0, limits);
+  return replayResponse(reply, userMessageId);
+}
+
+/** SSE resume (SPEC §5): the reply in flight from after `lastEventId`, or 204 when none is. */
+export function attachResponse(live: ReplyStream | null, lastEventId: string | null, limits: ReaderLimits): Response {
+  if (!live) return new Response(null, { status: 204, headers: SSE_HEADERS });
+  return liveResponse(live, resumeIndex(lastEventId, live.messageId), limits);
+}
+
 export function replayResponse(reply: Message, userMessageId: string, from = 0): Response {
   const chunks = chunksOf(reply, userMessageId);
   const body = chunks
