@@ -7,8 +7,10 @@ import {
   API_BASE,
   Conversation,
   type ConversationChange,
+  ConversationExport,
   ConversationList,
   ErrorEnvelope,
+  HeadResult,
   MessagePage,
   type MessagesWindow,
   SearchResults,
@@ -17,6 +19,13 @@ import {
   ShareLink,
   WsTicket,
 } from '../../../worker/wire';
+
+/** `POST …/regenerate` as the client writes it. */
+export interface RegenerateRequest {
+  message_id: string;
+  client_message_id?: string;
+}
+
 import { ChatError } from './errors';
 
 /** Why a token is asked for: `refresh` after the server refused the last one (a 401, a socket closed 4401). */
@@ -231,6 +240,38 @@ export class ChatApi {
       headers: { accept: 'text/event-stream' },
       signal,
     });
+  }
+
+  /** A new reply to the user message that `body.message_id` (an assistant reply) answers; waits for it to end. */
+  regenerate(conversationId: string, body: RegenerateRequest, signal?: AbortSignal) {
+    return this.json(SendResult, `/conversations/${path(conversationId)}/regenerate`, {
+      method: 'POST',
+      body: JSON.stringify(body),
+      signal,
+    });
+  }
+
+  /** A regenerate answered with the new reply as an SSE stream (SPEC §5, §9); read it with `readReplyEvents`. */
+  regenerateStream(conversationId: string, body: RegenerateRequest, signal?: AbortSignal): Promise<Response> {
+    return this.request(`/conversations/${path(conversationId)}/regenerate`, {
+      method: 'POST',
+      body: JSON.stringify(body),
+      headers: { accept: 'text/event-stream' },
+      signal,
+    });
+  }
+
+  /** `POST …/head`: the active branch becomes the one through `messageId` (its newest child at each step). */
+  setHead(conversationId: string, messageId: string) {
+    return this.json(HeadResult, `/conversations/${path(conversationId)}/head`, {
+      method: 'POST',
+      body: JSON.stringify({ message_id: messageId }),
+    });
+  }
+
+  /** Every message of every branch (ids, parents, seqs), as the JSON export carries them. */
+  tree(conversationId: string) {
+    return this.json(ConversationExport, `/conversations/${path(conversationId)}/export?format=json`);
   }
 
   /** The in-flight reply as SSE, from after `lastEventId`; null when none is in flight (204). */

@@ -5,7 +5,9 @@
  */
 import type { UIMessage } from 'ai';
 import {
+  type Branch,
   type Chunk,
+  type ClientFrame,
   type Conversation,
   codePointLength,
   MAX_CONTENT_CODE_POINTS,
@@ -50,6 +52,10 @@ export interface ChatItem {
   status: ItemStatus;
   error: { code: string; message: string } | null;
   clientMessageId: string | null;
+  /** The message this one follows (SPEC §9); null for the first and for sends not yet committed. */
+  parentId: string | null;
+  /** Its place among its siblings (edits of a user message, regenerations of a reply); null while not committed. */
+  branch: Branch | null;
 }
 
 export interface ChatSnapshot {
@@ -80,6 +86,18 @@ interface PendingSend {
   content: string;
   state: 'sending' | 'accepted' | 'failed';
   error: { code: string; message: string } | null;
+  /** An edit (SPEC §9): the user message this one stands beside. */
+  editOf?: string;
+  /** A regenerate: the reply a new one is asked in place of (content is unused). */
+  regenerates?: string;
+}
+
+/** A message of another branch as the tree knows it: enough to find a sibling to switch to. */
+interface TreeNode {
+  id: string;
+  parent_id: string | null;
+  role: Message['role'];
+  seq: number;
 }
 
 export type SendRefusal = 'empty' | 'too_long' | 'busy';
@@ -113,6 +131,12 @@ export class LiveConversation {
   private conversationId: string | null;
   private conversation: Conversation | null = null;
   private readonly messages = new Map<string, Message>();
+  /** The last message of the active branch (SPEC §9): the items are the path from the root to it. */
+  private headId: string | null = null;
+  /** Counts the head's changes, so a page fetched for an older head does not set `hasOlder`. */
+  private headEpoch = 0;
+  /** Messages of every branch known from the JSON export: siblings not seen over the wire. */
+  private readonly tree = new Map<string, TreeNode>();
   private readonly pending = new Map<string, PendingSend>();
   private readonly live = new Map<string, LiveReply>();
   /** Replies that have a reader on an SSE response right now. */
@@ -189,6 +213,7 @@ export class LiveConversation {
         this.api.messages(id, { limit: PAGE }),
       ]);
       this.conversation = conversation;
+      this.headId = conversation.head_id;
       this.merge(page.messages);
       this.hasOlder = page.has_more;
       this.historyLoaded = true;
@@ -332,7 +357,11 @@ export class LiveConversation {
       case 'conversation':
         this.conversation = frame.conversation;
         this.events.conversation?.(frame.conversation);
+        this.onHead(frame.conversation.head_id);
         this.changed();
+        break;
+      case 'head':
+        this.onHead(frame.head_id);
         break;
       default:
         break;
@@ -346,6 +375,7 @@ export class LiveConversation {
   ): void {
     this.conversation = conversation;
     this.events.conversation?.(conversation);
+    this.onHead(conversation.head_id);
     if (streaming) {
       const reply = this.liveReply(streaming.message_id);
       this.askResume(streaming.message_id, reply.nextIndex);
@@ -381,6 +411,169 @@ export class LiveConversation {
     if (this.socket?.send({ type: 'resume', message_id: messageId, from_index: fromIndex })) {
       this.resumeAsked.set(messageId, fromIndex);
     }
+  }
+
+  // ── branches (SPEC §9) ────────────────────────────────────────────────────
+
+  /**
+   * The active branch changed (here or in another tab): the path shown follows it at once from what is known, and
+   * the newest page of the new path is fetched (messages not seen yet, and every sibling count as it is now).
+   */
+  private onHead(headId: string | null): void {
+    if (headId === null || headId === this.headId) return;
+    this.headId = headId;
+    this.headEpoch++;
+    this.changed();
+    void this.reloadPath();
+  }
+
+  private async reloadPath(): Promise<void> {
+    const id = this.conversationId;
+    if (!id) return;
+    const epoch = this.headEpoch;
+    try {
+      const page = await this.api.messages(id, { limit: PAGE });
+      this.merge(page.messages);
+      if (epoch === this.headEpoch) this.hasOlder = this.pathReachesRoot() ? false : page.has_more;
+      this.changed();
+    } catch (error) {
+      if (isChatError(error, 'not_found')) this.markMissing();
+      else if (!this.isSignedOut(error)) this.showError(error);
+    }
+  }
+
+  private pathReachesRoot(): boolean {
+    const first = this.activePath()[0];
+    return first !== undefined && first.parent_id === null;
+  }
+
+  /** The children of each message that is known, oldest first. */
+  private childrenOf(): Map<string | null, Message[]> {
+    const children = new Map<string | null, Message[]>();
+    for (const m of this.messages.values()) {
+      const list = children.get(m.parent_id);
+      if (list) list.push(m);
+      else children.set(m.parent_id, [m]);
+    }
+    for (const list of children.values()) list.sort((a, b) => a.seq - b.seq);
+    return children;
+  }
+
+  /**
+   * The path from the oldest known ancestor of the head to the head, oldest first. Messages that follow the head
+   * (a send's, before any frame says the head moved) extend it by the newest child at each step, as the room does.
+   */
+  private activePath(): Message[] {
+    const children = this.childrenOf();
+    let head = this.headId ? this.messages.get(this.headId) : undefined;
+    if (!head) {
+      // No head known yet (or not loaded): the newest message, as before branches.
+      for (const m of this.messages.values()) if (!head || m.seq > head.seq) head = m;
+    }
+    if (!head) return [];
+    for (let next = children.get(head.id)?.at(-1); next; next = children.get(next.id)?.at(-1)) head = next;
+    const path: Message[] = [];
+    const seen = new Set<string>();
+    for (
+      let m: Message | undefined = head;
+      m && !seen.has(m.id);
+      m = m.parent_id ? this.messages.get(m.parent_id) : undefined
+    ) {
+      seen.add(m.id);
+      path.push(m);
+    }
+    return path.reverse();
+  }
+
+  /** The siblings of `m` (the same parent and role), by seq, from every message known. */
+  private siblingsOf(m: Message): TreeNode[] {
+    const found = new Map<string, TreeNode>();
+    for (const node of this.tree.values()) {
+      if (node.parent_id === m.parent_id && node.role === m.role) found.set(node.id, node);
+    }
+    for (const other of this.messages.values()) {
+      if (other.parent_id === m.parent_id && other.role === m.role) found.set(other.id, other);
+    }
+    return [...found.values()].sort((a, b) => a.seq - b.seq);
+  }
+
+  /** Every message of every branch, from the JSON export (Postgres: a moment behind the room). */
+  private async learnTree(): Promise<void> {
+    const id = this.conversationId;
+    if (!id) return;
+    const data = await this.api.tree(id);
+    for (const m of data.messages) {
+      this.tree.set(m.id, { id: m.id, parent_id: m.parent_id, role: m.role, seq: m.seq });
+    }
+  }
+
+  /**
+   * Shows the sibling `step` places before (-1) or after (+1) the message `messageId`: its branch becomes the
+   * active one, for every tab. Refused while a reply streams (the room refuses it too).
+   */
+  async switchBranch(messageId: string, step: -1 | 1): Promise<void> {
+    const id = this.conversationId;
+    const m = this.messages.get(messageId);
+    if (!id || !m || this.isStreaming()) return;
+    const target = m.branch.index + step;
+    if (target < 1 || target > m.branch.count) return;
+    let siblings = this.siblingsOf(m);
+    try {
+      if (siblings.length < m.branch.count) {
+        await this.learnTree();
+        siblings = this.siblingsOf(m);
+      }
+      const sibling = siblings.length >= m.branch.count ? siblings[target - 1] : undefined;
+      if (!sibling) {
+        this.setNotice('not_found', 'That version is not available yet. Try again in a moment.', null);
+        return;
+      }
+      // Shown at once from what is known; the room's head frame then brings the rest of that branch.
+      const before = this.headId;
+      this.headId = sibling.id;
+      this.headEpoch++;
+      this.changed();
+      try {
+        const { head_id } = await this.api.setHead(id, sibling.id);
+        this.onHead(head_id);
+      } catch (error) {
+        if (this.headId === sibling.id) this.headId = before;
+        throw error;
+      }
+    } catch (error) {
+      if (isChatError(error, 'not_found')) this.markMissing();
+      else if (!this.isSignedOut(error)) this.showError(error);
+      this.changed();
+    }
+  }
+
+  /**
+   * Edits a user message (SPEC §9): `content` is sent beside it, as a new branch with its own reply. Returns why
+   * it was refused, or null once it is on its way.
+   */
+  edit(messageId: string, content: string): SendRefusal | null {
+    const m = this.messages.get(messageId);
+    if (!m || m.role !== 'user') return 'empty';
+    return this.start_(content, { editOf: messageId });
+  }
+
+  /** Asks for a new reply in place of `messageId` (an assistant reply on the active branch), as a new branch. */
+  regenerate(messageId: string): SendRefusal | null {
+    const m = this.messages.get(messageId);
+    if (!m || m.role !== 'assistant' || !this.conversationId) return 'empty';
+    if (this.isStreaming()) return 'busy';
+    const send: PendingSend = {
+      clientMessageId: crypto.randomUUID(),
+      content: '',
+      state: 'sending',
+      error: null,
+      regenerates: messageId,
+    };
+    this.pending.set(send.clientMessageId, send);
+    this.notice = null;
+    this.dispatch(send);
+    this.changed();
+    return null;
   }
 
   // ── chunks and messages ───────────────────────────────────────────────────
@@ -423,7 +616,12 @@ export class LiveConversation {
       // A poll answer or a late frame must never turn a finished reply back into a streaming one.
       if (known && FINAL.has(known.status) && !FINAL.has(message.status)) continue;
       this.messages.set(message.id, message);
-      if (message.client_message_id) this.pending.delete(message.client_message_id);
+      const mine = message.client_message_id ? this.pending.get(message.client_message_id) : undefined;
+      if (mine && message.client_message_id) {
+        // This tab's edit or regenerate has committed: its branch is the head (the room's head frame agrees).
+        if (mine.editOf || mine.regenerates) this.headId = message.id;
+        this.pending.delete(message.client_message_id);
+      }
       if (FINAL.has(message.status)) this.finishLive(message.id);
     }
     const newest = incoming.at(-1);
@@ -469,8 +667,8 @@ export class LiveConversation {
   async loadOlder(): Promise<void> {
     const id = this.conversationId;
     if (!id || !this.hasOlder || this.loadingOlder) return;
-    let oldest = Number.POSITIVE_INFINITY;
-    for (const m of this.messages.values()) oldest = Math.min(oldest, m.seq);
+    const oldest = this.activePath()[0]?.seq;
+    if (oldest === undefined) return;
     this.loadingOlder = true;
     this.changed();
     try {
@@ -496,10 +694,14 @@ export class LiveConversation {
 
   /** Returns why a send was refused, or null once it is on its way. */
   send(content: string): SendRefusal | null {
+    return this.start_(content, {});
+  }
+
+  private start_(content: string, how: { editOf?: string }): SendRefusal | null {
     if (content.trim().length === 0) return 'empty';
     if (codePointLength(content) > MAX_CONTENT_CODE_POINTS) return 'too_long';
     if (this.isStreaming()) return 'busy';
-    const send: PendingSend = { clientMessageId: crypto.randomUUID(), content, state: 'sending', error: null };
+    const send: PendingSend = { clientMessageId: crypto.randomUUID(), content, state: 'sending', error: null, ...how };
     this.pending.set(send.clientMessageId, send);
     this.notice = null;
     this.dispatch(send);
@@ -531,14 +733,23 @@ export class LiveConversation {
     return asked?.content ?? null;
   }
 
-  private sendFrame(send: PendingSend) {
-    return { type: 'send', content: send.content, client_message_id: send.clientMessageId } as const;
+  private sendFrame(send: PendingSend): ClientFrame {
+    if (send.regenerates) {
+      return { type: 'regenerate', message_id: send.regenerates, client_message_id: send.clientMessageId };
+    }
+    const frame = { type: 'send', content: send.content, client_message_id: send.clientMessageId } as const;
+    return send.editOf ? { ...frame, edit_of: send.editOf } : frame;
   }
 
   private dispatch(send: PendingSend): void {
     if (this.socket?.send(this.sendFrame(send))) return;
+    if (send.regenerates) {
+      void this.regenerateSse(send, send.regenerates);
+      return;
+    }
     const body: SendBody = { content: send.content, client_message_id: send.clientMessageId };
     if (this.conversationId) body.conversation_id = this.conversationId;
+    if (send.editOf) body.edit_of = send.editOf;
     if (this.sseBroken && this.conversationId) void this.sendJson(send, body);
     else void this.sendSse(send, body);
   }
@@ -561,6 +772,41 @@ export class LiveConversation {
     await this.followSse(res, null);
   }
 
+  private async regenerateSse(send: PendingSend, replaces: string): Promise<void> {
+    const id = this.conversationId;
+    if (!id) return;
+    const body = { message_id: replaces, client_message_id: send.clientMessageId };
+    if (this.sseBroken) return this.regenerateJson(send, id, body);
+    let res: Response;
+    try {
+      res = await this.api.regenerateStream(id, body, this.aborts.signal);
+    } catch (error) {
+      if (!isChatError(error, 'network') || this.aborts.signal.aborted) return this.sendFailed(send, error);
+      this.breakSse();
+      if (!this.fallback) this.enterFallback();
+      return this.regenerateJson(send, id, body);
+    }
+    send.state = 'accepted';
+    this.changed();
+    await this.followSse(res, null);
+  }
+
+  private async regenerateJson(
+    send: PendingSend,
+    id: string,
+    body: { message_id: string; client_message_id: string },
+  ): Promise<void> {
+    this.schedulePoll(POLL_STREAMING_MS);
+    try {
+      const result = await this.api.regenerate(id, body, this.aborts.signal);
+      this.merge([result.reply]);
+      this.onHead(result.conversation.head_id);
+      this.changed();
+    } catch (error) {
+      this.sendFailed(send, error);
+    }
+  }
+
   private async sendJson(send: PendingSend, body: SendBody): Promise<void> {
     this.schedulePoll(POLL_STREAMING_MS);
     try {
@@ -570,6 +816,7 @@ export class LiveConversation {
         this.events.created?.(result.conversation.id);
       }
       this.merge([result.message, result.reply]);
+      this.onHead(result.conversation.head_id);
       this.changed();
     } catch (error) {
       this.sendFailed(send, error);
@@ -718,24 +965,50 @@ export class LiveConversation {
   // ── snapshot ──────────────────────────────────────────────────────────────
 
   private build(): ChatSnapshot {
-    const items: ChatItem[] = [];
-    const sorted = [...this.messages.values()].sort((a, b) => a.seq - b.seq);
-    for (const m of sorted) items.push(this.itemFor(m));
+    let path = this.activePath();
+    // An edit or a regenerate in flight takes the place of what it replaces, and of everything after it.
     for (const send of this.pending.values()) {
+      const replaced = send.editOf ?? send.regenerates;
+      const at = replaced ? path.findIndex((m) => m.id === replaced) : -1;
+      if (at >= 0) path = path.slice(0, at);
+    }
+    const items: ChatItem[] = path.map((m) => this.itemFor(m));
+    const onPath = new Set(path.map((m) => m.id));
+    for (const send of this.pending.values()) {
+      const status = send.state === 'failed' ? 'failed' : send.state === 'sending' ? 'sending' : 'complete';
+      if (send.regenerates) {
+        // Once the room has taken it, the reply's own item shows it (from its chunks, then its row).
+        if (send.state === 'accepted') continue;
+        items.push({
+          key: send.clientMessageId,
+          id: null,
+          role: 'assistant',
+          parts: [],
+          text: '',
+          status: status === 'failed' ? 'failed' : 'streaming',
+          error: send.error,
+          clientMessageId: send.clientMessageId,
+          parentId: null,
+          branch: null,
+        });
+        continue;
+      }
       items.push({
         key: send.clientMessageId,
         id: null,
         role: 'user',
         parts: [{ type: 'text', text: send.content }],
         text: send.content,
-        status: send.state === 'failed' ? 'failed' : send.state === 'sending' ? 'sending' : 'complete',
+        status,
         error: send.error,
         clientMessageId: send.clientMessageId,
+        parentId: null,
+        branch: null,
       });
     }
     // Replies known only from their chunks so far (an SSE send before its rows are fetched).
     for (const reply of this.live.values()) {
-      if (this.messages.has(reply.messageId)) continue;
+      if (this.messages.has(reply.messageId) || onPath.has(reply.messageId)) continue;
       items.push({
         key: reply.messageId,
         id: reply.messageId,
@@ -745,6 +1018,8 @@ export class LiveConversation {
         status: 'streaming',
         error: null,
         clientMessageId: null,
+        parentId: null,
+        branch: null,
       });
     }
     return {
@@ -799,6 +1074,8 @@ export class LiveConversation {
       status: m.status,
       error,
       clientMessageId: m.client_message_id,
+      parentId: m.parent_id,
+      branch: m.branch,
     };
   }
 

@@ -119,6 +119,7 @@ export function MessageList({ store, snapshot, foundId = null }: MessageListProp
             key={item.key}
             item={item}
             canRetry={!snapshot.streaming && (item.status === 'failed' || item === lastAssistant)}
+            busy={snapshot.streaming}
             found={item.id !== null && item.id === foundId}
             store={store}
           />

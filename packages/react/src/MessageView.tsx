@@ -1,5 +1,5 @@
 import type { ChatItem, LiveConversation } from '@agent-chat/client';
-import { memo, useState } from 'react';
+import { type KeyboardEvent, memo, useEffect, useId, useRef, useState } from 'react';
 import { Markdown } from './markdown/Markdown';
 
 type Part = ChatItem['parts'][number];
@@ -132,17 +132,152 @@ function StatusLine({ item }: { item: ChatItem }) {
   }
 }
 
+/** `‹ 2/3 ›`: this message's place among its versions (edits, regenerations), and buttons to the others. */
+function BranchPicker({ item, store, busy }: { item: ChatItem; store: LiveConversation; busy: boolean }) {
+  const branch = item.branch;
+  if (!branch || branch.count < 2 || !item.id) return null;
+  const id = item.id;
+  const what = item.role === 'user' ? 'message' : 'reply';
+  return (
+    <fieldset className="branch-picker" aria-label={`Version ${branch.index} of ${branch.count} of this ${what}`}>
+      <button
+        type="button"
+        className="icon"
+        aria-label={`Previous version of this ${what}`}
+        disabled={busy || branch.index <= 1}
+        onClick={() => void store.switchBranch(id, -1)}
+      >
+        ‹
+      </button>
+      <span className="branch-index" aria-hidden="true">
+        {branch.index}/{branch.count}
+      </span>
+      <button
+        type="button"
+        className="icon"
+        aria-label={`Next version of this ${what}`}
+        disabled={busy || branch.index >= branch.count}
+        onClick={() => void store.switchBranch(id, 1)}
+      >
+        ›
+      </button>
+    </fieldset>
+  );
+}
+
+/** A user message being edited: Enter sends the edit as a new branch, Shift+Enter breaks the line, Esc cancels. */
+function EditBox({
+  item,
+  store,
+  onDone,
+}: {
+  item: ChatItem;
+  store: LiveConversation;
+  onDone: (sent: boolean) => void;
+}) {
+  const [draft, setDraft] = useState(item.text);
+  const [problem, setProblem] = useState<string | null>(null);
+  const box = useRef<HTMLTextAreaElement>(null);
+  const id = useId();
+  useEffect(() => {
+    const el = box.current;
+    if (!el) return;
+    el.focus();
+    el.setSelectionRange(el.value.length, el.value.length);
+  }, []);
+  const submit = () => {
+    if (!item.id) return;
+    const refusal = store.edit(item.id, draft);
+    if (refusal === null) onDone(true);
+    else
+      setProblem(
+        refusal === 'busy'
+          ? 'Wait for the reply to finish.'
+          : refusal === 'too_long'
+            ? 'The message is too long.'
+            : 'Write something first.',
+      );
+  };
+  const onKeyDown = (event: KeyboardEvent<HTMLTextAreaElement>) => {
+    if (event.key === 'Escape') {
+      event.preventDefault();
+      event.stopPropagation();
+      onDone(false);
+      return;
+    }
+    if (event.key !== 'Enter' || event.shiftKey || event.nativeEvent.isComposing) return;
+    event.preventDefault();
+    submit();
+  };
+  return (
+    <form
+      className="edit-box"
+      aria-label="Edit message"
+      onSubmit={(event) => {
+        event.preventDefault();
+        submit();
+      }}
+    >
+      <textarea
+        ref={box}
+        value={draft}
+        onChange={(event) => setDraft(event.target.value)}
+        onKeyDown={onKeyDown}
+        aria-label="Edited message (Enter to send, Shift+Enter for a new line, Esc to cancel)"
+        aria-describedby={problem ? `${id}-problem` : undefined}
+        rows={2}
+      />
+      <div className="edit-actions">
+        {problem && (
+          <span id={`${id}-problem`} className="status error" role="alert">
+            {problem}
+          </span>
+        )}
+        <button type="button" onClick={() => onDone(false)}>
+          Cancel
+        </button>
+        <button type="submit" className="send">
+          Send
+        </button>
+      </div>
+    </form>
+  );
+}
+
 interface MessageViewProps {
   item: ChatItem;
   canRetry: boolean;
-  /** Absent where the conversation is only shown (a share link): no retry. */
+  /** Absent where the conversation is only shown (a share link): no retry, edit, regenerate or switch. */
   store?: LiveConversation;
+  /** A reply streams: no edit, regenerate or switch of branch now (the room would refuse them). */
+  busy?: boolean;
   /** The message a search opened: marked. */
   found?: boolean;
 }
 
-export const MessageView = memo(function MessageView({ item, canRetry, store, found = false }: MessageViewProps) {
+export const MessageView = memo(function MessageView({
+  item,
+  canRetry,
+  store,
+  found = false,
+  busy = false,
+}: MessageViewProps) {
   const [copied, setCopied] = useState(false);
+  const [editing, setEditing] = useState(false);
+  const editButton = useRef<HTMLButtonElement>(null);
+  const committed = item.id !== null && item.branch !== null;
+  const canEdit = store !== undefined && committed && item.role === 'user' && !busy;
+  const canRegenerate =
+    store !== undefined &&
+    committed &&
+    item.role === 'assistant' &&
+    !busy &&
+    (item.status === 'complete' || item.status === 'error');
+  const endEdit = (sent: boolean) => {
+    setEditing(false);
+    // Back to the Edit button after a cancel; after a send the composer is the natural next place.
+    if (!sent) requestAnimationFrame(() => editButton.current?.focus());
+  };
   const streaming = item.status === 'streaming';
   const showRetry =
     store !== undefined &&
@@ -168,14 +303,18 @@ export const MessageView = memo(function MessageView({ item, canRetry, store, fo
       aria-current={found ? 'true' : undefined}
       dir="auto"
     >
-      <div className="bubble">
-        {item.parts.map((part, i) => (
-          // Parts only ever grow at the end, so the index is a stable key.
-          // biome-ignore lint/suspicious/noArrayIndexKey: see above
-          <PartView key={i} part={part} role={item.role} streaming={streaming} />
-        ))}
-        {streaming && item.parts.length === 0 && <p className="thinking">Thinking…</p>}
-      </div>
+      {editing && store ? (
+        <EditBox item={item} store={store} onDone={endEdit} />
+      ) : (
+        <div className="bubble">
+          {item.parts.map((part, i) => (
+            // Parts only ever grow at the end, so the index is a stable key.
+            // biome-ignore lint/suspicious/noArrayIndexKey: see above
+            <PartView key={i} part={part} role={item.role} streaming={streaming} />
+          ))}
+          {streaming && item.parts.length === 0 && <p className="thinking">Thinking…</p>}
+        </div>
+      )}
       <div className="message-meta">
         <StatusLine item={item} />
         {item.text && !streaming && (
@@ -188,6 +327,28 @@ export const MessageView = memo(function MessageView({ item, canRetry, store, fo
             Retry
           </button>
         )}
+        {canEdit && !editing && (
+          <button
+            type="button"
+            className="link"
+            ref={editButton}
+            onClick={() => setEditing(true)}
+            aria-label="Edit message"
+          >
+            Edit
+          </button>
+        )}
+        {canRegenerate && !showRetry && item.id && (
+          <button
+            type="button"
+            className="link"
+            onClick={() => item.id && store?.regenerate(item.id)}
+            aria-label="Regenerate reply"
+          >
+            Regenerate
+          </button>
+        )}
+        {store && <BranchPicker item={item} store={store} busy={busy} />}
       </div>
     </article>
   );

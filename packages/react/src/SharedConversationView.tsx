@@ -34,6 +34,8 @@ function writtenItem(m: SharedMessage, n: number): ChatItem {
     status: 'complete',
     error: null,
     clientMessageId: null,
+    parentId: null,
+    branch: null,
   };
 }
 
@@ -51,6 +53,8 @@ function items(snapshot: SharedSnapshot): ChatItem[] {
       status: reply.ended ? 'complete' : 'streaming',
       error: null,
       clientMessageId: null,
+      parentId: null,
+      branch: null,
     });
   }
   return out;
