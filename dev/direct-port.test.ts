@@ -25,15 +25,15 @@ async function named(name: string): Promise<URL> {
 describe('the direct port', () => {
   test('refuses while there is no Worker, then follows each announced Worker, cutting what the old one held', async () => {
     const at = await freePort();
-    port = await startDirectPort(at);
+    port = startDirectPort(at);
     await expect(fetch(`http://127.0.0.1:${at}/`)).rejects.toThrow();
 
-    port.target(await named('first'));
+    await port.target(await named('first'));
     expect(await (await fetch(`http://127.0.0.1:${at}/`)).text()).toBe('first');
     const held = await fetch(`http://127.0.0.1:${at}/hold`);
     const reading = held.text();
 
-    port.target(await named('second'));
+    await port.target(await named('second'));
     await expect(reading).rejects.toThrow();
     expect(await (await fetch(`http://127.0.0.1:${at}/`)).text()).toBe('second');
   });

@@ -163,7 +163,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     checkSettings(vars);
     if (opts.quiet) {
       tree = await step('snapshot', () => snapshotTree(dataDir));
-      const through = await startDirectPort(port);
+      const through = startDirectPort(port);
       closers.push(() => through.close());
       direct = through;
       wranglerPort = await freePort();
@@ -189,11 +189,11 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     },
     worker: {
       kill: async () => {
-        direct?.target(undefined);
+        await direct?.target(undefined);
         await wrangler?.kill();
       },
       start: async () => {
-        direct?.target(undefined);
+        await direct?.target(undefined);
         await wrangler?.kill();
         wrangler = await startWrangler(tree, wranglerPort, port, dataDir, vars, opts, say, direct);
       },
@@ -415,7 +415,9 @@ async function startWrangler(
     const worker = announcedWorker(line);
     if (worker) {
       directUrl = worker.origin;
-      direct?.target(worker);
+      direct
+        ?.target(worker)
+        .catch((err: unknown) => console.error(`the stack's port ${publicPort}: ${firstLine(err)}`));
     } else {
       opts.onWorkerLine?.(line);
       if (!opts.quiet) say(line);
