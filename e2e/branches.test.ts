@@ -1,17 +1,9 @@
 /** Branches on the page (SPEC §9): edit a message, regenerate a reply, the ‹ n/m › picker, in every open tab. */
 import type { Page } from 'playwright-core';
 import { describe, expect, test } from 'vitest';
-import { lastReply, screenshot, send, sharedStackAndBrowser, signedInContext, uniqueUser } from './support';
+import { lastReply, openNewChat, screenshot, send, sharedStackAndBrowser } from './support';
 
 const shared = sharedStackAndBrowser();
-
-async function openNewChat(user = uniqueUser()): Promise<Page> {
-  const context = await signedInContext(shared.browser, shared.stack, user);
-  const page = await context.newPage();
-  await page.goto('/');
-  await page.getByLabel('Message', { exact: true }).waitFor();
-  return page;
-}
 
 /** Waits until the page shows exactly these user messages and replies, in order (texts contained, not equal). */
 async function waitForPath(page: Page, expected: { user: string[]; replies: string[] }): Promise<void> {
@@ -40,7 +32,7 @@ const picker = (page: Page, role: 'user' | 'assistant') =>
 
 describe('branches on the page', () => {
   test('edit makes a new branch (2/2); the picker goes back to the old answer (1/2) and forth, Esc cancels', async () => {
-    const page = await openNewChat();
+    const page = await openNewChat(shared);
     await send(page, '!dev echo\nfirst version');
     await waitForPath(page, { user: ['first version'], replies: ['first version'] });
     await expect(page.locator('.branch-picker').count()).resolves.toBe(0);
@@ -86,7 +78,7 @@ describe('branches on the page', () => {
   });
 
   test('regenerate in one tab: a second answer (2/2), and the other tab follows live, both ways', async () => {
-    const first = await openNewChat();
+    const first = await openNewChat(shared);
     await send(first, '!dev inspect\nwhat is asked');
     await waitForPath(first, { user: ['what is asked'], replies: ['trigger=submit-message'] });
     const second = await first.context().newPage();

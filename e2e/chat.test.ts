@@ -1,17 +1,18 @@
 /** The page against the real local stack: streaming, history, tabs, stop, rename, delete, reconnects. */
 import type { Page } from 'playwright-core';
 import { describe, expect, test } from 'vitest';
-import { lastReply, screenshot, send, sharedStackAndBrowser, signedInContext, uniqueUser, words } from './support';
+import {
+  lastReply,
+  openNewChat,
+  screenshot,
+  send,
+  sharedStackAndBrowser,
+  signedInContext,
+  uniqueUser,
+  words,
+} from './support';
 
 const shared = sharedStackAndBrowser();
-
-async function openNewChat(user = uniqueUser()): Promise<Page> {
-  const context = await signedInContext(shared.browser, shared.stack, user);
-  const page = await context.newPage();
-  await page.goto('/');
-  await page.getByLabel('Message', { exact: true }).waitFor();
-  return page;
-}
 
 const reply = (page: Page, status: string) => page.locator(`article.message.assistant[data-status="${status}"]`);
 
@@ -65,7 +66,7 @@ describe('chat page', () => {
 
   test('a second tab on the same conversation streams the reply live', async () => {
     const user = uniqueUser();
-    const first = await openNewChat(user);
+    const first = await openNewChat(shared, user);
     await send(first, '!dev words=3\nopen it');
     await reply(first, 'complete').waitFor();
     const second = await first.context().newPage();
@@ -90,7 +91,7 @@ describe('chat page', () => {
   });
 
   test('stop keeps the partial reply', async () => {
-    const page = await openNewChat();
+    const page = await openNewChat(shared);
     await send(page, '!dev words=400 delay_ms=30\nlong one');
     await page.waitForFunction(() => {
       const text = document.querySelector('article.message.assistant')?.textContent ?? '';
@@ -108,7 +109,7 @@ describe('chat page', () => {
   });
 
   test('rename and delete from the sidebar', async () => {
-    const page = await openNewChat();
+    const page = await openNewChat(shared);
     await send(page, '!dev words=2\nto be renamed');
     await reply(page, 'complete').waitFor();
     const url = page.url();
@@ -133,7 +134,7 @@ describe('chat page', () => {
   });
 
   test('the sidebar keeps a reply in flight on top when it refreshes from the server', async () => {
-    const page = await openNewChat();
+    const page = await openNewChat(shared);
     await send(page, '!dev words=2\nthe older one');
     await reply(page, 'complete').waitFor();
     const older = page.url();
@@ -185,7 +186,7 @@ describe('chat page', () => {
   });
 
   test('tool calls and highlighted code are shown', async () => {
-    const page = await openNewChat();
+    const page = await openNewChat(shared);
     await send(page, '!dev calc=6*7\nwhat is six times seven');
     await reply(page, 'complete').waitFor();
     const tool = page.locator('.tool-call').first();

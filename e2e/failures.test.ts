@@ -1,19 +1,20 @@
 /** What the page shows when things go wrong, and how it recovers: a failed reply, a dropped socket, a deletion elsewhere. */
 import type { Page, WebSocketRoute } from 'playwright-core';
 import { describe, expect, test } from 'vitest';
-import { lastReply, screenshot, send, sharedStackAndBrowser, signedInContext, uniqueUser, words } from './support';
+import {
+  lastReply,
+  openNewChat,
+  screenshot,
+  send,
+  sharedStackAndBrowser,
+  signedInContext,
+  uniqueUser,
+  words,
+} from './support';
 
 const shared = sharedStackAndBrowser();
 
 const reply = (page: Page, status: string) => page.locator(`article.message.assistant[data-status="${status}"]`);
-
-async function openNewChat(user = uniqueUser()): Promise<Page> {
-  const context = await signedInContext(shared.browser, shared.stack, user);
-  const page = await context.newPage();
-  await page.goto('/');
-  await page.getByLabel('Message', { exact: true }).waitFor();
-  return page;
-}
 
 async function storedReplies(user: string, conversationId: string): Promise<string[]> {
   const res = await fetch(`${shared.stack.url}/api/v1/chat/conversations/${conversationId}/messages`, {
@@ -27,7 +28,7 @@ const conversationOf = (page: Page) => new URL(page.url()).pathname.split('/').p
 
 describe('failures and recovery', () => {
   test('a failed reply says why and keeps its text; Retry asks the same question again and gets the answer', async () => {
-    const page = await openNewChat();
+    const page = await openNewChat(shared);
     // `once`: the dev agent fails this prompt the first time only, so the retry can succeed.
     await send(page, '!dev words=30 fail_after=5 once\nflaky question');
     const failed = reply(page, 'error');
@@ -94,7 +95,7 @@ describe('failures and recovery', () => {
 
   test('a conversation deleted in another tab shows as not found, and leaves the sidebar', async () => {
     const user = uniqueUser('deleted');
-    const page = await openNewChat(user);
+    const page = await openNewChat(shared, user);
     await send(page, '!dev words=3\ndeleted elsewhere');
     await reply(page, 'complete').waitFor();
     await page.locator('.connection[data-link="connected"]').waitFor();

@@ -2,23 +2,9 @@
 import type { Page } from 'playwright-core';
 import { describe, expect, test } from 'vitest';
 import type { SearchResults } from '../worker/wire';
-import { sharedStackAndBrowser, signedInContext, uniqueUser } from './support';
+import { sharedStackAndBrowser, signedInContext, stackApi, uniqueUser } from './support';
 
 const shared = sharedStackAndBrowser();
-
-/** The REST API as `user`, straight to the stack (setting up what the page then shows). */
-async function api(user: string) {
-  const token = await shared.stack.devToken(user);
-  return async <T>(method: string, path: string, body?: unknown): Promise<T> => {
-    const res = await fetch(`${shared.stack.url}/api/v1/chat${path}`, {
-      method,
-      headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-      body: body ? JSON.stringify(body) : undefined,
-    });
-    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
-    return (res.status === 204 ? null : await res.json()) as T;
-  };
-}
 
 async function openPage(user: string): Promise<Page> {
   const context = await signedInContext(shared.browser, shared.stack, user);
@@ -39,7 +25,7 @@ async function menuAction(page: Page, title: string, action: string): Promise<vo
 describe('pin and archive in the sidebar', () => {
   test('a pinned conversation heads its own section; an archived one moves to the Archived view and back', async () => {
     const user = uniqueUser('keeper');
-    const call = await api(user);
+    const call = await stackApi(shared.stack, user);
     for (const title of ['alpha', 'beta', 'gamma']) await call('POST', '/conversations', { title });
     const page = await openPage(user);
     await page.locator('.conversation-row').nth(2).waitFor();
@@ -74,7 +60,7 @@ describe('pin and archive in the sidebar', () => {
 describe('search in the sidebar', () => {
   test('Ctrl+K focuses the box; results mark the words; Enter opens the conversation at the marked message', async () => {
     const user = uniqueUser('finder');
-    const call = await api(user);
+    const call = await stackApi(shared.stack, user);
     const trip = await call<{ id: string }>('POST', '/conversations', { title: 'Trip notes' });
     const send = (content: string) =>
       call<{ message: { id: string } }>('POST', '/messages', {
@@ -127,7 +113,7 @@ describe('search in the sidebar', () => {
 describe('export from the row menu', () => {
   test('Export as Markdown saves the conversation as a .md file with its messages', async () => {
     const user = uniqueUser('exporter');
-    const call = await api(user);
+    const call = await stackApi(shared.stack, user);
     const c = await call<{ id: string }>('POST', '/conversations', { title: 'Keep this' });
     await call('POST', '/messages', { conversation_id: c.id, content: '!dev words=2\nremember the milk' });
     const page = await openPage(user);

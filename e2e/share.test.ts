@@ -2,22 +2,9 @@
 import type { Page } from 'playwright-core';
 import { describe, expect, test } from 'vitest';
 import type { ShareLink } from '../worker/wire';
-import { screenshot, send, sharedStackAndBrowser, signedInContext, uniqueUser, words } from './support';
+import { screenshot, send, sharedStackAndBrowser, signedInContext, stackApi, uniqueUser, words } from './support';
 
 const shared = sharedStackAndBrowser();
-
-async function api(user: string) {
-  const token = await shared.stack.devToken(user);
-  return async <T>(method: string, path: string, body?: unknown): Promise<T> => {
-    const res = await fetch(`${shared.stack.url}/api/v1/chat${path}`, {
-      method,
-      headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-      body: body ? JSON.stringify(body) : undefined,
-    });
-    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
-    return (res.status === 204 ? null : await res.json()) as T;
-  };
-}
 
 /**
  * Notes (Date.now(), one clock for every tab of the browser) when the page's last reply first shows text: how far
@@ -45,7 +32,7 @@ const firstText = (page: Page) => page.evaluate(() => (window as unknown as { fi
 describe('a live share link', () => {
   test('the viewer, signed out, sees the reply stream as it is written and the new messages; revoking ends it', async () => {
     const user = uniqueUser('sharer');
-    const call = await api(user);
+    const call = await stackApi(shared.stack, user);
     const conversation = await call<{ id: string }>('POST', '/conversations', { title: 'Shared live' });
 
     const ownerContext = await signedInContext(shared.browser, shared.stack, user, {

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, inject } from 'vitest';
 import { makeTempDataDir, type Stack, signDevToken, startStack } from '../dev/stack';
-import { GENEROUS_LIMITS } from '../dev/testing';
+import { GENEROUS_LIMITS, uniqueUser as uniqueUserFor } from '../dev/testing';
 
 export const ARTIFACTS = fileURLToPath(new URL('./artifacts/', import.meta.url));
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -117,4 +117,30 @@ export const lastReply = (page: Page) => page.locator('article.message.assistant
 /** The words of a `!dev words=N` reply, in order. */
 export function words(text: string): string[] {
   return text.split(/\s+/).filter(Boolean);
+}
+
+/** The REST API as `user`, straight to the stack (setting up what the page then shows); throws on any non-2xx. */
+export async function stackApi(stack: Pick<TestStack, 'url' | 'devToken'>, user: string) {
+  const token = await stack.devToken(user);
+  return async <T>(method: string, path: string, body?: unknown): Promise<T> => {
+    const res = await fetch(`${stack.url}/api/v1/chat${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
+    return (res.status === 204 ? null : await res.json()) as T;
+  };
+}
+
+/** A signed-in page on the empty chat, its composer ready. */
+export async function openNewChat(
+  shared: { readonly browser: Browser; readonly stack: TestStack },
+  user = uniqueUserFor(),
+): Promise<Page> {
+  const context = await signedInContext(shared.browser, shared.stack, user);
+  const page = await context.newPage();
+  await page.goto('/');
+  await page.getByLabel('Message', { exact: true }).waitFor();
+  return page;
 }
