@@ -5,6 +5,7 @@
 import type { z } from 'zod';
 import {
   API_BASE,
+  type ApprovalBody,
   Conversation,
   type ConversationChange,
   ConversationExport,
@@ -19,6 +20,9 @@ import {
   ShareLink,
   WsTicket,
 } from '../../../worker/wire';
+
+/** `POST …/approvals` as the client writes it: the answer to a tool's approval request (SPEC §9). */
+export type ApprovalRequest = z.input<typeof ApprovalBody>;
 
 /** `POST …/regenerate` as the client writes it. */
 export interface RegenerateRequest {
@@ -267,6 +271,18 @@ export class ChatApi {
       method: 'POST',
       body: JSON.stringify({ message_id: messageId }),
     });
+  }
+
+  /**
+   * `POST …/approvals`: approves or denies a tool call the agent asked about (`remember: "conversation"` answers
+   * the same tool's later requests alike); the agent goes on in the same reply, which every tab follows live.
+   */
+  async approve(conversationId: string, body: ApprovalRequest): Promise<void> {
+    const res = await this.request(`/conversations/${path(conversationId)}/approvals`, {
+      method: 'POST',
+      body: JSON.stringify(body),
+    });
+    await res.body?.cancel();
   }
 
   /** Every message of every branch (ids, parents, seqs), as the JSON export carries them. */

@@ -19,6 +19,7 @@ export type {
 } from '../../../worker/wire';
 export { codePointLength, MAX_CONTENT_CODE_POINTS, MAX_TITLE_CODE_POINTS } from '../../../worker/wire';
 export type {
+  ApprovalRequest,
   ChatClientOptions,
   GetToken,
   ListOptions,
@@ -26,11 +27,13 @@ export type {
   SendBody,
   TokenRequest,
 } from './api';
+export { answeredApprovals, awaitsApproval, type ToolApproval, toolApproval, toolName } from './approvals';
 export { ChatClient, createChatClient } from './client';
 export type { IndexSnapshot } from './conversation-index';
 export { ConversationIndex } from './conversation-index';
 export { ChatError, type ChatErrorCode, isChatError } from './errors';
 export type {
+  ApprovalAnswer,
   ChatItem,
   ChatSnapshot,
   ItemStatus,

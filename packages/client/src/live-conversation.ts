@@ -16,7 +16,8 @@ import {
   plainText,
   type ServerFrame,
 } from '../../../worker/wire';
-import type { ChatApi, SendBody } from './api';
+import type { ApprovalRequest, ChatApi, SendBody } from './api';
+import { answeredApprovals, awaitsApproval } from './approvals';
 import { ChatError, isChatError } from './errors';
 import { LiveReply } from './reply';
 import { ConversationSocket } from './socket';
@@ -102,6 +103,15 @@ interface TreeNode {
 
 export type SendRefusal = 'empty' | 'too_long' | 'busy';
 
+/** A person's answer to a tool's approval request (SPEC §9). */
+export interface ApprovalAnswer {
+  approvalId: string;
+  approved: boolean;
+  /** Answer this tool's later requests in this conversation the same way, without asking. */
+  remember?: boolean;
+  reason?: string;
+}
+
 const PAGE = 50;
 const POLL_STREAMING_MS = 1_500;
 const POLL_IDLE_MS = 5_000;
@@ -113,6 +123,17 @@ const FINAL = new Set<Message['status']>(['complete', 'stopped', 'error']);
 function describe(error: unknown): { code: string; message: string; retryAfter: number | null } {
   if (error instanceof ChatError) return { code: error.code, message: error.message, retryAfter: error.retryAfter };
   return { code: 'network', message: 'The connection was lost.', retryAfter: null };
+}
+
+/**
+ * Whether `incoming` is an older copy of the reply `known`: a poll answer or a late frame must never turn a finished
+ * reply back into a streaming one, except that a reply goes on after an approval is answered (SPEC §9), and every
+ * answer adds to its answered approvals: a copy with fewer was read before an answer.
+ */
+function isOlderCopy(incoming: Message, known: Message): boolean {
+  const answered = answeredApprovals(incoming.parts) - answeredApprovals(known.parts);
+  if (answered !== 0) return answered < 0;
+  return FINAL.has(known.status) && !FINAL.has(incoming.status);
 }
 
 let instances = 0;
@@ -576,6 +597,36 @@ export class LiveConversation {
     return null;
   }
 
+  // ── tool approval (SPEC §9) ───────────────────────────────────────────────
+
+  /**
+   * Answers the approval `approvalId` that a reply asks for: the agent then goes on in that reply, which every tab
+   * follows from the room's `message` frame and chunks. Resolves with null once the room has the answer, or with why
+   * it was not taken (`conflict` when it had been answered meanwhile, e.g. from another tab).
+   */
+  readonly approve = async (answer: ApprovalAnswer): Promise<{ code: string; message: string } | null> => {
+    const id = this.conversationId;
+    if (!id) return { code: 'not_found', message: 'This conversation is not saved yet.' };
+    const body: ApprovalRequest = { approval_id: answer.approvalId, approved: answer.approved };
+    if (answer.remember) body.remember = 'conversation';
+    if (answer.reason) body.reason = answer.reason;
+    try {
+      await this.api.approve(id, body);
+      // Without a socket no frame brings the reply's new state: fetch it, and the continuation is followed over SSE.
+      if (!this.socket?.isOpen) void this.catchUp().then(() => this.followStreamingOverSse());
+      return null;
+    } catch (error) {
+      if (this.isSignedOut(error)) return { code: 'token_unavailable', message: 'Sign in again, then answer.' };
+      void this.catchUp();
+      if (error instanceof ChatError && error.status === 409) {
+        return { code: 'conflict', message: 'This request was already answered.' };
+      }
+      if (isChatError(error, 'not_found')) return { code: 'not_found', message: 'This request is no longer open.' };
+      const { code, message } = describe(error);
+      return { code, message };
+    }
+  };
+
   // ── chunks and messages ───────────────────────────────────────────────────
 
   private liveReply(messageId: string): LiveReply {
@@ -613,8 +664,7 @@ export class LiveConversation {
   private merge(incoming: readonly Message[]): void {
     for (const message of incoming) {
       const known = this.messages.get(message.id);
-      // A poll answer or a late frame must never turn a finished reply back into a streaming one.
-      if (known && FINAL.has(known.status) && !FINAL.has(message.status)) continue;
+      if (known && isOlderCopy(message, known)) continue;
       this.messages.set(message.id, message);
       const mine = message.client_message_id ? this.pending.get(message.client_message_id) : undefined;
       if (mine && message.client_message_id) {
@@ -643,11 +693,16 @@ export class LiveConversation {
     return max;
   }
 
-  /** Everything from the oldest message that may have changed: the first streaming one, or the newest. */
+  /**
+   * Everything from the oldest message that may have changed: the first streaming one or one awaiting an approval
+   * (answered from another tab, it goes on), or the newest.
+   */
   private async fetchNewer(): Promise<void> {
     const id = this.conversationId;
     if (!id) return;
-    const streaming = [...this.messages.values()].filter((m) => m.status === 'streaming').map((m) => m.seq);
+    const streaming = [...this.messages.values()]
+      .filter((m) => m.status === 'streaming' || awaitsApproval(m.parts))
+      .map((m) => m.seq);
     const after = streaming.length ? Math.min(...streaming) - 1 : this.maxSeq();
     const page = await this.api.messages(id, { after_seq: after, limit: 200 });
     this.merge(page.messages);

@@ -1,6 +1,7 @@
 import type { ChatItem, LiveConversation } from '@agent-chat/client';
 import { type KeyboardEvent, memo, useEffect, useId, useRef, useState } from 'react';
 import { Markdown } from './markdown/Markdown';
+import { type Approve, ToolCall } from './ToolCall';
 
 type Part = ChatItem['parts'][number];
 
@@ -13,62 +14,17 @@ function text(part: Part): string {
   return typeof value === 'string' ? value : '';
 }
 
-function json(value: unknown): string {
-  if (value === undefined) return '';
-  if (typeof value === 'string') return value;
-  try {
-    return JSON.stringify(value, null, 2);
-  } catch {
-    return String(value);
-  }
-}
-
-const TOOL_STATES: Record<string, string> = {
-  'input-streaming': 'preparing…',
-  'input-available': 'running…',
-  'approval-requested': 'waiting for approval',
-  'output-available': 'done',
-  'output-error': 'failed',
-  'output-denied': 'denied',
-};
-
-function ToolCall({ part }: { part: Part }) {
-  const name = part.type === 'dynamic-tool' ? String(field(part, 'toolName') ?? 'tool') : part.type.slice(5);
-  const state = String(field(part, 'state') ?? '');
-  const input = field(part, 'input');
-  const output = field(part, 'output');
-  const errorText = field(part, 'errorText');
-  return (
-    <details className={`tool-call ${state}`} open={state !== 'output-available'}>
-      <summary>
-        <span className="tool-icon" aria-hidden="true">
-          ⚙
-        </span>{' '}
-        <code>{name}</code> <span className="tool-state">{TOOL_STATES[state] ?? state}</span>
-      </summary>
-      {input !== undefined && (
-        <div className="tool-io">
-          <span className="tool-label">Input</span>
-          <pre>{json(input)}</pre>
-        </div>
-      )}
-      {output !== undefined && (
-        <div className="tool-io">
-          <span className="tool-label">Output</span>
-          <pre>{json(output)}</pre>
-        </div>
-      )}
-      {typeof errorText === 'string' && (
-        <div className="tool-io error">
-          <span className="tool-label">Error</span>
-          <pre>{errorText}</pre>
-        </div>
-      )}
-    </details>
-  );
-}
-
-function PartView({ part, role, streaming }: { part: Part; role: ChatItem['role']; streaming: boolean }) {
+function PartView({
+  part,
+  role,
+  streaming,
+  approve,
+}: {
+  part: Part;
+  role: ChatItem['role'];
+  streaming: boolean;
+  approve: Approve | undefined;
+}) {
   if (part.type === 'text') {
     return role === 'user' ? (
       <p className="user-text">{text(part)}</p>
@@ -84,7 +40,7 @@ function PartView({ part, role, streaming }: { part: Part; role: ChatItem['role'
       </details>
     );
   }
-  if (part.type === 'dynamic-tool' || part.type.startsWith('tool-')) return <ToolCall part={part} />;
+  if (part.type === 'dynamic-tool' || part.type.startsWith('tool-')) return <ToolCall part={part} approve={approve} />;
   if (part.type === 'source-url') {
     const url = String(field(part, 'url') ?? '');
     return (
@@ -310,7 +266,7 @@ export const MessageView = memo(function MessageView({
           {item.parts.map((part, i) => (
             // Parts only ever grow at the end, so the index is a stable key.
             // biome-ignore lint/suspicious/noArrayIndexKey: see above
-            <PartView key={i} part={part} role={item.role} streaming={streaming} />
+            <PartView key={i} part={part} role={item.role} streaming={streaming} approve={store?.approve} />
           ))}
           {streaming && item.parts.length === 0 && <p className="thinking">Thinking…</p>}
         </div>

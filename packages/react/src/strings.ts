@@ -10,6 +10,19 @@ export interface ChatStrings {
   signedOutTitle: string;
   signedOutBody: string;
   tryAgain: string;
+  /** Above a tool call's Approve and Deny (SPEC §9), e.g. `Allow the agent to use calculator with this input?` */
+  approvalQuestion: (tool: string) => string;
+  approvalApprove: string;
+  approvalDeny: string;
+  /** The checkbox beside Approve: the same tool's later requests in this conversation are approved without asking. */
+  approvalAlwaysAllow: string;
+  approvalSending: string;
+  /** A tool call's state while it waits for a person's answer. */
+  approvalWaiting: string;
+  approvalApproved: string;
+  approvalDenied: string;
+  /** A request denied because a new message was sent while it waited. */
+  approvalSuperseded: string;
 }
 
 export const ENGLISH: ChatStrings = {
@@ -19,6 +32,15 @@ export const ENGLISH: ChatStrings = {
   signedOutTitle: 'You are signed out',
   signedOutBody: 'No sign-in could be obtained for the chat.',
   tryAgain: 'Try again',
+  approvalQuestion: (tool) => `Allow the agent to use ${tool} with this input?`,
+  approvalApprove: 'Approve',
+  approvalDeny: 'Deny',
+  approvalAlwaysAllow: 'Always allow in this conversation',
+  approvalSending: 'Sending your answer…',
+  approvalWaiting: 'waiting for approval',
+  approvalApproved: 'approved',
+  approvalDenied: 'denied',
+  approvalSuperseded: 'denied: a newer message was sent',
 };
 
 export const StringsContext = createContext<ChatStrings>(ENGLISH);

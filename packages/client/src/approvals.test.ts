@@ -1,0 +1,49 @@
+import { describe, expect, it } from 'vitest';
+import { answeredApprovals, awaitsApproval, toolApproval, toolName } from './approvals';
+
+const asked = {
+  type: 'tool-calculator',
+  toolCallId: 'calc-1',
+  state: 'approval-requested',
+  input: { expression: '2+3' },
+  approval: { id: 'approval-calc-1' },
+};
+const approved = { ...asked, state: 'approval-responded', approval: { id: 'approval-calc-1', approved: true } };
+const ran = { ...approved, state: 'output-available', output: { result: '5' } };
+const superseded = {
+  ...asked,
+  state: 'output-denied',
+  approval: { id: 'approval-calc-1', approved: false, reason: 'superseded' },
+};
+
+describe('tool approval on a part (SPEC §9)', () => {
+  it('reads a request as pending, and each answer as the AI SDK records it', () => {
+    expect(toolApproval(asked)).toEqual({ id: 'approval-calc-1', answer: 'pending', reason: null });
+    expect(toolApproval(approved)).toEqual({ id: 'approval-calc-1', answer: 'approved', reason: null });
+    expect(toolApproval(ran)?.answer).toBe('approved');
+    expect(toolApproval(superseded)).toEqual({ id: 'approval-calc-1', answer: 'denied', reason: 'superseded' });
+  });
+
+  it('finds none on a call that needed no consent, nor on other parts', () => {
+    const clock = { type: 'tool-clock', state: 'output-available', output: {} };
+    const text = { type: 'text', text: 'hi', approval: { id: 'x' } };
+    expect(toolApproval(clock)).toBeNull();
+    expect(toolApproval(text)).toBeNull();
+  });
+
+  it('names static and dynamic tools', () => {
+    expect(toolName(asked)).toBe('calculator');
+    const dynamic = { type: 'dynamic-tool', toolName: 'search' };
+    expect(toolName(dynamic)).toBe('search');
+    expect(toolName({ type: 'dynamic-tool' })).toBe('tool');
+  });
+
+  it('counts answers, which only grow as a reply goes on', () => {
+    const text = { type: 'text', text: 'The result is 5.' };
+    expect(answeredApprovals([asked])).toBe(0);
+    expect(answeredApprovals([approved])).toBe(1);
+    expect(answeredApprovals([ran, text, superseded])).toBe(2);
+    expect(awaitsApproval([text, asked])).toBe(true);
+    expect(awaitsApproval([ran, text])).toBe(false);
+  });
+});
