@@ -43,11 +43,14 @@ describe('accessibility (axe-core)', () => {
     await page.context().close();
   });
 
-  test('a conversation with a tool call, then its rename and delete dialogs', async () => {
+  test('a conversation with a tool call and one waiting for approval, then its rename and delete dialogs', async () => {
     const page = await open();
     await send(page, '!dev calc=12*(3+4)\nwhat is it?');
     await page.locator('article.message.assistant[data-status="complete"]').waitFor();
     await page.locator('.tool-call').first().waitFor();
+    expect(await violations(page)).toEqual([]);
+    await send(page, '!dev approve=calc calc=2*21\nand this?');
+    await page.getByRole('group', { name: 'Allow the agent to use calculator with this input?' }).waitFor();
     expect(await violations(page)).toEqual([]);
 
     const row = page.locator('.conversation-row').first();
