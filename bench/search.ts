@@ -9,6 +9,7 @@
  */
 import { nodePool } from '../dev/migrate';
 import { makeTempDataDir, startStack } from '../dev/stack';
+import { SEARCH_SQL } from '../worker/db/search';
 import { API_BASE, SearchResults } from '../worker/wire';
 
 const USERS = 1_000;
@@ -50,8 +51,8 @@ try {
     [USERS - 1, OTHER_CONVERSATIONS],
   );
   const messages = (where: string, perConversation: number) => `
-    insert into conversation_messages (id, conversation_id, seq, role, content, status, created_at)
-    select gen_random_uuid(), c.id, s, case when s % 2 = 1 then 'user' else 'assistant' end,
+    insert into conversation_messages (id, conversation_id, user_id, seq, role, content, status, created_at)
+    select gen_random_uuid(), c.id, c.user_id, s, case when s % 2 = 1 then 'user' else 'assistant' end,
            (select string_agg(${WORD}, ' ') from generate_series(1, 20) w where w > 0 * s),
            'complete', now() - (s || ' minutes')::interval
     from conversation_states c, generate_series(1, ${perConversation}) s
@@ -65,7 +66,7 @@ try {
     [SEARCHER],
   );
   const sizes = await pool.query<{ index: string; vectors: string; content: string }>(
-    `select pg_relation_size('conversation_messages_search_idx') as index,
+    `select pg_relation_size('conversation_messages_user_search_idx') as index,
             (select sum(pg_column_size(search_vector)) from conversation_messages) as vectors,
             (select sum(pg_column_size(content)) from conversation_messages) as content`,
   );
@@ -75,7 +76,7 @@ try {
     `seeded ${all} messages (${counts.rows[0]?.mine} the searcher's) of ${USERS} users in ${((Date.now() - seeded) / 1000).toFixed(0)} s`,
   );
   console.log(
-    `per 100k messages: GIN index ${per100k(sizes.rows[0]?.index)}, stored search_vector ${per100k(sizes.rows[0]?.vectors)} (content itself ${per100k(sizes.rows[0]?.content)})`,
+    `per 100k messages: GIN index (user_id, search_vector) ${per100k(sizes.rows[0]?.index)}, stored search_vector ${per100k(sizes.rows[0]?.vectors)} (content itself ${per100k(sizes.rows[0]?.content)})`,
   );
 
   const token = await stack.devToken(SEARCHER);
@@ -131,6 +132,29 @@ try {
   }
   const worst = await search('w0');
   console.log(`  the most frequent word (w0, in most messages): ${worst.ms.toFixed(1)} ms (informational)`);
+
+  // The same statement inside Postgres alone (EXPLAIN ANALYZE's execution time): what search costs the database,
+  // apart from the HTTP path above, and the plan's index.
+  const explain = async (q: string) => {
+    const res = await pool.query<{ 'QUERY PLAN': [{ 'Execution Time': number; Plan: unknown }] }>(
+      `explain (analyze, format json) ${SEARCH_SQL}`,
+      [SEARCHER, q, 21, null, null, null],
+    );
+    const [plan] = res.rows[0]?.['QUERY PLAN'] ?? [];
+    if (!plan) throw new Error('no plan');
+    return plan;
+  };
+  const inPostgres: number[] = [];
+  for (let i = 0; i < 200; i++) {
+    const [, make] = kinds[i % kinds.length] as [string, () => string];
+    inPostgres.push((await explain(make()))['Execution Time']);
+  }
+  inPostgres.sort((a, b) => a - b);
+  const w0 = await explain('w0');
+  const indexes = [...JSON.stringify(w0.Plan).matchAll(/"Index Name":"([^"]+)"/g)].map((m) => m[1]);
+  console.log(
+    `in Postgres alone (EXPLAIN ANALYZE, 200 queries of the same kinds): p50 ${percentile(inPostgres, 50).toFixed(1)} ms, p99 ${percentile(inPostgres, 99).toFixed(1)} ms; w0 ${w0['Execution Time'].toFixed(1)} ms; indexes used: ${[...new Set(indexes)].join(', ')}`,
+  );
 } finally {
   await pool.end();
   await stack.stop();

@@ -63,6 +63,7 @@ describe('drizzle migrations on a fresh database', () => {
     const message = (seq: number, clientMessageId: string | null = null) => ({
       id: crypto.randomUUID(),
       conversationId,
+      userId: 'user-1',
       seq,
       role: 'user' as const,
       content: `message ${seq}`,
@@ -179,6 +180,63 @@ describe('0002_branches on a database that has conversations', () => {
     await query('delete from conversation_messages where id = $1', [ids[1]]);
     const left = await query('select 1 from message_feedback where message_id = $1', [ids[1]]);
     expect(left.rowCount).toBe(0);
+  });
+});
+
+describe('0005_search_by_user on a database that has conversations', () => {
+  let config: ReturnType<typeof loadConfig>;
+  const query = <T>(text: string, params: unknown[] = []) => sqlQuery<T>(config, text, params);
+  const conversations = { ann: crypto.randomUUID(), bob: crypto.randomUUID() };
+
+  beforeAll(async () => {
+    const fresh = await control<{ database: string; url: string }>('/postgres/databases');
+    config = loadConfig({ ...env, DATABASE_URL: fresh.url });
+    await control(`/postgres/migrate?database=${fresh.database}&upto=0004_shares`);
+    for (const [user, id] of Object.entries(conversations)) {
+      await query(
+        `insert into conversation_states (id, user_id, title, last_message_at, message_count)
+         values ($1, $2, 'old', now(), 2)`,
+        [id, user],
+      );
+      await query(
+        `insert into conversation_messages (id, conversation_id, seq, role, content, status)
+         values ($1, $3, 1, 'user', 'the lighthouse keeper', 'complete'),
+                ($2, $3, 2, 'assistant', 'a lighthouse', 'complete')`,
+        [crypto.randomUUID(), crypto.randomUUID(), id],
+      );
+    }
+    await control(`/postgres/migrate?database=${fresh.database}`);
+  });
+
+  it("gives each existing message its conversation's owner, and makes the owner required", async () => {
+    const rows = await query<{ conversation_id: string; user_id: string }>(
+      'select conversation_id, user_id from conversation_messages order by user_id, seq',
+    );
+    expect(rows).toEqual([
+      { conversation_id: conversations.ann, user_id: 'ann' },
+      { conversation_id: conversations.ann, user_id: 'ann' },
+      { conversation_id: conversations.bob, user_id: 'bob' },
+      { conversation_id: conversations.bob, user_id: 'bob' },
+    ]);
+    await expect(
+      query(
+        `insert into conversation_messages (id, conversation_id, seq, role, content, status)
+         values ($1, $2, 3, 'user', 'x', 'complete')`,
+        [crypto.randomUUID(), conversations.ann],
+      ),
+    ).rejects.toMatchObject({ code: '23502' });
+  });
+
+  it('replaces the words-only GIN index with one over (user_id, search_vector)', async () => {
+    const indexes = await query<{ indexname: string; indexdef: string }>(
+      "select indexname, indexdef from pg_indexes where tablename = 'conversation_messages' and indexdef like '%gin%'",
+    );
+    expect(indexes).toEqual([
+      {
+        indexname: 'conversation_messages_user_search_idx',
+        indexdef: expect.stringMatching(/USING gin \(user_id, search_vector\)$/),
+      },
+    ]);
   });
 });
 

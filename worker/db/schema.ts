@@ -63,6 +63,11 @@ export const conversationMessages = pgTable(
     conversationId: uuid('conversation_id')
       .notNull()
       .references(() => conversationStates.id, { onDelete: 'cascade' }),
+    /**
+     * The conversation's owner, copied here (a conversation never changes owner) so search finds the user's matches
+     * in one index, without reading every user's (the (user_id, search_vector) index below).
+     */
+    userId: text('user_id').notNull(),
     seq: integer('seq').notNull(),
     role: text('role', { enum: ['user', 'assistant'] }).notNull(),
     content: text('content').notNull(),
@@ -80,7 +85,8 @@ export const conversationMessages = pgTable(
     ),
   },
   (t) => [
-    index('conversation_messages_search_idx').using('gin', t.searchVector),
+    // btree_gin: one GIN index over the owner and the words, so a search reads only the searcher's matches (SPEC §10).
+    index('conversation_messages_user_search_idx').using('gin', t.userId, t.searchVector),
     unique('conversation_messages_conversation_seq_key').on(t.conversationId, t.seq),
     unique('conversation_messages_conversation_client_message_id_key').on(t.conversationId, t.clientMessageId),
     check('conversation_messages_seq_positive', sql`${t.seq} >= 1`),

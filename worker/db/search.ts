@@ -26,26 +26,24 @@ function readCursor(raw: string): Cursor {
 }
 
 /**
- * The search (SPEC §10), in one statement. Messages are found through their stored `search_vector` (GIN index);
+ * The search (SPEC §10), in one statement. Messages are found through their owner and their stored `search_vector`
+ * (one btree_gin index over both, so only the searcher's matches are read and ranked, not every user's);
  * conversations whose title matches but none of whose messages do are found too, through their first message. The
- * query text is lower-cased exactly as the stored words were (schema.ts searchWords). Only the user's conversations
- * are joined, so another user's messages cannot be found; a deleted conversation has no rows left. A query of only
+ * query text is lower-cased exactly as the stored words were (schema.ts searchWords). Only the user's messages and
+ * conversations are read, so another user's cannot be found; a deleted conversation has no rows left. A query of only
  * exclusions (querytree 'T') would read every message, so it finds nothing. Ranked by ts_rank (divided by
  * 1 + log(length), so a long message does not outrank a short one by size alone), then newest first; the cursor
  * continues after (rank, created_at, id), ranks carried as float8, which JSON round-trips exactly.
  */
-const SEARCH_SQL = `
+export const SEARCH_SQL = `
 with q as (
   select websearch_to_tsquery('simple'::regconfig, lower($2 collate "pg_c_utf8")) as q
-), mine as (
-  select id from conversation_states where user_id = $1
 ), message_hits as (
   select m.id, m.conversation_id, m.seq, m.role, m.created_at,
          ts_rank(m.search_vector, q.q, 1)::float8 as rank
   from conversation_messages m
-  join mine on mine.id = m.conversation_id
   cross join q
-  where m.search_vector @@ q.q and querytree(q.q) not in ('', 'T')
+  where m.user_id = $1 and m.search_vector @@ q.q and querytree(q.q) not in ('', 'T')
 ), title_hits as (
   select first.id, c.id as conversation_id, first.seq, first.role, first.created_at,
          ts_rank(to_tsvector('simple'::regconfig, lower(c.title collate "pg_c_utf8")), q.q, 1)::float8 as rank

@@ -208,6 +208,7 @@ export class Outbox {
       const rows = messages.slice(i, i + BATCH).map((m) => ({
         id: m.id,
         conversationId: c.id,
+        userId: c.userId,
         seq: m.seq,
         role: m.role,
         content: m.content,
