@@ -197,8 +197,16 @@ export type Conversation = z.infer<typeof Conversation>;
 export const MessagePart = z.looseObject({ type: z.string() });
 export type MessagePart = z.infer<typeof MessagePart>;
 
-/** A message's place among the messages that share its parent and role (SPEC §9), 1-based, by seq. */
-export const Branch = z.object({ index: z.number().int().min(1), count: z.number().int().min(1) });
+/**
+ * A message's place among the messages that share its parent and role (SPEC §9), 1-based, by seq, and the ids of
+ * its neighbours there (null at either end): what a `‹ n/m ›` picker switches to, with no other read.
+ */
+export const Branch = z.object({
+  index: z.number().int().min(1),
+  count: z.number().int().min(1),
+  previous_id: Id.nullable(),
+  next_id: Id.nullable(),
+});
 export type Branch = z.infer<typeof Branch>;
 export const Feedback = z.object({ rating: Rating, comment: z.string().nullable() });
 export type Feedback = z.infer<typeof Feedback>;

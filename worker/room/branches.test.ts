@@ -105,11 +105,12 @@ describe('the conversation as a tree (SPEC §9)', () => {
     expect(agentSaw(a2c)).toEqual([u1.id, a1.id, u2b.id]);
     const onEdit = await activeBranch(alice, c);
     expect(ids(onEdit)).toEqual([u1.id, a1.id, u2b.id, a2c.id]);
+    const alone = { index: 1, count: 1, previous_id: null, next_id: null };
     expect(onEdit.map((m) => m.branch)).toEqual([
-      { index: 1, count: 1 },
-      { index: 1, count: 1 },
-      { index: 2, count: 2 },
-      { index: 1, count: 1 },
+      alone,
+      alone,
+      { index: 2, count: 2, previous_id: u2.id, next_id: null },
+      alone,
     ]);
 
     const third = await alice.send(c, '!dev inspect');
@@ -165,7 +166,7 @@ describe('the conversation as a tree (SPEC §9)', () => {
     const first = await alice.send(undefined, '!dev words=2');
     const c = first.conversation.id;
     const again = await ok(regenerate(alice, c, first.reply.id));
-    expect(again.reply.branch).toEqual({ index: 2, count: 2 });
+    expect(again.reply.branch).toEqual({ index: 2, count: 2, previous_id: first.reply.id, next_id: null });
     expect((await switchTo(alice, c, first.reply.id)).status).toBe(200);
     const [state] = await eventually(
       () => pgQuery<{ head_id: string }>('select head_id from conversation_states where id = $1', [c]),

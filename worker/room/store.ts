@@ -272,7 +272,7 @@ export class RoomStore {
     const feedback = this.feedback.of(ids);
     return messages.map((m) => ({
       ...m,
-      branch: branches.get(m.id) ?? { index: 1, count: 1 },
+      branch: branches.get(m.id) ?? { index: 1, count: 1, previous_id: null, next_id: null },
       feedback: feedback.get(m.id) ?? null,
     }));
   }

@@ -73,12 +73,12 @@ describe('the conversation tree in the room (SPEC §9)', () => {
       tree.growFrom(a1.id, [u2b, a2c]);
       expect(onPath(tree)).toEqual([u1.id, a1.id, u2b.id, a2c.id]);
       expect(Object.fromEntries(tree.branches([u2.id, u2b.id, a2.id, a2b.id, a2c.id, u1.id]))).toEqual({
-        [u2.id]: { index: 1, count: 2 },
-        [u2b.id]: { index: 2, count: 2 },
-        [a2.id]: { index: 1, count: 2 },
-        [a2b.id]: { index: 2, count: 2 },
-        [a2c.id]: { index: 1, count: 1 },
-        [u1.id]: { index: 1, count: 1 },
+        [u2.id]: { index: 1, count: 2, previous_id: null, next_id: u2b.id },
+        [u2b.id]: { index: 2, count: 2, previous_id: u2.id, next_id: null },
+        [a2.id]: { index: 1, count: 2, previous_id: null, next_id: a2b.id },
+        [a2b.id]: { index: 2, count: 2, previous_id: a2.id, next_id: null },
+        [a2c.id]: { index: 1, count: 1, previous_id: null, next_id: null },
+        [u1.id]: { index: 1, count: 1, previous_id: null, next_id: null },
       });
 
       // Switching to u2 follows its newest child; to a2, that reply itself.
@@ -92,7 +92,7 @@ describe('the conversation tree in the room (SPEC §9)', () => {
       const u1b = store(sql, 'user', null);
       tree.growFrom(null, [u1b]);
       expect(onPath(tree)).toEqual([u1b.id]);
-      expect(tree.branches([u1b.id]).get(u1b.id)).toEqual({ index: 2, count: 2 });
+      expect(tree.branches([u1b.id]).get(u1b.id)).toEqual({ index: 2, count: 2, previous_id: u1.id, next_id: null });
       // Back to the first u1: at each step the newest child, so the edit's branch, not the one last shown.
       expect(tree.switchTo(u1.id)).toBe(a2c.id);
     }));

@@ -146,20 +146,27 @@ export class MessageTree {
       .map((r) => String(r.id));
   }
 
-  /** Each message's place among those sharing its parent and role, 1-based by seq (SPEC §9). */
+  /**
+   * Each message's place among those sharing its parent and role, 1-based by seq (SPEC §9), and the ids of the
+   * siblings either side of it, so a picker can switch to one that a page has not loaded.
+   */
   branches(ids: string[]): Map<string, Branch> {
     const out = new Map<string, Branch>();
+    const siblings = 's.parent_id IS m.parent_id AND s.role = m.role';
     for (const id of ids) {
       const row = this.sql
         .exec(
           `SELECT
-             (SELECT count(*) FROM messages s WHERE s.parent_id IS m.parent_id AND s.role = m.role AND s.seq <= m.seq) AS i,
-             (SELECT count(*) FROM messages s WHERE s.parent_id IS m.parent_id AND s.role = m.role) AS n
+             (SELECT count(*) FROM messages s WHERE ${siblings} AND s.seq <= m.seq) AS i,
+             (SELECT count(*) FROM messages s WHERE ${siblings}) AS n,
+             (SELECT s.id FROM messages s WHERE ${siblings} AND s.seq < m.seq ORDER BY s.seq DESC LIMIT 1) AS prev,
+             (SELECT s.id FROM messages s WHERE ${siblings} AND s.seq > m.seq ORDER BY s.seq LIMIT 1) AS next
            FROM messages m WHERE m.id = ?`,
           id,
         )
         .toArray()[0];
-      if (row) out.set(id, { index: Number(row.i), count: Number(row.n) });
+      if (!row) continue;
+      out.set(id, { index: Number(row.i), count: Number(row.n), previous_id: str(row.prev), next_id: str(row.next) });
     }
     return out;
   }

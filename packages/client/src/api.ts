@@ -8,7 +8,6 @@ import {
   type ApprovalBody,
   Conversation,
   type ConversationChange,
-  ConversationExport,
   ConversationList,
   ErrorEnvelope,
   HeadResult,
@@ -283,11 +282,6 @@ export class ChatApi {
       body: JSON.stringify(body),
     });
     await res.body?.cancel();
-  }
-
-  /** Every message of every branch (ids, parents, seqs), as the JSON export carries them. */
-  tree(conversationId: string) {
-    return this.json(ConversationExport, `/conversations/${path(conversationId)}/export?format=json`);
   }
 
   /** The in-flight reply as SSE, from after `lastEventId`; null when none is in flight (204). */

@@ -286,7 +286,7 @@ describe('live conversation', () => {
     await until(existing, (s) => s.link === 'connected' && s.signedOut === null, 'connected after the retry');
   });
 
-  it('keeps a send made while the server is unreachable, and shows the connection as offline', async () => {
+  it('keeps a send made while the server is unreachable, shows the connection as offline, and can drop it', async () => {
     const proxy = await startTestProxy(stack.url);
     await proxy.close();
     const { client } = await clientFor(proxy.url);
@@ -297,5 +297,31 @@ describe('live conversation', () => {
     const seen = await until(conversation, (s) => s.items.some((i) => i.status === 'failed'), 'the failed send');
     expect(seen.items.map((i) => [i.text, i.status])).toEqual([['hello there', 'failed']]);
     expect(seen.notice?.code).toBe('network');
+    const failed = seen.items[0];
+    if (failed) conversation.dismiss(failed);
+    const after = await until(conversation, (s) => s.items.length === 0, 'the failed send dropped');
+    expect(after.notice).toBeNull();
   });
+
+  it('on the fallback: a switch to a version the client never held, and a switch made elsewhere, are both shown', async () => {
+    const proxy = await startTestProxy(stack.url, { blockWebSockets: true });
+    proxies.push(proxy);
+    const a = await clientFor();
+    const b = await clientFor(proxy.url, a.name);
+    const first = await a.client.send({ content: '!dev words=3' });
+    const id = first.conversation.id;
+    const second = await a.client.regenerate(id, { message_id: first.reply.id });
+    const watcher = await live(b.client, id);
+    await until(watcher, (s) => s.link === 'sse', 'the SSE fallback');
+    expect(lastReply(watcher.getSnapshot())?.id).toBe(second.reply.id);
+
+    // The first reply was never read by this client: its id comes with the shown reply's branch.
+    await watcher.switchBranch(second.reply.id, -1);
+    const back = await until(watcher, (s) => lastReply(s)?.id === first.reply.id, 'the first version shown');
+    expect(lastReply(back)?.branch).toMatchObject({ index: 1, count: 2, next_id: second.reply.id });
+
+    // Another client switches back; with no socket, this one learns it from its next poll.
+    await a.client.setHead(id, second.reply.id);
+    await until(watcher, (s) => lastReply(s)?.id === second.reply.id, 'the switch made elsewhere');
+  }, 90_000);
 });

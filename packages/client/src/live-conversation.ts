@@ -93,14 +93,6 @@ interface PendingSend {
   regenerates?: string;
 }
 
-/** A message of another branch as the tree knows it: enough to find a sibling to switch to. */
-interface TreeNode {
-  id: string;
-  parent_id: string | null;
-  role: Message['role'];
-  seq: number;
-}
-
 export type SendRefusal = 'empty' | 'too_long' | 'busy';
 
 /** A person's answer to a tool's approval request (SPEC §9). */
@@ -156,8 +148,8 @@ export class LiveConversation {
   private headId: string | null = null;
   /** Counts the head's changes, so a page fetched for an older head does not set `hasOlder`. */
   private headEpoch = 0;
-  /** Messages of every branch known from the JSON export: siblings not seen over the wire. */
-  private readonly tree = new Map<string, TreeNode>();
+  /** A head this page does not hold yet (another branch): shown once the page of its path has been read. */
+  private headLoading: string | null = null;
   private readonly pending = new Map<string, PendingSend>();
   private readonly live = new Map<string, LiveReply>();
   /** Replies that have a reader on an SSE response right now. */
@@ -441,23 +433,34 @@ export class LiveConversation {
    * the newest page of the new path is fetched (messages not seen yet, and every sibling count as it is now).
    */
   private onHead(headId: string | null): void {
-    if (headId === null || headId === this.headId) return;
-    this.headId = headId;
+    if (headId === null || headId === this.headId || headId === this.headLoading) return;
     this.headEpoch++;
-    this.changed();
-    void this.reloadPath();
+    // A head not held here would show the newest message known meanwhile (another branch): wait for its page.
+    if (this.messages.has(headId)) {
+      this.headId = headId;
+      this.headLoading = null;
+      this.changed();
+    } else {
+      this.headLoading = headId;
+    }
+    void this.reloadPath(headId);
   }
 
-  private async reloadPath(): Promise<void> {
+  private async reloadPath(headId: string): Promise<void> {
     const id = this.conversationId;
     if (!id) return;
     const epoch = this.headEpoch;
     try {
       const page = await this.api.messages(id, { limit: PAGE });
       this.merge(page.messages);
-      if (epoch === this.headEpoch) this.hasOlder = this.pathReachesRoot() ? false : page.has_more;
+      if (epoch === this.headEpoch) {
+        this.headLoading = null;
+        if (this.messages.has(headId)) this.headId = headId;
+        this.hasOlder = this.pathReachesRoot() ? false : page.has_more;
+      }
       this.changed();
     } catch (error) {
+      if (this.headLoading === headId) this.headLoading = null;
       if (isChatError(error, 'not_found')) this.markMissing();
       else if (!this.isSignedOut(error)) this.showError(error);
     }
@@ -506,62 +509,28 @@ export class LiveConversation {
     return path.reverse();
   }
 
-  /** The siblings of `m` (the same parent and role), by seq, from every message known. */
-  private siblingsOf(m: Message): TreeNode[] {
-    const found = new Map<string, TreeNode>();
-    for (const node of this.tree.values()) {
-      if (node.parent_id === m.parent_id && node.role === m.role) found.set(node.id, node);
-    }
-    for (const other of this.messages.values()) {
-      if (other.parent_id === m.parent_id && other.role === m.role) found.set(other.id, other);
-    }
-    return [...found.values()].sort((a, b) => a.seq - b.seq);
-  }
-
-  /** Every message of every branch, from the JSON export (Postgres: a moment behind the room). */
-  private async learnTree(): Promise<void> {
-    const id = this.conversationId;
-    if (!id) return;
-    const data = await this.api.tree(id);
-    for (const m of data.messages) {
-      this.tree.set(m.id, { id: m.id, parent_id: m.parent_id, role: m.role, seq: m.seq });
-    }
-  }
-
   /**
-   * Shows the sibling `step` places before (-1) or after (+1) the message `messageId`: its branch becomes the
-   * active one, for every tab. Refused while a reply streams (the room refuses it too).
+   * Shows the sibling before (-1) or after (+1) the message `messageId` (its neighbour ids come with it from the
+   * room): its branch becomes the active one, for every tab. Refused while a reply streams (the room refuses it too).
    */
   async switchBranch(messageId: string, step: -1 | 1): Promise<void> {
     const id = this.conversationId;
     const m = this.messages.get(messageId);
     if (!id || !m || this.isStreaming()) return;
-    const target = m.branch.index + step;
-    if (target < 1 || target > m.branch.count) return;
-    let siblings = this.siblingsOf(m);
-    try {
-      if (siblings.length < m.branch.count) {
-        await this.learnTree();
-        siblings = this.siblingsOf(m);
-      }
-      const sibling = siblings.length >= m.branch.count ? siblings[target - 1] : undefined;
-      if (!sibling) {
-        this.setNotice('not_found', 'That version is not available yet. Try again in a moment.', null);
-        return;
-      }
-      // Shown at once from what is known; the room's head frame then brings the rest of that branch.
-      const before = this.headId;
-      this.headId = sibling.id;
+    const target = step < 0 ? m.branch.previous_id : m.branch.next_id;
+    if (!target) return;
+    const before = this.headId;
+    // A sibling held here is shown at once; any other once the room has switched and its page is read.
+    if (this.messages.has(target)) {
+      this.headId = target;
       this.headEpoch++;
       this.changed();
-      try {
-        const { head_id } = await this.api.setHead(id, sibling.id);
-        this.onHead(head_id);
-      } catch (error) {
-        if (this.headId === sibling.id) this.headId = before;
-        throw error;
-      }
+    }
+    try {
+      const { head_id } = await this.api.setHead(id, target);
+      this.onHead(head_id);
     } catch (error) {
+      if (this.headId === target) this.headId = before;
       if (isChatError(error, 'not_found')) this.markMissing();
       else if (!this.isSignedOut(error)) this.showError(error);
       this.changed();
@@ -781,6 +750,18 @@ export class LiveConversation {
     if (question) this.send(question);
   }
 
+  /**
+   * Drops a send that failed (a message, an edit, a regenerate) instead of retrying it: an edit's or a regenerate's
+   * branch shows again what it was to replace.
+   */
+  dismiss(item: ChatItem): void {
+    const send = item.clientMessageId ? this.pending.get(item.clientMessageId) : undefined;
+    if (!send || send.state !== 'failed') return;
+    this.pending.delete(send.clientMessageId);
+    this.notice = null;
+    this.changed();
+  }
+
   private questionFor(item: ChatItem): string | null {
     if (!item.id) return null;
     const reply = this.messages.get(item.id);
@@ -971,14 +952,18 @@ export class LiveConversation {
     this.pollTimer = setTimeout(() => void this.poll(), delay);
   }
 
-  /** The fallback's heartbeat: new messages, replies streaming elsewhere, the text so far when SSE fails. */
+  /**
+   * The fallback's heartbeat: new messages, replies streaming elsewhere, the text so far when SSE fails, and the
+   * conversation itself, whose head_id is how a switch of branch in another tab reaches a tab with no socket.
+   */
   private async poll(): Promise<void> {
     if (!this.fallback && this.socket) return;
     try {
-      // Without a socket there is no `ready` frame to bring the conversation (a chat created over HTTP).
-      if (!this.conversation && this.conversationId)
-        this.conversation = await this.api.getConversation(this.conversationId);
       await this.fetchNewer();
+      if (this.conversationId) {
+        this.conversation = await this.api.getConversation(this.conversationId);
+        this.onHead(this.conversation.head_id);
+      }
       if (this.fallback) this.setLink(this.sseBroken ? 'polling' : 'sse');
     } catch (error) {
       if (isChatError(error, 'not_found')) return this.markMissing();
