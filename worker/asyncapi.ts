@@ -22,6 +22,8 @@ const SERVER_FRAME_TEXT: Record<string, string> = {
 const CLIENT_FRAME_TEXT: Record<string, string> = {
   send: 'Send a message (client_message_id makes it idempotent)',
   stop: 'Stop the reply in flight; its partial text is kept with status stopped',
+  approve:
+    'Answer a tool approval (as POST /conversations/{id}/approvals): every socket gets the message, then its continuation',
   resume: 'Re-sync: the chunks of a reply from from_index on, in order, then live; each once',
   ping: 'Keep-alive; answered {"type":"pong"} without waking the conversation',
 };

@@ -10,6 +10,7 @@ import { derivedConversationId, jsonBody, parse, query } from './http';
 import { ownOrigin } from './own-host';
 import type { RoomResult } from './room/rpc';
 import {
+  ApprovalBody,
   CreateConversationBody,
   ExportQuery,
   FeedbackBody,
@@ -222,6 +223,15 @@ chat.post('/conversations/:id/regenerate', async (c) => {
   const input = { ...body, conversation_id: id, request_id: c.get('requestId'), traceparent: c.get('traceparent') };
   if (wantsEventStream(c.req.header('accept'))) return room(c.env, id).regenerateStream(userId, input);
   return c.json(unwrap(await room(c.env, id).regenerate(userId, input)));
+});
+
+chat.post('/conversations/:id/approvals', async (c) => {
+  const id = pathId(c.req.param('id'));
+  const body = await jsonBody(c, ApprovalBody);
+  const userId = c.get('userId');
+  const input = { ...body, request_id: c.get('requestId'), traceparent: c.get('traceparent') };
+  if (wantsEventStream(c.req.header('accept'))) return room(c.env, id).approveStream(userId, input);
+  return c.json(unwrap(await room(c.env, id).approve(userId, input)));
 });
 
 chat.post('/conversations/:id/head', async (c) => {

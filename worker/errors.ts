@@ -12,6 +12,7 @@ const STATUS: Record<ErrorCode, number> = {
   not_found: 404,
   reply_in_progress: 409,
   idempotency_mismatch: 409,
+  already_answered: 409,
   payload_too_large: 413,
   rate_limited: 429,
   too_many_connections: 429,

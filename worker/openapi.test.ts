@@ -161,6 +161,13 @@ describe('the published API', () => {
     await feedback('PUT', lastReply, { rating: 'sideways' });
     await feedback('DELETE', lastReply);
     await feedback('DELETE', missing);
+    await send({ conversation_id: id, content: '!dev approve=calc calc=6*7' });
+    const asking = (await alice.history(id)).messages.at(-1)?.parts.find((p) => p.type === 'tool-calculator');
+    const approvalId = String((asking?.approval as { id?: string } | undefined)?.id);
+    const approvals = (body: object) => call('POST', `${conv}/approvals`, { id, body: JSON.stringify(body) });
+    await approvals({ approval_id: approvalId, approved: true });
+    await approvals({ approval_id: approvalId, approved: true });
+    await approvals({ approval_id: 'approval-none', approved: true });
     await call('GET', `${conv}/export`, { id, query: '?format=json' });
     await call('GET', `${conv}/export`, { id, query: '?format=pdf' });
     await call('GET', `${conv}/messages`, { id, query: '?before_seq=2&after_seq=1' });

@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import {
   API_BASE,
+  ApprovalBody,
   Conversation,
   ConversationExport,
   ConversationList,
@@ -94,6 +95,7 @@ const REQUESTS = {
   RegenerateBody,
   HeadBody,
   FeedbackBody,
+  ApprovalBody,
   WsTicketBody,
   DevLoginBody,
 };
@@ -106,7 +108,7 @@ const ERROR_TEXT: Record<number, string> = {
   403: 'forbidden: a WebSocket upgrade from an origin that is not allowed',
   404: 'not_found: no such conversation (or not yours), or no such share link (never made, revoked, or its conversation deleted)',
   405: 'method_not_allowed: share links are read-only (GET only)',
-  409: 'reply_in_progress or idempotency_mismatch',
+  409: 'reply_in_progress, idempotency_mismatch or already_answered (a tool approval answered before)',
   413: 'payload_too_large: a body over 256 KiB or content over 32,000 characters',
   429: 'rate_limited or too_many_connections; Retry-After says when to try again',
   503: 'unavailable: Postgres, the agent or the configuration is not ready',
@@ -267,6 +269,16 @@ export const OPERATIONS: Operation[] = [
       'A new reply to the user message that an assistant message on the active branch answers, made the head; JSON or SSE as a send, idempotent per client_message_id, rate-limited as a send',
     auth: true,
     body: 'RegenerateBody',
+    ok: { 200: 'SendResult' },
+    errors: [...WRITE_ERRORS, 404, 409],
+  },
+  {
+    method: 'post',
+    path: `${conversation}/approvals`,
+    summary:
+      'Answer a tool approval the agent asked for: the tool part becomes approval-responded and, once the reply asks nothing more, the agent continues the same assistant message (chunk indexes go on). JSON when it has ended, or with Accept: text/event-stream its continuation as an AI SDK UI message stream. remember: "conversation" answers the same tool the same way later. 404 unknown approval, 409 already_answered or reply_in_progress; rate-limited as a send',
+    auth: true,
+    body: 'ApprovalBody',
     ok: { 200: 'SendResult' },
     errors: [...WRITE_ERRORS, 404, 409],
   },

@@ -112,6 +112,7 @@ export const ApprovalBody = z.strictObject({
   reason: Comment.optional(),
   remember: z.literal('conversation').optional(),
 });
+export type Approval = z.output<typeof ApprovalBody>;
 /** A send as the client writes it (the page's body), and as the edge has checked it. */
 export type SendBody = z.input<typeof SendMessageBody>;
 export type SendMessage = z.output<typeof SendMessageBody>;
@@ -353,6 +354,7 @@ export const ErrorCode = z.enum([
   'not_found',
   'reply_in_progress',
   'idempotency_mismatch',
+  'already_answered',
   'payload_too_large',
   'rate_limited',
   'too_many_connections',
@@ -503,6 +505,8 @@ export const ClientFrame = z.discriminatedUnion('type', [
   }),
   z.strictObject({ type: z.literal('regenerate'), message_id: Id, client_message_id: ClientMessageId }),
   z.strictObject({ type: z.literal('switch'), message_id: Id }),
+  /** A person's answer to a tool approval (SPEC §9), as `POST …/approvals` takes it. */
+  ApprovalBody.extend({ type: z.literal('approve') }),
   z.strictObject({ type: z.literal('stop') }),
   z.strictObject({
     type: z.literal('resume'),

@@ -25,6 +25,11 @@ export interface AgentTurn {
    * the AI SDK's own transport does, so an AI SDK or pydantic-ai agent handles it natively.
    */
   regenerates?: string | undefined;
+  /**
+   * A continuation after tool approvals (SPEC §9): the assistant message the history ends with, sent as `messageId`
+   * with `trigger: "submit-message"`, as the AI SDK's own client does once every approval is answered.
+   */
+  continues?: string | undefined;
   /** The edge's request id, sent as X-Request-Id and named in the log; one is made when absent. */
   requestId?: string | undefined;
   /** The edge's W3C traceparent (worker/trace.ts), sent on as `traceparent`. */
@@ -134,7 +139,9 @@ export function turnBody(turn: AgentTurn): string {
   const conversationId = JSON.stringify(turn.conversationId);
   const trigger = turn.regenerates
     ? `"trigger":"regenerate-message","messageId":${JSON.stringify(turn.regenerates)}`
-    : `"trigger":"submit-message"`;
+    : turn.continues
+      ? `"trigger":"submit-message","messageId":${JSON.stringify(turn.continues)}`
+      : `"trigger":"submit-message"`;
   return `{"id":${conversationId},"messages":[${messages}],${trigger},"conversation_id":${conversationId},"user_id":${JSON.stringify(turn.userId)},"message_id":${JSON.stringify(turn.messageId)}}`;
 }
 

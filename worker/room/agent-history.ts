@@ -34,6 +34,15 @@ export class AgentHistory {
     return [...this.view];
   }
 
+  /**
+   * The history for the continuation of `reply` once its tool approvals are answered (SPEC §9): the path up to its
+   * user message, then the reply as it stands, with the answers, as the AI SDK's own client sends it.
+   */
+  continuing(store: RoomStore, user: Message, reply: StoredMessage, config: Config): UIMessage[] {
+    const answered = { id: reply.id, role: reply.role, parts: reply.parts } as UIMessage;
+    return boundHistory([...this.for(store, user, config), answered], config);
+  }
+
   /** Adds a message that has just been committed in its final form, once the history has been read. */
   remember(m: StoredMessage): void {
     if (this.view === null) return;

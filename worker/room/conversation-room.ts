@@ -18,6 +18,7 @@ import {
 } from '../wire';
 import { AgentHistory } from './agent-history';
 import { armAlarm } from './alarm';
+import { ToolApprovals } from './approvals';
 import {
   assertInTree,
   frameTurn,
@@ -32,7 +33,15 @@ import { rate } from './feedback';
 import { changedConversation, newConversation } from './messages';
 import { CATCH_UP_MS, Outbox } from './outbox';
 import { HEARTBEAT_MS, Replies } from './replies';
-import { answer, guard, type RegenerateInput, type RoomResult, type SendInput, type TurnInput } from './rpc';
+import {
+  type ApprovalInput,
+  answer,
+  guard,
+  type RegenerateInput,
+  type RoomResult,
+  type SendInput,
+  type TurnInput,
+} from './rpc';
 import { SendAllowance } from './send-allowance';
 import { ShareLink } from './share-link';
 import { type Asker, RoomSockets } from './sockets';
@@ -57,6 +66,7 @@ export class ConversationRoom extends DurableObject<Env> {
   private readonly agentHistory = new AgentHistory();
   private readonly replies: Replies;
   private readonly link: ShareLink;
+  private readonly approvals: ToolApprovals;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -88,6 +98,20 @@ export class ConversationRoom extends DurableObject<Env> {
       history: this.agentHistory,
       metrics,
       ended: () => this.outbox.kick(),
+      asking: (c, final, stream) => this.approvals.asked(c, final, stream),
+    });
+    this.approvals = new ToolApprovals({
+      storage: ctx.storage,
+      store: () => this.store,
+      gate: this.gate,
+      sockets: this.sockets,
+      history: this.agentHistory,
+      outbox: this.outbox,
+      replies: () => this.replies,
+      admit: async (userId) => {
+        await this.allowance.admit(userId);
+        if (this.allowance.bucket) this.store.keepSendBucket(this.allowance.bucket);
+      },
     });
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING_FRAME, PONG_FRAME));
     ctx.blockConcurrencyWhile(() => this.recover());
@@ -138,12 +162,17 @@ export class ConversationRoom extends DurableObject<Env> {
 
   /** JSON send (an edit with edit_of): answers when the reply has ended. */
   send(userId: string, input: SendInput): Promise<RoomResult<TurnResult>> {
-    return guard(() => this.sendAndWait(userId, sendTurn(input)));
+    return guard(async () => this.ended(userId, await this.accept(userId, sendTurn(input))));
   }
 
   /** JSON regenerate (SPEC §9): a new reply to the same user message, the head; answers when it has ended. */
   regenerate(userId: string, input: RegenerateInput): Promise<RoomResult<TurnResult>> {
-    return guard(() => this.sendAndWait(userId, regenerateTurn(input)));
+    return guard(async () => this.ended(userId, await this.accept(userId, regenerateTurn(input))));
+  }
+
+  /** A person's answer to a tool approval (SPEC §9); JSON: answers when the reply, gone on, has ended. */
+  approve(userId: string, input: ApprovalInput): Promise<RoomResult<TurnResult>> {
+    return guard(async () => this.ended(userId, await this.answerApproval(userId, input)));
   }
 
   /** Thumbs up or down on a reply, or (null) none (SPEC §9); every socket gets the changed message. */
@@ -247,9 +276,9 @@ export class ConversationRoom extends DurableObject<Env> {
 
   // ---------------------------------------------------------------- sending
 
-  private async sendAndWait(userId: string, input: TurnInput): Promise<TurnResult> {
-    const { user, reply } = await this.accept(userId, input);
-    const final = reply.status === 'streaming' ? await this.gate.done(reply.id) : reply;
+  /** A turn's messages once its reply has ended, the continuations after remembered approvals included. */
+  private async ended(userId: string, { user, reply }: { user: Message; reply: Message }): Promise<TurnResult> {
+    const final = reply.status === 'streaming' ? await this.gate.settled(reply.id) : reply;
     await this.outbox.catchUp();
     const c = this.owned(userId);
     return { conversation: this.wire(c), message: user, reply: final ?? this.store.message(c.id, reply.id) ?? reply };
@@ -263,6 +292,21 @@ export class ConversationRoom extends DurableObject<Env> {
   /** SSE regenerate: the new reply as a UI message stream. */
   async regenerateStream(userId: string, input: RegenerateInput): Promise<Response> {
     return answer(() => this.sendStreaming(userId, regenerateTurn(input)), { request_id: input.request_id });
+  }
+
+  /** SSE answer to a tool approval: the reply's continuation from its first index, as `useChat` reads it. */
+  async approveStream(userId: string, input: ApprovalInput): Promise<Response> {
+    return answer(
+      async () => {
+        const { user, reply, from } = await this.answerApproval(userId, input);
+        return turnResponse(this.gate.current, reply, user.id, this.config, from ?? 0);
+      },
+      { request_id: input.request_id },
+    );
+  }
+
+  private answerApproval(userId: string, input: ApprovalInput, traceparent = input.traceparent) {
+    return this.approvals.answer(this.owned(userId), userId, input, { requestId: input.request_id, traceparent });
   }
 
   /** SSE resume: the reply in flight from after `lastEventId`, or 204 when none is. */
@@ -320,6 +364,8 @@ export class ConversationRoom extends DurableObject<Env> {
     fresh: boolean,
   ): { user: Message; reply: Message } {
     const { turn, shape } = turnRecords(this.store, c, plan, input.client_message_id ?? null);
+    // A turn answers what a pending approval asked: the approval is denied first (SPEC §9, `superseded`).
+    this.approvals.supersede(c.id);
     // One storage commit per turn: the bucket is kept with the messages it admitted. The agent call and every
     // frame wait for it (the output gate); locally it holds workerd up ~0.5 ms, measured by sends with and
     // without these writes taking turns in one stack (bench/chat.ts figures, session 4).
@@ -373,6 +419,13 @@ export class ConversationRoom extends DurableObject<Env> {
         if (reply.status !== 'streaming') this.sockets.send(ws, { type: 'message', message: reply });
         return;
       }
+      case 'approve':
+        await this.answerApproval(
+          userId,
+          { ...frame, request_id: crypto.randomUUID() },
+          this.sockets.traceparentOf(ws),
+        );
+        return;
       case 'switch':
         await this.switchTo(userId, frame.message_id);
         return;

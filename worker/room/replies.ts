@@ -6,6 +6,7 @@ import { traceIdOf } from '../trace';
 import type { Chunk, Message, PageQuery } from '../wire';
 import type { AgentHistory } from './agent-history';
 import { armAlarm } from './alarm';
+import { carryAnswers, requested } from './approvals';
 import { describeFailure } from './failure';
 import { finalReply, withParts } from './messages';
 import { ReplyStream } from './reply-stream';
@@ -36,6 +37,8 @@ export interface ReplyRoom {
   metrics: Metrics;
   /** A reply has ended and is stored: Postgres is owed it. */
   ended(): void;
+  /** A reply has ended asking for tool approvals (SPEC §9), its chunks sealed in `stream` for its continuation. */
+  asking(c: ConversationRecord, final: Message, stream: ReplyStream): void;
 }
 
 /** Why a reply's stream was aborted: its user stopped it. */
@@ -53,10 +56,13 @@ export class DeletedError extends Error {
  * a restart, a reply that was in flight is resumed or ended as interrupted.
  */
 /** The edge's request id and W3C traceparent, sent on to the agent (X-Request-Id, traceparent). */
-type Trace = { requestId?: string | undefined; traceparent?: string | undefined };
+export type Trace = { requestId?: string | undefined; traceparent?: string | undefined };
 
-/** How the agent is asked for a reply: resuming after a restart from its chunk `resumeFrom`, or replacing a reply. */
-type RunOptions = Trace & { resumeFrom?: number; regenerates?: string | undefined };
+/**
+ * How the agent is asked for a reply: resuming after a restart from its chunk `resumeFrom`, replacing a reply, or
+ * continuing it once its tool approvals are answered (SPEC §9).
+ */
+type RunOptions = Trace & { resumeFrom?: number; regenerates?: string | undefined; continues?: boolean };
 
 /** How a turn changed the tree: a regenerate replaces a reply; an edit or a regenerate starts another branch. */
 export interface TurnShape {
@@ -86,6 +92,30 @@ export class Replies {
     return done;
   }
 
+  /**
+   * Goes on with a reply whose approvals are answered (SPEC §9): `answered`, its row streaming again, is told to every
+   * socket, which follows the continuation from its first index (after the reply's kept chunks in `stream`); the
+   * agent is asked again with the history ending in that message.
+   */
+  continueReply(
+    c: ConversationRecord,
+    user: Message,
+    answered: Message,
+    stream: ReplyStream,
+    trace: Trace,
+  ): { done: Promise<Message | null>; from: number } {
+    const { ctx, sockets, gate } = this.room;
+    const from = stream.size;
+    sockets.followAll(stream, from);
+    sockets.broadcast({ type: 'message', message: answered });
+    stream.push(startChunk(answered.id, c.id, user.id));
+    const done = this.run(c, user, answered, stream, { ...trace, continues: true });
+    gate.began(stream, done);
+    ctx.waitUntil(done);
+    this.heartbeat();
+    return { done, from };
+  }
+
   /** Stops the reply streaming now, keeping its partial text; false when none is. Settles once it is stored. */
   async stop(): Promise<boolean> {
     const stream = this.room.gate.live;
@@ -111,7 +141,7 @@ export class Replies {
   async read(m: Message): Promise<Message> {
     const stream = this.room.gate.current;
     if (m.status !== 'streaming' || stream?.messageId !== m.id) return m;
-    return withParts(m, partsOf(await stream.message()));
+    return withParts(m, carryAnswers(partsOf(await stream.message()), m.parts));
   }
 
   /**
@@ -124,7 +154,7 @@ export class Replies {
     for (const reply of this.room.store().messagesWithStatus(c.id, 'streaming')) {
       const stream = await ReplyStream.restore(ctx.storage, reply.id, () => this.heartbeat());
       if (stream.progress.resumable && this.resume(c, reply, stream)) continue;
-      const parts = partsOf(await stream.end());
+      const parts = carryAnswers(partsOf(await stream.end()), reply.parts);
       const error = { code: 'interrupted', message: 'the reply was interrupted by a restart' };
       this.settle(stream, finalReply(reply, parts, 'error', { ...reply.metadata, error }));
       await stream.drop();
@@ -136,9 +166,15 @@ export class Replies {
     const user = reply.reply_to ? this.room.store().message(c.id, reply.reply_to) : null;
     if (!user || this.room.config().AGENTCORE_PROTOCOL !== 'ui-stream') return false;
     const agentChunks = stream.progress.agentChunks;
-    // Killed before its first chunks were written: the reply starts again from its start chunk, the agent from 0.
-    if (stream.size === 0) stream.push(startChunk(reply.id, c.id, user.id));
-    const done = this.run(c, user, reply, stream, { resumeFrom: agentChunks, regenerates: regenerateOf(reply) });
+    // A streaming row with parts is a continuation after tool approvals (SPEC §9): its parts hold the answers.
+    const continues = reply.parts.length > 0;
+    // Killed before its first chunks were written (a continuation's: its reply's kept ones end with `finish`): the
+    // reply starts again from its start chunk, the agent from 0.
+    if (stream.size === 0 || (continues && stream.chunks.at(-1)?.chunk.type === 'finish')) {
+      stream.push(startChunk(reply.id, c.id, user.id));
+    }
+    const regenerates = continues ? undefined : regenerateOf(reply);
+    const done = this.run(c, user, reply, stream, { resumeFrom: agentChunks, regenerates, continues });
     this.room.gate.began(stream, done);
     this.room.ctx.waitUntil(done);
     this.heartbeat();
@@ -157,7 +193,7 @@ export class Replies {
     user: Message,
     reply: Message,
     stream: ReplyStream,
-    { resumeFrom, requestId, traceparent, regenerates }: RunOptions,
+    { resumeFrom, requestId, traceparent, regenerates, continues }: RunOptions,
   ): Promise<Message | null> {
     const config = this.room.config();
     const started = Date.now();
@@ -172,7 +208,10 @@ export class Replies {
         conversationId: c.id,
         userId: c.userId,
         messageId: reply.id,
-        messages: this.room.history.for(this.room.store(), user, config),
+        messages: continues
+          ? this.room.history.continuing(this.room.store(), user, reply, config)
+          : this.room.history.for(this.room.store(), user, config),
+        continues: continues ? reply.id : undefined,
         regenerates,
         resumeFrom,
         requestId,
@@ -216,17 +255,23 @@ export class Replies {
     );
     const assembled = await stream.end();
     const metadata: Record<string, unknown> = {
+      ...(continues ? withoutError(reply.metadata) : {}),
       ...(regenerates ? { regenerate_of: regenerates } : {}),
       ...agentMetadata,
       ttft_ms: ttft ?? null,
       duration_ms: Date.now() - started,
       ...(failure ? { error: failure } : {}),
     };
-    const final = finalReply(reply, partsOf(assembled), status, metadata);
+    const final = finalReply(reply, carryAnswers(partsOf(assembled), reply.parts), status, metadata);
     this.settle(stream, final);
     this.report(c, reply, stream, { status, started, ttft, failure, metadata, requestId, traceparent });
     this.room.ended();
-    await stream.drop();
+    if (status === 'complete' && requested(final.parts).length > 0) {
+      stream.seal();
+      this.room.asking(c, final, stream);
+    } else {
+      await stream.drop();
+    }
     return final;
   }
 
@@ -298,6 +343,12 @@ export class Replies {
 function regenerateOf(reply: Message): string | undefined {
   const replaced = reply.metadata.regenerate_of;
   return typeof replaced === 'string' ? replaced : undefined;
+}
+
+/** A continued reply's metadata so far, without the failure of an earlier run. */
+function withoutError(metadata: Record<string, unknown>): Record<string, unknown> {
+  const { error: _error, ...rest } = metadata;
+  return rest;
 }
 
 /** The parts of a message as the `ai` package assembled them (none when nothing was). */

@@ -97,6 +97,22 @@ export class ReplyStream {
     return stream;
   }
 
+  /**
+   * The reply `previous`, ended asking a person's approval (SPEC §9), going on under the same id: its chunks, sealed
+   * in storage already (`seal`), then the continuation's, their indexes continuing, so a reader that resumes from
+   * any index, 0 included, misses nothing. The agent's count starts again: the continuation is a run of its own.
+   */
+  static continuing(previous: ReplyStream, onFirstKept?: () => void): ReplyStream {
+    const stream = new ReplyStream(previous.messageId, previous.storage, onFirstKept);
+    for (const { chunk, json } of previous.chunks) {
+      stream.chunks.push({ chunk, json });
+      stream.agentChunksAt.push(0);
+    }
+    stream.keptUpTo = stream.size;
+    stream.keptKeys.push(...previous.keptKeys);
+    return stream;
+  }
+
   get size(): number {
     return this.chunks.length;
   }
@@ -170,6 +186,35 @@ export class ReplyStream {
   }
 
   /**
+   * Keeps every chunk of a reply that ended asking a person's approval, for its continuation (`continuing`, or
+   * `restore` after a restart), and forgets where its agent stood: the continuation is a run of its own, from its
+   * chunk 0. Rows of at most SEALED_ROW_BYTES of chunks, without a resume point.
+   */
+  seal(): void {
+    const rows = new Map<string, Chunk[]>();
+    let from = 0;
+    let bytes = 0;
+    for (const [i, { chunk, json }] of this.chunks.entries()) {
+      if (bytes + json.length > SEALED_ROW_BYTES && i > from) {
+        from = i;
+        bytes = 0;
+      }
+      const key = chunkKey(this.messageId, from);
+      const row = rows.get(key) ?? [];
+      row.push(chunk);
+      rows.set(key, row);
+      bytes += json.length;
+    }
+    const stale = [...this.keptKeys, resumeKey(this.messageId)].filter((key) => !rows.has(key));
+    for (let i = 0; i < stale.length; i += 128) {
+      this.storage.delete(stale.slice(i, i + 128), { allowUnconfirmed: true }).catch(() => undefined);
+    }
+    for (const [key, chunks] of rows) this.storage.put(key, chunks, { allowUnconfirmed: true }).catch(() => undefined);
+    this.keptKeys.splice(0, this.keptKeys.length, ...rows.keys());
+    this.keptUpTo = this.size;
+  }
+
+  /**
    * Once the agent has said it resumes (its first chunk): a restart before the first batch is written, or after one
    * written before the agent answered, must resume the reply too, not end it `interrupted` (faults restart).
    */
@@ -198,6 +243,9 @@ export class ReplyStream {
     if (from === 0) this.onFirstKept();
   }
 }
+
+/** A sealed reply's chunks per row, well under a storage value's limit. */
+const SEALED_ROW_BYTES = 64 * 1024;
 
 const resumeKey = (messageId: string) => `resume:${messageId}`;
 /** Zero-padded so the key order is the chunk order. */

@@ -1,5 +1,5 @@
 import { errorResponse, toApiError } from '../errors';
-import type { ErrorCode, Regenerate, SendMessage } from '../wire';
+import type { Approval, ErrorCode, Regenerate, SendMessage } from '../wire';
 import type { TurnAsk } from './branches';
 
 /**
@@ -15,6 +15,9 @@ export type SendInput = SendMessage & {
 
 /** A regenerate (SPEC §9) as the edge has checked it (`RegenerateBody`). */
 export type RegenerateInput = Regenerate & { conversation_id: string; request_id?: string; traceparent?: string };
+
+/** A person's answer to a tool approval (SPEC §9) as the edge has checked it (`ApprovalBody`). */
+export type ApprovalInput = Approval & { request_id?: string; traceparent?: string };
 
 /** Any turn as the room takes it: a send, an edit or a regenerate (`ask`), with what every turn carries. */
 export interface TurnInput {

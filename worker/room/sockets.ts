@@ -148,9 +148,9 @@ export class RoomSockets {
     return continueTrace((ws.deserializeAttachment() as SocketAttachment | null)?.traceparent).traceparent;
   }
 
-  /** Every socket follows a reply that has just started, from its first chunk. */
-  followAll(stream: ReplyStream): void {
-    for (const ws of this.ctx.getWebSockets()) this.follow(ws, stream, 0);
+  /** Every socket follows a reply that has just started, from its first chunk (a continuation's: `from`). */
+  followAll(stream: ReplyStream, from = 0): void {
+    for (const ws of this.ctx.getWebSockets()) this.follow(ws, stream, from);
   }
 
   /**

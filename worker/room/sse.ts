@@ -107,8 +107,9 @@ export function turnResponse(
   reply: Message,
   userMessageId: string,
   limits: ReaderLimits,
+  from = 0,
 ): Response {
-  if (current?.messageId === reply.id) return liveResponse(current, 0, limits);
+  if (current?.messageId === reply.id) return liveResponse(current, from, limits);
   return replayResponse(reply, userMessageId);
 }
 
@@ -152,6 +153,10 @@ export function chunksOf(reply: Message, userMessageId: string): Chunk[] {
       const toolCallId = String(p.toolCallId);
       const dynamic = part.type === 'dynamic-tool' ? { dynamic: true } : {};
       out.push({ type: 'tool-input-available', toolCallId, toolName, input: p.input ?? {}, ...dynamic });
+      const approval = p.approval as { id?: unknown } | undefined;
+      if (typeof approval?.id === 'string')
+        out.push({ type: 'tool-approval-request', approvalId: approval.id, toolCallId });
+      if (p.state === 'output-denied') out.push({ type: 'tool-output-denied', toolCallId });
       if (p.state === 'output-available') out.push({ type: 'tool-output-available', toolCallId, output: p.output });
       if (p.state === 'output-error')
         out.push({ type: 'tool-output-error', toolCallId, errorText: String(p.errorText) });

@@ -1,4 +1,5 @@
 import type { Conversation, Message, MessagePart } from '../wire';
+import { ApprovalBook } from './approvals';
 import { type FeedbackRow, MessageFeedback } from './feedback';
 import type { Bucket } from './rate-limit';
 import { MessageTree } from './tree';
@@ -137,6 +138,8 @@ export class RoomStore {
   readonly tree: MessageTree;
   /** Thumbs up or down on its replies (SPEC §9). */
   readonly feedback: MessageFeedback;
+  /** The tool approvals its replies asked for, and the answers remembered for it (SPEC §9). */
+  readonly approvals: ApprovalBook;
 
   constructor(private readonly storage: DurableObjectStorage) {
     this.sql = storage.sql;
@@ -152,6 +155,7 @@ export class RoomStore {
     if (!ticketColumns.some((r) => r.name === 'token_expires_at')) this.sql.exec(ADD_TICKET_TOKEN_EXPIRY);
     this.tree = new MessageTree(this.sql);
     this.feedback = new MessageFeedback(this.sql);
+    this.approvals = new ApprovalBook(this.sql);
   }
 
   /**
@@ -358,13 +362,31 @@ export class RoomStore {
     return head;
   }
 
-  /** A reply's final form, the conversation no longer streaming, owed to Postgres: one storage commit. */
+  /**
+   * A reply's final form, the conversation no longer streaming, and the approvals it ends asking for, owed to
+   * Postgres: one storage commit.
+   */
   saveEndedReply(final: StoredMessage): void {
     const c = this.conversation();
     this.transaction(() => {
       this.saveMessage(final);
+      this.approvals.asked(final.id, final.parts);
       if (c) this.saveConversation({ ...c, metadata: { ...c.metadata, streaming: false } });
       this.enqueue(final.id);
+    });
+  }
+
+  /**
+   * A reply with approvals answered (`answered`), owed to Postgres: one storage commit. `goesOn`: its row streams
+   * again, and so does the conversation, while the agent continues it.
+   */
+  saveAnswered(m: StoredMessage, answered: string[], goesOn: boolean): void {
+    const c = this.conversation();
+    this.transaction(() => {
+      this.saveMessage(m);
+      this.approvals.markAnswered(answered);
+      if (c && goesOn) this.saveConversation({ ...c, metadata: { ...c.metadata, streaming: true } });
+      this.enqueue(m.id);
     });
   }
 
@@ -521,6 +543,7 @@ export class RoomStore {
     this.sql.exec('DELETE FROM conversation; DELETE FROM messages; DELETE FROM outbox; DELETE FROM tickets;');
     this.tree.wipe();
     this.feedback.wipe();
+    this.approvals.wipe();
   }
 }
 

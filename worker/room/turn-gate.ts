@@ -62,6 +62,16 @@ export class TurnGate {
     this.replyDone.delete(stream.messageId);
   }
 
+  /**
+   * Settles with the final message of reply `replyId` once it has ended and gone on no more: a reply that ends asking
+   * approvals a remembered answer gives goes on at once, under the same id (SPEC §9). Undefined when none is in flight.
+   */
+  async settled(replyId: string): Promise<Message | null | undefined> {
+    let final: Message | null | undefined;
+    for (let done = this.done(replyId); done; done = this.done(replyId)) final = await done;
+    return final;
+  }
+
   /** Settles with the final message of the reply in flight `replyId` (undefined when none is). */
   done(replyId: string): Promise<Message | null> | undefined {
     return this.replyDone.get(replyId);
