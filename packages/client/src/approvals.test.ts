@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { answeredApprovals, awaitsApproval, toolApproval, toolName } from './approvals';
+import { answeredApprovals, awaitsApproval, carryAnswers, isOlderCopy, toolApproval, toolName } from './approvals';
 
 const asked = {
   type: 'tool-calculator',
@@ -45,5 +45,35 @@ describe('tool approval on a part (SPEC §9)', () => {
     expect(answeredApprovals([ran, text, superseded])).toBe(2);
     expect(awaitsApproval([text, asked])).toBe(true);
     expect(awaitsApproval([ran, text])).toBe(false);
+  });
+
+  it('gives parts assembled from chunks the answers of the stored row', () => {
+    // Chunks say approval-requested, then tool-output-denied: neither carries the person's answer.
+    const deniedFromChunks = { ...asked, state: 'output-denied' };
+    const row = [{ ...asked, state: 'approval-responded', approval: { id: 'approval-calc-1', approved: false } }];
+    expect(toolApproval(deniedFromChunks)?.answer).toBe('denied');
+    const [askedNow] = carryAnswers([asked], row);
+    expect(askedNow).toMatchObject({
+      state: 'approval-responded',
+      approval: { id: 'approval-calc-1', approved: false },
+    });
+    const [deniedNow] = carryAnswers([deniedFromChunks], row);
+    expect(deniedNow).toMatchObject({ state: 'output-denied', approval: { approved: false } });
+    const unanswered = [asked];
+    expect(carryAnswers(unanswered, [asked])).toBe(unanswered);
+  });
+
+  it('takes a reply that streams again after an answer for news, and a copy read before an answer for old', () => {
+    const waiting = { status: 'complete', parts: [asked] };
+    const goingOn = { status: 'streaming', parts: [approved] };
+    const ended = { status: 'complete', parts: [ran, { type: 'text', text: '5' }] };
+    expect(isOlderCopy(goingOn, waiting)).toBe(false);
+    expect(isOlderCopy(ended, goingOn)).toBe(false);
+    // A page read while it went on, arriving after its end; a page read before the answer.
+    expect(isOlderCopy(goingOn, ended)).toBe(true);
+    expect(isOlderCopy(waiting, goingOn)).toBe(true);
+    // Without approvals, as before: a finished reply never streams again.
+    expect(isOlderCopy({ status: 'streaming', parts: [] }, { status: 'complete', parts: [] })).toBe(true);
+    expect(isOlderCopy({ status: 'complete', parts: [] }, { status: 'streaming', parts: [] })).toBe(false);
   });
 });

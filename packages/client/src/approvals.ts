@@ -9,7 +9,7 @@ export interface ToolApproval {
   id: string;
   /** `pending` until someone answers; then the answer. */
   answer: 'pending' | 'approved' | 'denied';
-  /** A denial's reason: `superseded` when a later send denied it. */
+  /** The answer's reason: `superseded` when a later send denied it, `remembered` when a rule of the conversation gave it. */
   reason: string | null;
 }
 
@@ -24,8 +24,13 @@ export function toolApproval(part: PartLike): ToolApproval | null {
   if (typeof approval !== 'object' || approval === null) return null;
   const { id, approved, reason } = approval as { id?: unknown; approved?: unknown; reason?: unknown };
   if (typeof id !== 'string') return null;
+  // Assembled from chunks a part may lack `approved` (no chunk carries a person's answer): its state tells.
   const answer =
-    state === 'approval-requested' || typeof approved !== 'boolean' ? 'pending' : approved ? 'approved' : 'denied';
+    state === 'approval-requested'
+      ? 'pending'
+      : approved === false || state === 'output-denied'
+        ? 'denied'
+        : 'approved';
   return { id, answer, reason: typeof reason === 'string' && reason ? reason : null };
 }
 
@@ -34,6 +39,20 @@ export function toolName(part: PartLike): string {
   if (part.type !== 'dynamic-tool') return part.type.slice('tool-'.length);
   const name = (part as { toolName?: unknown }).toolName;
   return typeof name === 'string' && name ? name : 'tool';
+}
+
+/**
+ * Whether `incoming` is an older copy of the reply `known`: a poll answer or a late frame must never turn a finished
+ * reply back into a streaming one, except that a reply goes on after an approval is answered (SPEC §9), and every
+ * answer adds to its answered approvals: a copy with fewer was read before an answer.
+ */
+export function isOlderCopy(
+  incoming: { status: string; parts: readonly PartLike[] },
+  known: { status: string; parts: readonly PartLike[] },
+): boolean {
+  const answered = answeredApprovals(incoming.parts) - answeredApprovals(known.parts);
+  if (answered !== 0) return answered < 0;
+  return known.status !== 'streaming' && incoming.status === 'streaming';
 }
 
 /**
@@ -50,4 +69,28 @@ export function answeredApprovals(parts: readonly PartLike[]): number {
 /** Whether a reply waits for a person: one of its tool calls asks for approval and no one has answered. */
 export function awaitsApproval(parts: readonly PartLike[]): boolean {
   return parts.some((part) => toolApproval(part)?.answer === 'pending');
+}
+
+/**
+ * A reply's parts assembled from its chunks, with the answers its stored row holds: no chunk carries a person's
+ * answer, so a part assembled as `approval-requested` (or on to its output) takes it from the row, as the room does.
+ */
+export function carryAnswers<P extends PartLike>(assembled: readonly P[], answered: readonly PartLike[]): readonly P[] {
+  const answers = new Map<string, Record<string, unknown>>();
+  for (const part of answered) {
+    const approval = (part as { approval?: Record<string, unknown> }).approval;
+    if (toolApproval(part) && typeof approval?.approved === 'boolean') answers.set(String(approval.id), approval);
+  }
+  if (answers.size === 0) return assembled;
+  return assembled.map((part) => {
+    const id = toolApproval(part)?.id;
+    const answer = id === undefined ? undefined : answers.get(id);
+    if (!answer) return part;
+    const { state, approval } = part as { state?: unknown; approval?: Record<string, unknown> };
+    return {
+      ...part,
+      state: state === 'approval-requested' ? 'approval-responded' : state,
+      approval: { ...approval, ...answer },
+    };
+  });
 }

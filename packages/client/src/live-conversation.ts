@@ -17,7 +17,7 @@ import {
   type ServerFrame,
 } from '../../../worker/wire';
 import type { ApprovalRequest, ChatApi, SendBody } from './api';
-import { answeredApprovals, awaitsApproval } from './approvals';
+import { awaitsApproval, carryAnswers, isOlderCopy } from './approvals';
 import { ChatError, isChatError } from './errors';
 import { LiveReply } from './reply';
 import { ConversationSocket } from './socket';
@@ -115,17 +115,6 @@ const FINAL = new Set<Message['status']>(['complete', 'stopped', 'error']);
 function describe(error: unknown): { code: string; message: string; retryAfter: number | null } {
   if (error instanceof ChatError) return { code: error.code, message: error.message, retryAfter: error.retryAfter };
   return { code: 'network', message: 'The connection was lost.', retryAfter: null };
-}
-
-/**
- * Whether `incoming` is an older copy of the reply `known`: a poll answer or a late frame must never turn a finished
- * reply back into a streaming one, except that a reply goes on after an approval is answered (SPEC §9), and every
- * answer adds to its answered approvals: a copy with fewer was read before an answer.
- */
-function isOlderCopy(incoming: Message, known: Message): boolean {
-  const answered = answeredApprovals(incoming.parts) - answeredApprovals(known.parts);
-  if (answered !== 0) return answered < 0;
-  return FINAL.has(known.status) && !FINAL.has(incoming.status);
 }
 
 let instances = 0;
@@ -641,7 +630,9 @@ export class LiveConversation {
         if (mine.editOf || mine.regenerates) this.headId = message.id;
         this.pending.delete(message.client_message_id);
       }
-      if (FINAL.has(message.status)) this.finishLive(message.id);
+      // A reply that waits for an approval goes on once it is answered, its chunk indexes continuing: its chunks are
+      // kept so the continuation's first one applies without a resume.
+      if (FINAL.has(message.status) && !awaitsApproval(message.parts)) this.finishLive(message.id);
     }
     const newest = incoming.at(-1);
     if (newest && this.conversationId)
@@ -1093,7 +1084,7 @@ export class LiveConversation {
   }
 
   private buildItem(m: Message, reply: LiveReply | undefined): ChatItem {
-    const parts = reply && reply.nextIndex > 0 ? reply.parts : this.partsOf(m);
+    const parts = reply && reply.nextIndex > 0 ? carryAnswers(reply.parts, m.parts) : this.partsOf(m);
     const failure = m.metadata.error;
     const error =
       m.status === 'error'

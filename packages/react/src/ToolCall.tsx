@@ -1,5 +1,5 @@
 import { type ApprovalAnswer, type ChatItem, type ToolApproval, toolApproval, toolName } from '@agent-chat/client';
-import { useId, useRef, useState } from 'react';
+import { useEffect, useId, useRef, useState } from 'react';
 import { type ChatStrings, useStrings } from './strings';
 
 type Part = ChatItem['parts'][number];
@@ -34,13 +34,14 @@ const TOOL_STATES: Record<string, string> = {
 function stateLabel(state: string, approval: ToolApproval | null, strings: ChatStrings): string {
   if (!approval) return TOOL_STATES[state] ?? state;
   if (approval.answer === 'pending') return strings.approvalWaiting;
+  const ran = state === 'output-available' || state === 'output-error' ? ` · ${TOOL_STATES[state]}` : '';
+  if (approval.reason === 'remembered') {
+    return approval.answer === 'approved' ? `${strings.approvalAllowedByRule}${ran}` : strings.approvalDeniedByRule;
+  }
   if (approval.answer === 'denied') {
     return approval.reason === 'superseded' ? strings.approvalSuperseded : strings.approvalDenied;
   }
-  if (state === 'output-available' || state === 'output-error') {
-    return `${strings.approvalApproved} · ${TOOL_STATES[state]}`;
-  }
-  return strings.approvalApproved;
+  return `${strings.approvalApproved}${ran}`;
 }
 
 /**
@@ -52,11 +53,7 @@ export function ToolCall({ part, approve }: { part: Part; approve?: Approve | un
   const strings = useStrings();
   const details = useRef<HTMLDetailsElement>(null);
   const summary = useRef<HTMLElement>(null);
-  // The buttons go away with the request: focus stays on this call rather than falling to the page.
-  const keepFocus = () => {
-    const active = document.activeElement;
-    if (!active || active === document.body || details.current?.contains(active)) summary.current?.focus();
-  };
+  const answeredHere = useRef(false);
   const name = toolName(part);
   const state = String(field(part, 'state') ?? '');
   const approval = toolApproval(part);
@@ -64,6 +61,13 @@ export function ToolCall({ part, approve }: { part: Part; approve?: Approve | un
   const output = field(part, 'output');
   const errorText = field(part, 'errorText');
   const asking = approval?.answer === 'pending';
+  useEffect(() => {
+    if (asking || !answeredHere.current) return;
+    answeredHere.current = false;
+    // The buttons went away with the request: focus stays on this call rather than falling to the page.
+    const active = document.activeElement;
+    if (!active || active === document.body || details.current?.contains(active)) summary.current?.focus();
+  }, [asking]);
   return (
     <details
       ref={details}
@@ -95,7 +99,14 @@ export function ToolCall({ part, approve }: { part: Part; approve?: Approve | un
         </div>
       )}
       {asking && approve && (
-        <ApprovalPrompt approvalId={approval.id} name={name} approve={approve} onAnswered={keepFocus} />
+        <ApprovalPrompt
+          approvalId={approval.id}
+          name={name}
+          approve={approve}
+          onAnswer={() => {
+            answeredHere.current = true;
+          }}
+        />
       )}
     </details>
   );
@@ -106,12 +117,12 @@ function ApprovalPrompt({
   approvalId,
   name,
   approve,
-  onAnswered,
+  onAnswer,
 }: {
   approvalId: string;
   name: string;
   approve: Approve;
-  onAnswered: () => void;
+  onAnswer: () => void;
 }) {
   const strings = useStrings();
   const id = useId();
@@ -121,11 +132,11 @@ function ApprovalPrompt({
   const answer = async (approved: boolean) => {
     setSending(true);
     setProblem(null);
+    onAnswer();
     // "Always allow" goes with Approve only: a denial is never remembered from this prompt.
     const refusal = await approve({ approvalId, approved, remember: approved && remember });
     setSending(false);
     if (refusal) setProblem(refusal.message);
-    else onAnswered();
   };
   return (
     <fieldset className="tool-approval" aria-labelledby={`${id}-ask`} aria-busy={sending}>

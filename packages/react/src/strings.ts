@@ -23,6 +23,9 @@ export interface ChatStrings {
   approvalDenied: string;
   /** A request denied because a new message was sent while it waited. */
   approvalSuperseded: string;
+  /** Requests answered by an earlier "always allow" (or a remembered denial) in this conversation. */
+  approvalAllowedByRule: string;
+  approvalDeniedByRule: string;
 }
 
 export const ENGLISH: ChatStrings = {
@@ -41,6 +44,8 @@ export const ENGLISH: ChatStrings = {
   approvalApproved: 'approved',
   approvalDenied: 'denied',
   approvalSuperseded: 'denied: a newer message was sent',
+  approvalAllowedByRule: 'always allowed in this conversation',
+  approvalDeniedByRule: 'always denied in this conversation',
 };
 
 export const StringsContext = createContext<ChatStrings>(ENGLISH);
