@@ -49,6 +49,10 @@ describe('a live share link', () => {
     const url = (await madeLink.getAttribute('href')) ?? '';
     const link = await call<ShareLink>('POST', `/conversations/${conversation.id}/share`);
     expect(url).toBe(link.url);
+    // The conversation is marked shared, in its row and in its header (the room told the open tab).
+    const ownerRow = owner.locator('.conversation-row', { hasText: 'Shared live' });
+    await ownerRow.locator('.shared-mark').waitFor();
+    await owner.locator('.chat-header .shared-mark').waitFor();
 
     const viewerContext = await shared.browser.newContext({ viewport: { width: 900, height: 700 } });
     const viewer = await viewerContext.newPage();
@@ -107,6 +111,8 @@ describe('a live share link', () => {
     await owner.getByRole('button', { name: 'More actions for “Shared live”' }).click();
     await owner.getByRole('menuitem', { name: 'Stop sharing' }).click();
     await owner.getByText('Sharing stopped: the link no longer works.').waitFor();
+    await owner.locator('.chat-header .shared-mark').waitFor({ state: 'detached' });
+    expect(await ownerRow.locator('.shared-mark').count()).toBe(0);
     await viewer.getByRole('heading', { name: 'This shared conversation is not available' }).waitFor();
     expect(problems.filter((p) => !p.includes('404'))).toEqual([]);
     await ownerContext.close();

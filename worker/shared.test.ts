@@ -1,7 +1,24 @@
 import { exports } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
-import { type Client, client, ORIGIN, pgQuery, type SseEvent, sseEvents, uniqueUser } from './test-support';
-import { ErrorEnvelope, SharedConversation, SharedUpdate, ShareLink } from './wire';
+import {
+  type Client,
+  client,
+  eventually,
+  mustOpen,
+  ORIGIN,
+  pgQuery,
+  type SseEvent,
+  sseEvents,
+  uniqueUser,
+} from './test-support';
+import {
+  type Conversation,
+  ConversationList,
+  ErrorEnvelope,
+  SharedConversation,
+  SharedUpdate,
+  ShareLink,
+} from './wire';
 
 let clientNumber = 0;
 /** A public caller: no Authorization, an address of its own (public reads are limited per address). */
@@ -101,6 +118,38 @@ describe('share links', () => {
     expect(res.status).toBe(404);
     expect((await mallory.call('DELETE', `/conversations/${c.id}/share`)).status).toBe(404);
     expect((await publicCall(`/${link.share_id}`)).status).toBe(200);
+  });
+
+  it('the conversation says it is shared (shared: true) in its GET, the list and its open tabs, until revoked', async () => {
+    const alice = client(uniqueUser('alice'));
+    const c = await alice.createConversation('Marked');
+    const shared = async () => ({
+      get: (await alice.json<Conversation>('GET', `/conversations/${c.id}`)).shared,
+      list: ConversationList.parse(await alice.json('GET', '/conversations')).conversations.map((x) => x.shared),
+    });
+    expect(c.shared).toBe(false);
+    expect(await eventually(shared, (s) => s.list.length === 1)).toEqual({ get: false, list: [false] });
+    const tab = await mustOpen(c.id, alice.userId);
+
+    let seen = tab.frames.length;
+    await shareOf(alice, c.id);
+    expect((await tab.next('conversation', seen)).conversation.shared).toBe(true);
+    expect(await shared()).toEqual({ get: true, list: [true] });
+    // A repeat returns the same link and changes nothing: no news for the tabs.
+    seen = tab.frames.length;
+    await shareOf(alice, c.id);
+    const patched = await alice.json<Conversation>('PATCH', `/conversations/${c.id}`, { body: { pinned: true } });
+    expect(patched.shared).toBe(true);
+    const next = await tab.next('conversation', seen);
+    expect(next.conversation).toMatchObject({ pinned: true, shared: true });
+
+    seen = tab.frames.length;
+    expect((await alice.call('DELETE', `/conversations/${c.id}/share`)).status).toBe(204);
+    expect((await tab.next('conversation', seen)).conversation.shared).toBe(false);
+    expect((await shared()).get).toBe(false);
+    // The list is read from Postgres, which the room's outbox brings up to date just after.
+    await eventually(shared, (s) => s.list[0] === false);
+    tab.close();
   });
 
   it('the public JSON has the conversation and its messages and no private field: the exact keys', async () => {

@@ -191,6 +191,8 @@ export const Conversation = z.object({
   archived: z.boolean(),
   /** The last message of the active branch (SPEC §9); null before the first message. */
   head_id: Id.nullable(),
+  /** It has a live share link (SPEC §10): `POST …/share` made one and no `DELETE …/share` has revoked it since. */
+  shared: z.boolean(),
 });
 export type Conversation = z.infer<typeof Conversation>;
 

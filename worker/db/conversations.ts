@@ -1,11 +1,11 @@
-import { and, desc, eq, sql } from 'drizzle-orm';
+import { and, desc, eq, getTableColumns, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import type { Config } from '../config';
 import { type Conversation, Id } from '../wire';
 import { db } from './client';
 import { decodeCursor, encodeCursor } from './cursor';
 import { DatabaseUnavailable } from './errors';
-import { conversationMessages, conversationStates } from './schema';
+import { conversationMessages, conversationShares, conversationStates } from './schema';
 
 interface Cursor {
   at: string;
@@ -67,7 +67,14 @@ export async function listConversations(
   try {
     const t = conversationStates;
     const rows = await db(config)
-      .select()
+      .select({
+        ...getTableColumns(t),
+        // The link as the room last wrote it through its outbox (a share waits for that write before it answers).
+        shared:
+          sql<boolean>`exists (select 1 from ${conversationShares} s where s.conversation_id = conversation_states.id)`.as(
+            'shared',
+          ),
+      })
       .from(t)
       .where(
         and(
@@ -94,6 +101,7 @@ export async function listConversations(
         pinned: r.pinned,
         archived: r.archived,
         head_id: r.headId,
+        shared: r.shared,
       })),
       next_cursor:
         rows.length > limit && last ? cursorOf({ at: last.lastMessageAt, id: last.id, pinned: last.pinned }) : null,

@@ -187,9 +187,12 @@ export class ConversationRoom extends DurableObject<Env> {
 
   /** The conversation's live share link (SPEC §10): made on first asking, the same one after. */
   share(userId: string): Promise<RoomResult<ShareRecord>> {
-    return guard(() => {
+    return guard(async () => {
       this.owned(userId);
-      return this.link.make();
+      const had = this.store.share() !== null;
+      const link = await this.link.make();
+      if (!had) this.sharingChanged();
+      return link;
     });
   }
 
@@ -197,8 +200,17 @@ export class ConversationRoom extends DurableObject<Env> {
   unshare(userId: string): Promise<RoomResult<null>> {
     return guard(() => {
       this.owned(userId);
-      return this.link.revoke();
+      const had = this.store.share() !== null;
+      this.link.revoke();
+      if (had) this.sharingChanged();
+      return null;
     });
+  }
+
+  /** Every open tab's header and list show whether the conversation is shared (its `shared`). */
+  private sharingChanged(): void {
+    const c = this.store.conversation();
+    if (c) this.sockets.broadcast({ type: 'conversation', conversation: this.wire(c) });
   }
 
   /** What the public link `shareId` shows, with no sign-in; not_found when it is not this conversation's link. */
@@ -493,7 +505,7 @@ export class ConversationRoom extends DurableObject<Env> {
   }
 
   private wire(c: ConversationRecord) {
-    return toWireConversation(c, this.gate.live !== null, this.store.head());
+    return toWireConversation(c, this.gate.live !== null, this.store.head(), this.store.share() !== null);
   }
 }
 

@@ -547,7 +547,12 @@ export class RoomStore {
   }
 }
 
-export function toWireConversation(c: ConversationRecord, streaming: boolean, headId: string | null): Conversation {
+export function toWireConversation(
+  c: ConversationRecord,
+  streaming: boolean,
+  headId: string | null,
+  shared: boolean,
+): Conversation {
   return {
     id: c.id,
     title: c.title,
@@ -559,5 +564,6 @@ export function toWireConversation(c: ConversationRecord, streaming: boolean, he
     pinned: c.pinned,
     archived: c.archived,
     head_id: headId,
+    shared,
   };
 }

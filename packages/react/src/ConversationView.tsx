@@ -5,6 +5,7 @@ import { ConnectionBadge } from './ConnectionBadge';
 import { MessageList } from './MessageList';
 import { preloadMarkdown } from './markdown/Markdown';
 import { NoticeBar } from './NoticeBar';
+import { SharedMark } from './SharedMark';
 import { useStrings } from './strings';
 
 interface ConversationViewProps {
@@ -64,6 +65,7 @@ export function ConversationView({ store, onNewChat, foundId = null }: Conversat
     >
       <header className="chat-header">
         <h1 className="chat-title">{title || '…'}</h1>
+        {snapshot.conversation?.shared && <SharedMark />}
         <ConnectionBadge link={snapshot.link} />
       </header>
       <NoticeBar notice={snapshot.notice} onDismiss={() => store.dismissNotice()} />

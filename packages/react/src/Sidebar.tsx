@@ -17,6 +17,7 @@ import {
   useSyncExternalStore,
 } from 'react';
 import { SearchBox, type SearchBoxProps } from './SearchBox';
+import { SharedMark } from './SharedMark';
 import { useStrings } from './strings';
 
 export interface SidebarProps {
@@ -264,6 +265,7 @@ function ConversationRow({ conversation, active, index, onOpen, onMoved, onExpor
         }}
       >
         <span className="title">{conversation.title}</span>
+        {conversation.shared && <SharedMark compact />}
         {conversation.streaming && (
           <span className="dot">
             <span className="visually-hidden">(replying)</span>
@@ -310,7 +312,11 @@ function ConversationRow({ conversation, active, index, onOpen, onMoved, onExpor
               setProblem(null);
               setShared(null);
               void onShare(conversation.id, share)
-                .then((url) => setShared(url ? { url, copied: copy(url) } : 'stopped'))
+                .then((url) => {
+                  setShared(url ? { url, copied: copy(url) } : 'stopped');
+                  // The row's mark follows at once; the room also tells the conversation's open tabs.
+                  onMoved({ ...conversation, shared: url !== null });
+                })
                 .catch((error: unknown) =>
                   setProblem(error instanceof ChatError ? error.message : 'Could not change the share link.'),
                 );
@@ -454,16 +460,18 @@ function RowMenu({ conversation, onChange, onExport, onShare }: RowMenuProps) {
               >
                 Share live link
               </button>
-              <button
-                type="button"
-                role="menuitem"
-                onClick={() => {
-                  close(true);
-                  onShare(false);
-                }}
-              >
-                Stop sharing
-              </button>
+              {conversation.shared && (
+                <button
+                  type="button"
+                  role="menuitem"
+                  onClick={() => {
+                    close(true);
+                    onShare(false);
+                  }}
+                >
+                  Stop sharing
+                </button>
+              )}
             </>
           )}
         </div>

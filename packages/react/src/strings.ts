@@ -26,6 +26,10 @@ export interface ChatStrings {
   /** Requests answered by an earlier "always allow" (or a remembered denial) in this conversation. */
   approvalAllowedByRule: string;
   approvalDeniedByRule: string;
+  /** The mark on a conversation that has a live share link (SPEC §10), in its list row and its header. */
+  sharedMark: string;
+  /** The mark's longer description (its tooltip). */
+  sharedMarkTitle: string;
 }
 
 export const ENGLISH: ChatStrings = {
@@ -46,6 +50,8 @@ export const ENGLISH: ChatStrings = {
   approvalSuperseded: 'denied: a newer message was sent',
   approvalAllowedByRule: 'always allowed in this conversation',
   approvalDeniedByRule: 'always denied in this conversation',
+  sharedMark: 'Shared',
+  sharedMarkTitle: 'Anyone with the live link can read this conversation',
 };
 
 export const StringsContext = createContext<ChatStrings>(ENGLISH);
