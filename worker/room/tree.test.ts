@@ -122,4 +122,48 @@ describe('the conversation tree in the room (SPEC §9)', () => {
       expect(tree.page({ limit: 3, after_seq: seqs[1] })).toEqual({ ids: ids.slice(2, 5), has_more: true });
       expect(tree.pathUpTo(seqs[4] ?? 0, 3)).toEqual(ids.slice(2, 5));
     }));
+
+  it('tells whether a message is on the active branch by a few rows, however long the branch', () =>
+    inFreshRoom((sql) => {
+      let read = 0;
+      // Counts the rows each statement reads (what Cloudflare bills), as the capacity bench's meter does.
+      const counted = new Proxy(sql, {
+        get(target, prop) {
+          if (prop !== 'exec') return Reflect.get(target, prop, target);
+          return (query: string, ...bindings: SqlStorageValue[]) => {
+            const cursor = target.exec(query, ...bindings);
+            const rows = cursor.toArray();
+            read += cursor.rowsRead;
+            return { toArray: () => rows, one: () => rows[0] };
+          };
+        },
+      });
+      const tree = new MessageTree(counted);
+      let parent: string | null = null;
+      const branch: { id: string; seq: number }[] = [];
+      for (let i = 0; i < 200; i++) {
+        const m = store(sql, i % 2 === 0 ? 'user' : 'assistant', parent);
+        tree.growFrom(parent, [m]);
+        branch.push(m);
+        parent = m.id;
+      }
+      // A second reply to the first user message: stored, not on the path.
+      const aside = store(sql, 'assistant', branch[0]?.id ?? null);
+      const readBy = (id: string) => {
+        read = 0;
+        const on = tree.onPath(id);
+        return { on, read };
+      };
+      for (const [id, on] of [
+        [branch[199]?.id, true],
+        [branch[100]?.id, true],
+        [aside.id, false],
+        ['no-such-message', false],
+      ] as const) {
+        const r = readBy(id ?? '');
+        expect(r.on).toBe(on);
+        // A lookup by id on `path`, which has no index on it, read every entry: 200 here.
+        expect(r.read).toBeLessThanOrEqual(4);
+      }
+    }));
 });

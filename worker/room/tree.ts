@@ -53,8 +53,16 @@ export class MessageTree {
     return Number(this.sql.exec('SELECT coalesce(max(seq), 0) AS s FROM path').one().s);
   }
 
+  /**
+   * Whether a message is on the active branch: the path's entry at its seq is it. Two index lookups; `path` has no
+   * index on id, and a lookup by id read the whole path, a row per message of the branch (bench/capacity.ts).
+   */
   onPath(messageId: string): boolean {
-    return this.sql.exec('SELECT 1 FROM path WHERE id = ? LIMIT 1', messageId).toArray().length > 0;
+    return (
+      this.sql
+        .exec('SELECT 1 FROM path p JOIN messages m ON p.seq = m.seq WHERE m.id = ? AND p.id = m.id', messageId)
+        .toArray().length > 0
+    );
   }
 
   /**
