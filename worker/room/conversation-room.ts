@@ -46,7 +46,7 @@ import { SendAllowance } from './send-allowance';
 import { ShareLink } from './share-link';
 import { type Asker, RoomSockets } from './sockets';
 import { attachResponse, turnResponse } from './sse';
-import { meterStorage } from './storage-meter';
+import { type Entries, meterRequests, meterStorage } from './storage-meter';
 import { type ConversationRecord, RoomStore, type ShareRecord, toWireConversation } from './store';
 import { TurnGate } from './turn-gate';
 import { spendWrite } from './user-quota';
@@ -71,6 +71,7 @@ export class ConversationRoom extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     meterStorage(ctx, env);
+    meterRequests('ConversationRoom', ConversationRoom, ROOM_ENTRIES, env);
     this.store = new RoomStore(ctx.storage);
     this.outbox = new Outbox(
       ctx,
@@ -512,3 +513,34 @@ export class ConversationRoom extends DurableObject<Env> {
 const notFound = () => new ApiError('not_found', 'conversation not found');
 
 type TurnResult = { conversation: Conversation; message: Message; reply: Message };
+
+/** Every way into a room, for the capacity bench's request count (storage-meter.ts). */
+const ROOM_ENTRIES: Record<Entries<ConversationRoom>, true> = {
+  create: true,
+  get: true,
+  update: true,
+  remove: true,
+  history: true,
+  stop: true,
+  ticket: true,
+  giveBackAdvance: true,
+  send: true,
+  regenerate: true,
+  approve: true,
+  approveStream: true,
+  rate: true,
+  switchHead: true,
+  share: true,
+  unshare: true,
+  sharedView: true,
+  watchShared: true,
+  sendStream: true,
+  regenerateStream: true,
+  attachStream: true,
+  fetch: true,
+  connect: true,
+  alarm: true,
+  webSocketMessage: true,
+  webSocketClose: true,
+  webSocketError: true,
+};

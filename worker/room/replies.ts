@@ -12,7 +12,7 @@ import { finalReply, withParts } from './messages';
 import { ReplyStream } from './reply-stream';
 import type { RoomSockets } from './sockets';
 import { startChunk } from './sse';
-import { storageRows } from './storage-meter';
+import { requestCounts, storageRows } from './storage-meter';
 import type { ConversationRecord, RoomStore } from './store';
 import type { TurnGate } from './turn-gate';
 
@@ -361,10 +361,13 @@ function withAgentMetadata(metadata: Record<string, unknown>, chunk: Chunk): Rec
   return { ...metadata, ...chunk.messageMetadata };
 }
 
-/** The room's storage rows since it started, when STORAGE_METER counts them (bench/capacity.ts). */
-function roomRows(storage: DurableObjectStorage): Record<string, number> {
+/**
+ * The room's storage rows since it started, and the Durable Object requests of the isolate, when STORAGE_METER
+ * counts them (bench/capacity.ts).
+ */
+function roomRows(storage: DurableObjectStorage): Record<string, unknown> {
   const rows = storageRows(storage);
-  return rows ? { room_rows_read: rows.read, room_rows_written: rows.written } : {};
+  return rows ? { room_rows_read: rows.read, room_rows_written: rows.written, do_requests: requestCounts() } : {};
 }
 
 /** Token counts from the agent's `usage` metadata (the AI SDK's names, or OpenAI's), when it sent them. */

@@ -1,7 +1,8 @@
 import { loadConfig } from '../config';
 
 /**
- * Counts a room's storage rows, for the capacity bench (STORAGE_METER=true; off in every deployed environment).
+ * Counts a room's storage rows and the requests every Durable Object receives, for the capacity bench
+ * (STORAGE_METER=true; refused in every deployed environment by dev/deploy-check.ts).
  * SQL statements report their own rows (a cursor's rowsRead and rowsWritten, what Cloudflare bills); the key-value
  * calls are counted as billed for SQLite-backed objects: a row read per key got or listed, a row written per key put
  * or deleted. The room's storage is replaced by a counting view of it, so every part of the room is counted.
@@ -15,14 +16,18 @@ const METER = Symbol('storage meter');
 
 type Metered = DurableObjectStorage & { [METER]?: () => StorageRows };
 
-/** Makes `ctx.storage` count its rows from now on, when the config says STORAGE_METER. */
-export function meterStorage(ctx: DurableObjectState, env: object): void {
+function meterOn(env: object): boolean {
   try {
-    if (!loadConfig(env).STORAGE_METER) return;
+    return loadConfig(env).STORAGE_METER;
   } catch {
     // A bad config is reported by the first call that needs it.
-    return;
+    return false;
   }
+}
+
+/** Makes `ctx.storage` count its rows from now on, when the config says STORAGE_METER. */
+export function meterStorage(ctx: DurableObjectState, env: object): void {
+  if (!meterOn(env)) return;
   const storage = ctx.storage;
   const cursors: SqlStorageCursor<Record<string, SqlStorageValue>>[] = [];
   const kv = { read: 0, written: 0 };
@@ -91,4 +96,56 @@ export function storageRows(storage: DurableObjectStorage): StorageRows | undefi
 function bound(target: object, prop: string | symbol): unknown {
   const value = Reflect.get(target, prop, target);
   return typeof value === 'function' ? value.bind(target) : value;
+}
+
+/**
+ * The methods a Durable Object class is called by from outside: its public ones (RPC methods, and fetch, alarm
+ * and the WebSocket events it inherits). A record over them lists every one, or the typecheck says which is missing.
+ */
+export type Entries<T> = {
+  [K in keyof T]-?: [T[K]] extends [never]
+    ? never
+    : K extends string
+      ? NonNullable<T[K]> extends (...args: never[]) => unknown
+        ? K
+        : never
+      : never;
+}[keyof T];
+
+/** Requests received, by `Class.method`, by every metered object of this isolate (locally, all of the Worker's). */
+const received: Record<string, number> = {};
+
+/**
+ * Counts every call into `cls`'s `entries` from now on, when the config says STORAGE_METER: each is one Durable
+ * Object request as billed (an incoming WebSocket message is billed at 20:1; the counts do not apply the ratio).
+ * Wraps the class's own methods once, in the first object constructed; none of them calls another.
+ */
+export function meterRequests<T extends object>(
+  label: string,
+  cls: abstract new (...args: never[]) => T,
+  entries: Record<Entries<T>, true>,
+  env: object,
+): void {
+  if (!meterOn(env)) return;
+  const proto = cls.prototype as Record<string | symbol, unknown>;
+  if (Object.hasOwn(proto, METER)) return;
+  Object.defineProperty(proto, METER, { value: true });
+  for (const name of Object.keys(entries)) {
+    const original = proto[name];
+    if (typeof original !== 'function') continue;
+    const key = `${label}.${name}`;
+    Object.defineProperty(proto, name, {
+      configurable: true,
+      writable: true,
+      value(this: T, ...args: unknown[]): unknown {
+        received[key] = (received[key] ?? 0) + 1;
+        return original.apply(this, args);
+      },
+    });
+  }
+}
+
+/** The requests counted so far in this isolate, by `Class.method`; empty when nothing is metered. */
+export function requestCounts(): Record<string, number> {
+  return { ...received };
 }

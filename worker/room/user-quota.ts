@@ -2,6 +2,7 @@ import { DurableObject } from 'cloudflare:workers';
 import { loadConfig } from '../config';
 import { ApiError } from '../errors';
 import { type Bucket, refill, take } from './rate-limit';
+import { type Entries, meterRequests } from './storage-meter';
 
 /** How long a taken send may go unwritten: a burst of sends is one write, made off their path. */
 const KEEP_AFTER_MS = 1_000;
@@ -63,6 +64,7 @@ export class UserQuota extends DurableObject<Env> {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
+    meterRequests('UserQuota', UserQuota, QUOTA_ENTRIES, env);
     ctx.blockConcurrencyWhile(async () => {
       const kept = await ctx.storage.get<Kept | Bucket>('bucket');
       // Before advances, the bucket alone was kept.
@@ -197,3 +199,17 @@ export class UserQuota extends DurableObject<Env> {
     if (this.writes) this.ctx.storage.put('writes', this.writes, { allowUnconfirmed: true }).catch(() => undefined);
   }
 }
+
+/** Every way into a quota object, for the capacity bench's request count (storage-meter.ts). */
+const QUOTA_ENTRIES: Record<Entries<UserQuota>, true> = {
+  take: true,
+  spent: true,
+  takeWrite: true,
+  takeSharedRead: true,
+  fetch: true,
+  connect: true,
+  alarm: true,
+  webSocketMessage: true,
+  webSocketClose: true,
+  webSocketError: true,
+};
