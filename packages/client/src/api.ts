@@ -274,14 +274,14 @@ export class ChatApi {
 
   /**
    * `POST …/approvals`: approves or denies a tool call the agent asked about (`remember: "conversation"` answers
-   * the same tool's later requests alike); the agent goes on in the same reply, which every tab follows live.
+   * the same tool's later requests alike). The agent goes on in the same reply; this answers once it has ended.
    */
-  async approve(conversationId: string, body: ApprovalRequest): Promise<void> {
-    const res = await this.request(`/conversations/${path(conversationId)}/approvals`, {
+  approve(conversationId: string, body: ApprovalRequest, signal?: AbortSignal) {
+    return this.json(SendResult, `/conversations/${path(conversationId)}/approvals`, {
       method: 'POST',
       body: JSON.stringify(body),
+      signal,
     });
-    await res.body?.cancel();
   }
 
   /** The in-flight reply as SSE, from after `lastEventId`; null when none is in flight (204). */

@@ -559,8 +559,9 @@ export class LiveConversation {
 
   /**
    * Answers the approval `approvalId` that a reply asks for: the agent then goes on in that reply, which every tab
-   * follows from the room's `message` frame and chunks. Resolves with null once the room has the answer, or with why
-   * it was not taken (`conflict` when it had been answered meanwhile, e.g. from another tab).
+   * follows from the room's `message` frame and chunks. Over the socket when it is open (as sends are; a refusal is a
+   * notice), else over HTTP: resolves with null once the room has the answer, or with why it was not taken
+   * (`already_answered` when someone answered first, e.g. in another tab).
    */
   readonly approve = async (answer: ApprovalAnswer): Promise<{ code: string; message: string } | null> => {
     const id = this.conversationId;
@@ -568,20 +569,19 @@ export class LiveConversation {
     const body: ApprovalRequest = { approval_id: answer.approvalId, approved: answer.approved };
     if (answer.remember) body.remember = 'conversation';
     if (answer.reason) body.reason = answer.reason;
+    this.notice = null;
+    if (this.socket?.send({ type: 'approve', ...body })) return null;
+    // The answer waits for the reply's end; meanwhile the poll finds it streaming and follows it over SSE.
+    this.schedulePoll(POLL_STREAMING_MS);
     try {
-      await this.api.approve(id, body);
-      // Without a socket no frame brings the reply's new state: fetch it, and the continuation is followed over SSE.
-      if (!this.socket?.isOpen) void this.catchUp().then(() => this.followStreamingOverSse());
+      const result = await this.api.approve(id, body, this.aborts.signal);
+      this.merge([result.reply]);
+      this.changed();
       return null;
     } catch (error) {
       if (this.isSignedOut(error)) return { code: 'token_unavailable', message: 'Sign in again, then answer.' };
       void this.catchUp();
-      if (error instanceof ChatError && error.status === 409) {
-        return { code: 'conflict', message: 'This request was already answered.' };
-      }
-      if (isChatError(error, 'not_found')) return { code: 'not_found', message: 'This request is no longer open.' };
-      const { code, message } = describe(error);
-      return { code, message };
+      return describe(error);
     }
   };
 
