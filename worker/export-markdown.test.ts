@@ -55,6 +55,43 @@ describe('export (SPEC §10)', () => {
     expect(sections[5]).toContain(CODE_AND_TABLE);
   });
 
+  it('JSON holds every branch and the feedback; Markdown only the active branch', async () => {
+    const alice = client(uniqueUser('export'));
+    const first = await alice.send(undefined, '!dev words=3\nwhich branch');
+    const c = first.conversation.id;
+    const rated = await alice.call('PUT', `/messages/${first.reply.id}/feedback`, {
+      body: { rating: 'down', comment: 'try again' },
+    });
+    expect(rated.status).toBe(200);
+    const again = await alice.call('POST', `/conversations/${c}/regenerate`, {
+      body: { message_id: first.reply.id },
+    });
+    expect(again.status).toBe(200);
+    const { reply } = (await again.json()) as { reply: { id: string } };
+
+    const exported = await eventually(
+      async () => ConversationExport.parse(await alice.json('GET', `/conversations/${c}/export?format=json`)),
+      (e) => e.messages.length === 3 && e.feedback.length === 1 && e.messages.every((m) => m.status === 'complete'),
+    );
+    // Both replies to the one question, each following it; the active branch goes through the newer one.
+    expect(exported.messages.map((m) => [m.role, m.parent_id])).toEqual([
+      ['user', null],
+      ['assistant', first.message.id],
+      ['assistant', first.message.id],
+    ]);
+    expect(exported.messages.map((m) => m.id)).toEqual([first.message.id, first.reply.id, reply.id]);
+    expect(exported.active_branch).toEqual([first.message.id, reply.id]);
+    expect(exported.conversation.head_id).toBe(reply.id);
+    expect(exported.feedback).toEqual([
+      expect.objectContaining({ message_id: first.reply.id, rating: 'down', comment: 'try again' }),
+    ]);
+
+    const markdown = await (await alice.call('GET', `/conversations/${c}/export?format=markdown`)).text();
+    const [, ...sections] = markdown.split('\n\n---\n\n');
+    expect(sections).toHaveLength(2);
+    expect(sections[0]).toContain('which branch');
+  });
+
   it("is 404 for another user's conversation and 400 for an unknown format", async () => {
     const alice = client(uniqueUser('export'));
     const bob = client(uniqueUser('export'));
