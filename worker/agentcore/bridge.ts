@@ -30,6 +30,11 @@ export interface AgentTurn {
    * with `trigger: "submit-message"`, as the AI SDK's own client does once every approval is answered.
    */
   continues?: string | undefined;
+  /**
+   * The Idempotency-Key when it is not the message id: a continuation's is `<message id>:<index of its start chunk>`,
+   * a run of its own for an agent that keeps runs by key (SPEC §6), and the same again when it is resumed.
+   */
+  idempotencyKey?: string | undefined;
   /** The edge's request id, sent as X-Request-Id and named in the log; one is made when absent. */
   requestId?: string | undefined;
   /** The edge's W3C traceparent (worker/trace.ts), sent on as `traceparent`. */
@@ -95,7 +100,7 @@ async function* streamUiMessages(
     url: config.AGENTCORE_URL,
     headers: {
       accept: 'text/event-stream',
-      'idempotency-key': turn.messageId,
+      'idempotency-key': turn.idempotencyKey ?? turn.messageId,
       'x-request-id': turn.requestId,
       ...(turn.traceparent ? { traceparent: turn.traceparent } : {}),
       ...(turn.resumeFrom ? { 'x-resume-from': String(turn.resumeFrom) } : {}),

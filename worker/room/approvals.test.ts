@@ -1,3 +1,5 @@
+import { abortAllDurableObjects, runInDurableObject } from 'cloudflare:test';
+import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import {
   allEvents,
@@ -6,6 +8,7 @@ import {
   eventually,
   mustOpen,
   pgQuery,
+  sseEvents,
   type TestSocket,
   uniqueUser,
 } from '../test-support';
@@ -202,6 +205,45 @@ describe('tool approval (SPEC §9)', () => {
       code: 'already_answered',
     });
     tab.close();
+  }, 60_000);
+
+  it('goes on with a continuation in flight after a restart: the same message, the answer kept', async () => {
+    const alice = client(uniqueUser('alice'));
+    const first = await alice.send(undefined, '!dev approve=calc calc=6*7 delay_ms=150');
+    const c = first.conversation.id;
+    const reply = first.reply.id;
+    const res = await approve(
+      alice,
+      c,
+      { approval_id: approvalIdOf(first.reply), approved: true },
+      'text/event-stream',
+    );
+    const seen: string[] = [];
+    for await (const e of sseEvents(res)) {
+      seen.push(e.id ?? '');
+      if (seen.length >= 5) break;
+    }
+    const from = Number(seen[0]?.split(':')[1]);
+    // Until the room has kept the continuation's first chunks (what a restart resumes from), then kill it.
+    const stub = env.ROOMS.get(env.ROOMS.idFromName(c));
+    const kept = () =>
+      runInDurableObject(stub, async (_room, state) => {
+        const rows = await state.storage.list<unknown[] | { chunks: unknown[] }>({ prefix: `chunk:${reply}:` });
+        return [...rows.values()].reduce<number>((n, r) => n + (Array.isArray(r) ? r.length : r.chunks.length), 0);
+      });
+    expect(await eventually(kept, (n) => n >= from + 3)).toBeGreaterThanOrEqual(from + 3);
+    await abortAllDurableObjects();
+
+    const ended = await eventually(
+      () => alice.history(c),
+      (h) => h.messages[1]?.status !== 'streaming',
+      30_000,
+    );
+    const done = ended.messages[1] as Message;
+    expect(done.id).toBe(reply);
+    expect(done.status).toBe('complete');
+    expect(done.content).toBe('The result of 6*7 is 42.');
+    expect(toolPart(done)).toMatchObject({ state: 'output-available', approval: { approved: true } });
   }, 60_000);
 
   it('refuses an unknown approval (404), one already answered (409), and another user’s (404)', async () => {

@@ -212,6 +212,9 @@ export class Replies {
           ? this.room.history.continuing(this.room.store(), user, reply, config)
           : this.room.history.for(this.room.store(), user, config),
         continues: continues ? reply.id : undefined,
+        idempotencyKey: continues
+          ? `${reply.id}:${stream.chunks.findLastIndex((c) => c.chunk.type === 'start')}`
+          : undefined,
         regenerates,
         resumeFrom,
         requestId,
