@@ -69,6 +69,22 @@ describe('accessibility (axe-core)', () => {
     await page.context().close();
   });
 
+  test('a reply with two versions and a rating, with its comment box and the edit box open', async () => {
+    const page = await open();
+    await send(page, '!dev words=8\nanswer twice');
+    const reply = page.locator('article.message.assistant').last();
+    await page.locator('article.message.assistant[data-status="complete"]').waitFor();
+    await reply.getByRole('button', { name: 'Regenerate reply' }).click();
+    await page.locator('article.message.assistant[data-status="complete"] .branch-index', { hasText: '2/2' }).waitFor();
+    await reply.getByRole('button', { name: 'Good reply' }).click();
+    await reply.getByRole('button', { name: 'Comment', exact: true }).click();
+    await page.getByRole('textbox', { name: /Comment on this reply/ }).waitFor();
+    await page.getByRole('button', { name: 'Edit message' }).click();
+    await page.getByRole('textbox', { name: /Edited message/ }).waitFor();
+    expect(await violations(page)).toEqual([]);
+    await page.context().close();
+  });
+
   test('the phone layout, dark, with the conversation drawer open', async () => {
     const page = await open({ width: 390, height: 760 }, 'dark');
     await send(page, '!dev words=12\non a phone');

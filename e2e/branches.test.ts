@@ -99,6 +99,23 @@ describe('branches on the page', () => {
     await waitForPath(second, { user: ['what is asked'], replies: ['trigger=submit-message'] });
     await waitForPath(first, { user: ['what is asked'], replies: ['trigger=submit-message'] });
     await picker(first, 'assistant').getByText('1/2').waitFor();
+
+    // A thumb and a comment given in one tab show in the other; the same thumb again takes both back.
+    const thumb = (page: Page, name: string, pressed: boolean) =>
+      lastReply(page).locator(`.thumbs button[aria-label="${name}"][aria-pressed="${pressed}"]`);
+    await thumb(first, 'Good reply', false).click();
+    await thumb(second, 'Good reply', true).waitFor();
+    await lastReply(second).getByRole('button', { name: 'Comment', exact: true }).focus();
+    await second.keyboard.press('Enter');
+    const comment = second.getByRole('textbox', { name: /Comment on this reply/ });
+    await comment.fill('clear, but too long');
+    await comment.press('Enter');
+    await lastReply(first).locator('.feedback-comment', { hasText: 'clear, but too long' }).waitFor();
+    await thumb(first, 'Bad reply', false).waitFor();
+    await screenshot(first, 'branches-03-feedback-other-tab');
+    await thumb(first, 'Good reply', true).click();
+    await thumb(second, 'Good reply', false).waitFor();
+    await lastReply(second).locator('.feedback-comment').waitFor({ state: 'detached' });
     await first.context().close();
   });
 });

@@ -10,7 +10,9 @@ import {
   type ConversationChange,
   ConversationList,
   ErrorEnvelope,
+  type Feedback,
   HeadResult,
+  Message,
   MessagePage,
   type MessagesWindow,
   SearchResults,
@@ -282,6 +284,16 @@ export class ChatApi {
       body: JSON.stringify(body),
       signal,
     });
+  }
+
+  /** `PUT /messages/{id}/feedback`: thumbs up or down on a reply that has ended, with an optional comment. */
+  setFeedback(messageId: string, body: { rating: Feedback['rating']; comment?: string }) {
+    return this.json(Message, `/messages/${path(messageId)}/feedback`, { method: 'PUT', body: JSON.stringify(body) });
+  }
+
+  /** `DELETE /messages/{id}/feedback`: the reply's rating and comment removed. */
+  async clearFeedback(messageId: string): Promise<void> {
+    await this.request(`/messages/${path(messageId)}/feedback`, { method: 'DELETE' });
   }
 
   /** The in-flight reply as SSE, from after `lastEventId`; null when none is in flight (204). */

@@ -9,6 +9,7 @@ export type {
   Conversation,
   ConversationChange,
   ErrorCode,
+  Feedback,
   Message,
   MessagePart,
   SearchResult,
@@ -17,7 +18,12 @@ export type {
   SharedMessage,
   ShareLink,
 } from '../../../worker/wire';
-export { codePointLength, MAX_CONTENT_CODE_POINTS, MAX_TITLE_CODE_POINTS } from '../../../worker/wire';
+export {
+  codePointLength,
+  MAX_COMMENT_CODE_POINTS,
+  MAX_CONTENT_CODE_POINTS,
+  MAX_TITLE_CODE_POINTS,
+} from '../../../worker/wire';
 export type {
   ApprovalRequest,
   ChatClientOptions,

@@ -10,6 +10,7 @@ import {
   type ClientFrame,
   type Conversation,
   codePointLength,
+  type Feedback,
   MAX_CONTENT_CODE_POINTS,
   type Message,
   type MessagePart,
@@ -57,6 +58,8 @@ export interface ChatItem {
   parentId: string | null;
   /** Its place among its siblings (edits of a user message, regenerations of a reply); null while not committed. */
   branch: Branch | null;
+  /** The owner's thumbs on a reply (SPEC §9), as every tab shows it; a rating on its way shows at once. */
+  feedback: Feedback | null;
 }
 
 export interface ChatSnapshot {
@@ -109,6 +112,12 @@ const POLL_STREAMING_MS = 1_500;
 const POLL_IDLE_MS = 5_000;
 const SOCKET_RETRY_AFTER_FALLBACK_MS = 30_000;
 const SSE_RESUME_ATTEMPTS = 3;
+/**
+ * The feedback API finds a reply's conversation in Postgres, which the room's outbox reaches a moment after the
+ * reply ends: until then it answers not_found. Asked again after 0.4, 0.8 … 2 s (6 s in all), then shown as an error.
+ */
+const FEEDBACK_RETRIES = 5;
+const FEEDBACK_RETRY_MS = 400;
 
 const FINAL = new Set<Message['status']>(['complete', 'stopped', 'error']);
 
@@ -140,6 +149,9 @@ export class LiveConversation {
   /** A head this page does not hold yet (another branch): shown once the page of its path has been read. */
   private headLoading: string | null = null;
   private readonly pending = new Map<string, PendingSend>();
+  /** Ratings on their way (null: being removed), shown until the room has answered; one request at a time per reply. */
+  private readonly feedbackShown = new Map<string, Feedback | null>();
+  private readonly feedbackQueue = new Map<string, Promise<void>>();
   private readonly live = new Map<string, LiveReply>();
   /** Replies that have a reader on an SSE response right now. */
   private readonly sseFollowing = new Set<string>();
@@ -585,6 +597,60 @@ export class LiveConversation {
     }
   };
 
+  // ── feedback (SPEC §9) ────────────────────────────────────────────────────
+
+  /**
+   * Rates the reply `messageId`: thumbs up or down with an optional comment, or null to remove the rating. Shown
+   * here at once; every other tab gets the changed message from the room. Ratings of one reply are sent in order.
+   */
+  rate(messageId: string, feedback: Feedback | null): Promise<void> {
+    const m = this.messages.get(messageId);
+    if (!m || m.role !== 'assistant' || m.status === 'streaming') return Promise.resolve();
+    this.feedbackShown.set(messageId, feedback);
+    this.changed();
+    const before = this.feedbackQueue.get(messageId) ?? Promise.resolve();
+    const sent = before.then(() => this.sendFeedback(messageId, feedback));
+    this.feedbackQueue.set(messageId, sent);
+    return sent.finally(() => {
+      if (this.feedbackQueue.get(messageId) === sent) this.feedbackQueue.delete(messageId);
+      if (this.feedbackShown.get(messageId) === feedback) this.feedbackShown.delete(messageId);
+      this.changed();
+    });
+  }
+
+  private async sendFeedback(messageId: string, feedback: Feedback | null): Promise<void> {
+    for (let attempt = 0; !this.disposed; attempt++) {
+      try {
+        if (feedback === null) {
+          await this.api.clearFeedback(messageId);
+          const m = this.messages.get(messageId);
+          if (m) this.messages.set(messageId, { ...m, feedback: null });
+        } else {
+          const body = feedback.comment
+            ? { rating: feedback.rating, comment: feedback.comment }
+            : { rating: feedback.rating };
+          this.merge([await this.api.setFeedback(messageId, body)]);
+        }
+        return;
+      } catch (error) {
+        if (isChatError(error, 'not_found') && attempt < FEEDBACK_RETRIES) {
+          await new Promise((resolve) => setTimeout(resolve, FEEDBACK_RETRY_MS * (attempt + 1)));
+          continue;
+        }
+        if (isChatError(error, 'not_found')) {
+          this.setNotice(
+            'not_found',
+            'The rating was not saved: this reply is not stored yet. Try again shortly.',
+            null,
+          );
+        } else if (!this.isSignedOut(error)) {
+          this.showError(error);
+        }
+        return;
+      }
+    }
+  }
+
   // ── chunks and messages ───────────────────────────────────────────────────
 
   private liveReply(messageId: string): LiveReply {
@@ -1003,7 +1069,7 @@ export class LiveConversation {
       const at = replaced ? path.findIndex((m) => m.id === replaced) : -1;
       if (at >= 0) path = path.slice(0, at);
     }
-    const items: ChatItem[] = path.map((m) => this.itemFor(m));
+    const items: ChatItem[] = path.map((m) => this.withFeedbackShown(this.itemFor(m)));
     const onPath = new Set(path.map((m) => m.id));
     for (const send of this.pending.values()) {
       const status = send.state === 'failed' ? 'failed' : send.state === 'sending' ? 'sending' : 'complete';
@@ -1021,6 +1087,7 @@ export class LiveConversation {
           clientMessageId: send.clientMessageId,
           parentId: null,
           branch: null,
+          feedback: null,
         });
         continue;
       }
@@ -1035,6 +1102,7 @@ export class LiveConversation {
         clientMessageId: send.clientMessageId,
         parentId: null,
         branch: null,
+        feedback: null,
       });
     }
     // Replies known only from their chunks so far (an SSE send before its rows are fetched).
@@ -1051,6 +1119,7 @@ export class LiveConversation {
         clientMessageId: null,
         parentId: null,
         branch: null,
+        feedback: null,
       });
     }
     return {
@@ -1066,6 +1135,11 @@ export class LiveConversation {
       missing: this.missing,
       signedOut: this.signedOut,
     };
+  }
+
+  private withFeedbackShown(item: ChatItem): ChatItem {
+    if (!item.id || !this.feedbackShown.has(item.id)) return item;
+    return { ...item, feedback: this.feedbackShown.get(item.id) ?? null };
   }
 
   /** Items of unchanged messages are reused, so React skips them while one reply streams. */
@@ -1107,6 +1181,7 @@ export class LiveConversation {
       clientMessageId: m.client_message_id,
       parentId: m.parent_id,
       branch: m.branch,
+      feedback: m.feedback,
     };
   }
 

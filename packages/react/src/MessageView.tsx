@@ -1,6 +1,8 @@
 import type { ChatItem, LiveConversation } from '@agent-chat/client';
 import { type KeyboardEvent, memo, useEffect, useId, useRef, useState } from 'react';
+import { CommentBox, FeedbackComment, Thumbs, takesFeedback } from './Feedback';
 import { Markdown } from './markdown/Markdown';
+import { useStrings } from './strings';
 import { type Approve, ToolCall } from './ToolCall';
 
 type Part = ChatItem['parts'][number];
@@ -220,7 +222,10 @@ export const MessageView = memo(function MessageView({
 }: MessageViewProps) {
   const [copied, setCopied] = useState(false);
   const [editing, setEditing] = useState(false);
+  const [commenting, setCommenting] = useState(false);
   const editButton = useRef<HTMLButtonElement>(null);
+  const commentButton = useRef<HTMLButtonElement>(null);
+  const strings = useStrings();
   const committed = item.id !== null && item.branch !== null;
   const canEdit = store !== undefined && committed && item.role === 'user' && !busy;
   const canRegenerate =
@@ -234,7 +239,12 @@ export const MessageView = memo(function MessageView({
     // Back to the Edit button after a cancel; after a send the composer is the natural next place.
     if (!sent) requestAnimationFrame(() => editButton.current?.focus());
   };
+  const endComment = () => {
+    setCommenting(false);
+    requestAnimationFrame(() => commentButton.current?.focus());
+  };
   const streaming = item.status === 'streaming';
+  const rated = store !== undefined && takesFeedback(item);
   const showRetry =
     store !== undefined &&
     canRetry &&
@@ -283,6 +293,11 @@ export const MessageView = memo(function MessageView({
             Retry
           </button>
         )}
+        {store && item.status === 'failed' && (
+          <button type="button" className="link" onClick={() => store.dismiss(item)}>
+            {strings.dismiss}
+          </button>
+        )}
         {canEdit && !editing && (
           <button
             type="button"
@@ -305,7 +320,18 @@ export const MessageView = memo(function MessageView({
           </button>
         )}
         {store && <BranchPicker item={item} store={store} busy={busy} />}
+        {rated && (
+          <Thumbs
+            item={item}
+            store={store}
+            commenting={commenting}
+            onComment={() => setCommenting(true)}
+            commentButton={commentButton}
+          />
+        )}
       </div>
+      {rated && commenting && item.feedback && <CommentBox item={item} store={store} onDone={endComment} />}
+      {rated && !commenting && <FeedbackComment item={item} />}
     </article>
   );
 });

@@ -36,6 +36,7 @@ function writtenItem(m: SharedMessage, n: number): ChatItem {
     clientMessageId: null,
     parentId: null,
     branch: null,
+    feedback: null,
   };
 }
 
@@ -55,6 +56,7 @@ function items(snapshot: SharedSnapshot): ChatItem[] {
       clientMessageId: null,
       parentId: null,
       branch: null,
+      feedback: null,
     });
   }
   return out;

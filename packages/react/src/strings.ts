@@ -30,6 +30,21 @@ export interface ChatStrings {
   sharedMark: string;
   /** The mark's longer description (its tooltip). */
   sharedMarkTitle: string;
+  /** Drops a send that failed (a message, an edit or a regenerate) instead of retrying it. */
+  dismiss: string;
+  /** The group of thumbs on a reply. */
+  rateReply: string;
+  goodReply: string;
+  badReply: string;
+  /** Opens the comment box of a rated reply; `editComment` when it has a comment already. */
+  addComment: string;
+  editComment: string;
+  commentLabel: string;
+  saveComment: string;
+  cancel: string;
+  /** Before the comment shown under a rated reply (for screen readers). */
+  yourComment: string;
+  commentTooLong: string;
 }
 
 export const ENGLISH: ChatStrings = {
@@ -52,6 +67,17 @@ export const ENGLISH: ChatStrings = {
   approvalDeniedByRule: 'always denied in this conversation',
   sharedMark: 'Shared',
   sharedMarkTitle: 'Anyone with the live link can read this conversation',
+  dismiss: 'Dismiss',
+  rateReply: 'Rate this reply',
+  goodReply: 'Good reply',
+  badReply: 'Bad reply',
+  addComment: 'Comment',
+  editComment: 'Edit comment',
+  commentLabel: 'Comment on this reply, optional (Enter to save, Shift+Enter for a new line, Esc to cancel)',
+  saveComment: 'Save',
+  cancel: 'Cancel',
+  yourComment: 'Your comment:',
+  commentTooLong: 'The comment is too long: at most 2,000 characters.',
 };
 
 export const StringsContext = createContext<ChatStrings>(ENGLISH);
