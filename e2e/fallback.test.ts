@@ -42,6 +42,12 @@ describe('fallbacks', () => {
     // Sends from the blocked tab keep working.
     await send(page, '!dev words=5\nstill here');
     await complete(page).nth(2).waitFor();
+
+    // A tool approval answered from the blocked tab goes over HTTP, and the reply goes on there too.
+    await send(page, '!dev approve=calc calc=2+3\nwith approval');
+    await page.getByRole('button', { name: 'Approve' }).click();
+    await complete(page).nth(3).filter({ hasText: 'The result of 2+3 is 5.' }).waitFor({ timeout: 30_000 });
+    expect(await lastReply(page).locator('.tool-state').innerText()).toBe('approved · done');
     await other.close();
     await context.close();
   });
