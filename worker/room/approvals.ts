@@ -4,6 +4,7 @@ import type { AgentHistory } from './agent-history';
 import type { Outbox } from './outbox';
 import type { Replies, Trace } from './replies';
 import { ReplyStream } from './reply-stream';
+import type { SendAllowance } from './send-allowance';
 import type { RoomSockets } from './sockets';
 import type { ConversationRecord, RoomStore } from './store';
 import type { TurnGate } from './turn-gate';
@@ -168,8 +169,8 @@ export interface ApprovalRoom {
   history: AgentHistory;
   outbox: Outbox;
   replies(): Replies;
-  /** Spends a send from the user's and the conversation's buckets (an answer is rate-limited as a send). */
-  admit(userId: string): Promise<unknown>;
+  /** The conversation's send allowance: an answer is rate-limited as a send. */
+  allowance: SendAllowance;
 }
 
 /** An answered approval: the user message and the reply; `from`, the index its continuation starts at, if it goes on. */
@@ -196,7 +197,7 @@ export class ToolApprovals {
     const { messageId } = check();
     this.room.gate.assertFree();
     const kept = () => ReplyStream.restore(this.room.storage, messageId);
-    const [, stream] = await this.room.gate.hold(undefined, Promise.all([this.room.admit(userId), kept()]));
+    const [, stream] = await this.room.gate.hold(undefined, Promise.all([this.admit(userId), kept()]));
     // Checked again: the conversation may have been deleted meanwhile (a send or another answer waits at the gate).
     const asked = check();
     const message = this.room.store().message(c.id, asked.messageId);
@@ -205,6 +206,13 @@ export class ToolApprovals {
     const answer = { approved: body.approved, ...(body.reason === undefined ? {} : { reason: body.reason }) };
     const parts = this.byRules(withAnswer(message.parts, asked.id, answer), Number.POSITIVE_INFINITY);
     return this.commit(c, message, parts, () => stream, trace);
+  }
+
+  /** Spends a send from the user's and the conversation's buckets, the latter kept as a send keeps it. */
+  private async admit(userId: string): Promise<void> {
+    await this.room.allowance.admit(userId);
+    const bucket = this.room.allowance.bucket;
+    if (bucket) this.room.store().keepSendBucket(bucket);
   }
 
   /**

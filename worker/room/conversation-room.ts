@@ -33,15 +33,8 @@ import { rate } from './feedback';
 import { changedConversation, newConversation } from './messages';
 import { CATCH_UP_MS, Outbox } from './outbox';
 import { HEARTBEAT_MS, Replies } from './replies';
-import {
-  type ApprovalInput,
-  answer,
-  guard,
-  type RegenerateInput,
-  type RoomResult,
-  type SendInput,
-  type TurnInput,
-} from './rpc';
+import type { ApprovalInput } from './rpc';
+import { answer, guard, type RegenerateInput, type RoomResult, type SendInput, type TurnInput } from './rpc';
 import { SendAllowance } from './send-allowance';
 import { ShareLink } from './share-link';
 import { type Asker, RoomSockets } from './sockets';
@@ -109,10 +102,7 @@ export class ConversationRoom extends DurableObject<Env> {
       history: this.agentHistory,
       outbox: this.outbox,
       replies: () => this.replies,
-      admit: async (userId) => {
-        await this.allowance.admit(userId);
-        if (this.allowance.bucket) this.store.keepSendBucket(this.allowance.bucket);
-      },
+      allowance: this.allowance,
     });
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING_FRAME, PONG_FRAME));
     ctx.blockConcurrencyWhile(() => this.recover());
@@ -318,8 +308,10 @@ export class ConversationRoom extends DurableObject<Env> {
     );
   }
 
-  private answerApproval(userId: string, input: ApprovalInput, traceparent = input.traceparent) {
-    return this.approvals.answer(this.owned(userId), userId, input, { requestId: input.request_id, traceparent });
+  /** A socket's answer has no HTTP request: it gets its own request id. */
+  private answerApproval(userId: string, input: ApprovalInput) {
+    const trace = { requestId: input.request_id ?? crypto.randomUUID(), traceparent: input.traceparent };
+    return this.approvals.answer(this.owned(userId), userId, input, trace);
   }
 
   /** SSE resume: the reply in flight from after `lastEventId`, or 204 when none is. */
@@ -433,11 +425,7 @@ export class ConversationRoom extends DurableObject<Env> {
         return;
       }
       case 'approve':
-        await this.answerApproval(
-          userId,
-          { ...frame, request_id: crypto.randomUUID() },
-          this.sockets.traceparentOf(ws),
-        );
+        await this.answerApproval(userId, { ...frame, traceparent: this.sockets.traceparentOf(ws) });
         return;
       case 'switch':
         await this.switchTo(userId, frame.message_id);
