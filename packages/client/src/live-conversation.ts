@@ -1158,7 +1158,10 @@ export class LiveConversation {
   }
 
   private buildItem(m: Message, reply: LiveReply | undefined): ChatItem {
-    const parts = reply && reply.nextIndex > 0 ? carryAnswers(reply.parts, m.parts) : this.partsOf(m);
+    // A continuation read from chunk 0 (SPEC §9) rebuilds parts the row already has: the row shows until it catches
+    // up, so the tool call is not unmounted meanwhile (and a focus on it not lost).
+    const live = reply && reply.nextIndex > 0 && reply.parts.length >= m.parts.length ? reply : undefined;
+    const parts = live ? carryAnswers(live.parts, m.parts) : this.partsOf(m);
     const failure = m.metadata.error;
     const error =
       m.status === 'error'
@@ -1175,7 +1178,7 @@ export class LiveConversation {
       id: m.id,
       role: m.role,
       parts,
-      text: reply && reply.nextIndex > 0 ? plainText(reply.parts) : m.content,
+      text: live ? plainText(live.parts) : m.content,
       status: m.status,
       error,
       clientMessageId: m.client_message_id,
