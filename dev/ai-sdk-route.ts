@@ -5,6 +5,7 @@
  *
  * The mock model reads the last user message:
  *   weather <city>   calls the server-side `weather` tool, then answers with its result
+ *   refund <order>   calls the `refund` tool, which needs a person's approval; answers once it has run or was denied
  *   think <text>     reasons first (reasoning chunks), then answers
  *   fail             two words, then the model errors mid-stream
  *   slow <n>         n words, 50 ms apart (for stop: the route sees the abort)
@@ -43,6 +44,14 @@ const weather = tool({
   execute: async ({ city }) => ({ city, forecast: 'sunny', celsius: 21 }),
 });
 
+/** A tool that asks a person first (SPEC §9): the route streams tool-approval-request and ends its turn. */
+const refund = tool({
+  description: 'Refund an order',
+  inputSchema: z.object({ order: z.string() }),
+  needsApproval: true,
+  execute: async ({ order }) => ({ order, refunded: true }),
+});
+
 /** Told of every request whose stream the client abandoned (streamText's onAbort). */
 const abortListeners = new Set<() => void>();
 const noteAbort = () => {
@@ -55,7 +64,7 @@ export async function POST(req: Request) {
   const result = streamText({
     model,
     messages: await convertToModelMessages(messages),
-    tools: { weather },
+    tools: { weather, refund },
     stopWhen: stepCountIs(5),
     abortSignal: req.signal,
     onAbort: noteAbort,
@@ -138,16 +147,19 @@ function script(options: CallOptions): StreamResult {
   const userText = lastUserText(prompt);
   const parts: Array<StreamPart | { wait: number }> = [{ type: 'stream-start', warnings: [] }];
   if (last?.role === 'tool') {
-    const output = last.content.find((p) => p.type === 'tool-result')?.output;
+    const result = last.content.find((p) => p.type === 'tool-result');
+    const output = result?.output;
     const value = output && 'value' in output ? JSON.stringify(output.value) : 'nothing';
-    parts.push(...words('t2', `The weather tool says ${value}.`));
-  } else if (userText.startsWith('weather ')) {
-    const input = JSON.stringify({ city: userText.slice(8).trim() });
+    const said = output?.type === 'execution-denied' ? `was denied: ${output.reason ?? 'no reason'}` : `says ${value}`;
+    parts.push(...words('t2', `The ${result?.toolName ?? 'weather'} tool ${said}.`));
+  } else if (userText.startsWith('weather ') || userText.startsWith('refund ')) {
+    const [toolName = '', argument = ''] = userText.split(/ (.*)/s);
+    const input = JSON.stringify(toolName === 'weather' ? { city: argument.trim() } : { order: argument.trim() });
     parts.push(
-      { type: 'tool-input-start', id: 'call-1', toolName: 'weather' },
+      { type: 'tool-input-start', id: 'call-1', toolName },
       { type: 'tool-input-delta', id: 'call-1', delta: input },
       { type: 'tool-input-end', id: 'call-1' },
-      { type: 'tool-call', toolCallId: 'call-1', toolName: 'weather', input },
+      { type: 'tool-call', toolCallId: 'call-1', toolName, input },
     );
     return stream(parts, options.abortSignal, 'tool-calls');
   } else if (userText.startsWith('think ')) {

@@ -20,6 +20,11 @@ export interface ApiClient {
   /** GET …/stream from after `lastEventId` (a client resuming), every event until the stream ends. */
   resume(conversationId: string, lastEventId: string): Promise<ChunkEvent[]>;
   stop(conversationId: string): Promise<{ stopped: boolean }>;
+  /** POST …/approvals as JSON: answers when the reply, gone on, has ended. */
+  approve(
+    conversationId: string,
+    body: { approval_id: string; approved: boolean; reason?: string },
+  ): Promise<SendResult>;
   messages(conversationId: string): Promise<Message[]>;
 }
 
@@ -47,6 +52,8 @@ export async function apiClient(stack: Pick<Stack, 'url' | 'devToken'>, userId: 
           'last-event-id': lastEventId,
         }),
       ),
+    approve: async (id, body) =>
+      (await (await call('POST', `/conversations/${id}/approvals`, body)).json()) as SendResult,
     stop: async (id) => (await (await call('POST', `/conversations/${id}/stop`, {})).json()) as { stopped: boolean },
     messages: async (id) =>
       ((await (await call('GET', `/conversations/${id}/messages?limit=200`)).json()) as { messages: Message[] })

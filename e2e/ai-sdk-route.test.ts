@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AiSdkRoute, startAiSdkRoute } from '../dev/ai-sdk-route';
 import type { Stack } from '../dev/stack';
+import type { Message } from '../worker/wire';
 import { type ApiClient, apiClient, type ChunkEvent, partTypes } from './agent-support';
 import { GENEROUS_LIMITS, startTestStack, uniqueUser } from './support';
 
@@ -43,6 +44,32 @@ describe('an unchanged AI SDK route as the AgentCore', () => {
     });
     expect(partTypes(reply).indexOf('tool-weather')).toBeLessThan(partTypes(reply).indexOf('text'));
     expect(reply.content).toBe('The weather tool says {"city":"Paris","forecast":"sunny","celsius":21}.');
+  });
+
+  it('asks before its refund tool (needsApproval) and goes on natively in the same message once answered', async () => {
+    const asked = await api.send('refund A-17');
+    expect(asked.reply.status).toBe('complete');
+    const approvalOf = (m: Message) => m.parts.find((p) => p.type === 'tool-refund') as Record<string, unknown>;
+    expect(approvalOf(asked.reply)).toMatchObject({ state: 'approval-requested', input: { order: 'A-17' } });
+    const id = (approvalOf(asked.reply).approval as { id: string }).id;
+    const { reply } = await api.approve(asked.conversation.id, { approval_id: id, approved: true });
+    expect(reply.id).toBe(asked.reply.id);
+    expect(reply.status).toBe('complete');
+    expect(approvalOf(reply)).toMatchObject({
+      state: 'output-available',
+      output: { order: 'A-17', refunded: true },
+      approval: { id, approved: true },
+    });
+    expect(reply.content).toBe('The refund tool says {"order":"A-17","refunded":true}.');
+
+    const again = await api.send('refund B-2', asked.conversation.id);
+    const denied = await api.approve(again.conversation.id, {
+      approval_id: (approvalOf(again.reply).approval as { id: string }).id,
+      approved: false,
+      reason: 'not this one',
+    });
+    expect(approvalOf(denied.reply)).toMatchObject({ state: 'output-denied', approval: { approved: false } });
+    expect(denied.reply.content).toBe('The refund tool was denied: not this one.');
   });
 
   it('keeps its reasoning as a reasoning part before the text', async () => {
