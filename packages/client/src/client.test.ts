@@ -103,6 +103,21 @@ describe('REST calls', () => {
     expect([invalid.code, invalid.status]).toEqual(['invalid_request', 400]);
   });
 
+  it('answers a tool approval (SPEC §9): the reply goes on in the same message; a second answer or an unknown id is a typed error', async () => {
+    const { client } = await clientFor();
+    const asked = await client.send({ content: '!dev approve=calc calc=2+3\nwhat is it?' });
+    const tool = asked.reply.parts.find((p) => p.type === 'tool-calculator') as { approval?: { id: string } };
+    expect(asked.reply.status).toBe('complete');
+    const approvalId = tool.approval?.id ?? '';
+    const answered = await client.approve(asked.conversation.id, { approval_id: approvalId, approved: true });
+    expect(answered.reply.id).toBe(asked.reply.id);
+    expect(answered.reply.content).toContain('The result of 2+3 is 5.');
+    const again = await caught(client.approve(asked.conversation.id, { approval_id: approvalId, approved: false }));
+    expect([again.code, again.status]).toEqual(['already_answered', 409]);
+    const unknown = await caught(client.approve(asked.conversation.id, { approval_id: 'nope', approved: true }));
+    expect([unknown.code, unknown.status]).toEqual(['not_found', 404]);
+  });
+
   it('streams a send as SSE events with gap-free indexes ending in [DONE]', async () => {
     const { client } = await clientFor();
     const { readReplyEvents } = await import('./sse');
