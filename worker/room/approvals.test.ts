@@ -173,6 +173,10 @@ describe('tool approval (SPEC §9)', () => {
       f.type === 'message' && f.message.id === later.reply.id ? [toolPart(f.message)?.state ?? 'none'] : [],
     );
     expect(states).toEqual(['none', 'approval-requested', 'approval-responded', 'output-available']);
+    expect(await pgSettled(later.reply.id, later.reply)).toMatchObject({
+      status: 'complete',
+      parts: later.reply.parts,
+    });
     expect(await errorOf(approve(alice, c, { approval_id: approvalIdOf(later.reply), approved: false }))).toEqual({
       status: 409,
       code: 'already_answered',
@@ -205,6 +209,35 @@ describe('tool approval (SPEC §9)', () => {
       code: 'already_answered',
     });
     tab.close();
+  }, 60_000);
+
+  it('a regenerate while an approval is pending denies it as superseded too, on the reply it replaces', async () => {
+    const alice = client(uniqueUser('alice'));
+    const first = await alice.send(undefined, '!dev approve=calc calc=6*7');
+    const c = first.conversation.id;
+    const again = await ok(
+      alice.call('POST', `/conversations/${c}/regenerate`, { body: { message_id: first.reply.id } }),
+    );
+    expect(toolPart(again.reply)?.state).toBe('approval-requested');
+    const replaced = (await alice.history(c, '?limit=200')).messages;
+    expect(replaced.map((m) => m.id)).toEqual([first.message.id, again.reply.id]);
+    expect(await errorOf(approve(alice, c, { approval_id: approvalIdOf(first.reply), approved: true }))).toEqual({
+      status: 409,
+      code: 'already_answered',
+    });
+    const partIn = (rows: { parts: Message['parts'] }[]) =>
+      rows[0]?.parts.find((p) => p.type === 'tool-calculator') as ToolPart | undefined;
+    const stored = await eventually(
+      () =>
+        pgQuery<{ parts: Message['parts'] }>('select parts from conversation_messages where id = $1', [first.reply.id]),
+      (rows) => partIn(rows)?.state === 'approval-responded',
+    );
+    const part = partIn(stored);
+    expect(part).toMatchObject({ state: 'approval-responded', approval: { approved: false, reason: 'superseded' } });
+    // The new reply's own request is still open to a person.
+    expect(
+      (await ok(approve(alice, c, { approval_id: approvalIdOf(again.reply), approved: true }))).reply.content,
+    ).toBe('The result of 6*7 is 42.');
   }, 60_000);
 
   it('goes on with a continuation in flight after a restart: the same message, the answer kept', async () => {
