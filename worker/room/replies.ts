@@ -271,7 +271,12 @@ export class Replies {
     this.room.ended();
     if (status === 'complete' && requested(final.parts).length > 0) {
       stream.seal();
-      this.room.asking(c, final, stream);
+      // The reply is stored whatever its remembered answers do: a failure there is logged, and leaves it waiting.
+      try {
+        this.room.asking(c, final, stream);
+      } catch (err) {
+        describeFailure(err, { conversation_id: c.id, message_id: reply.id });
+      }
     } else {
       await stream.drop();
     }
