@@ -16,7 +16,7 @@ const REQUIRED_VARS = ['AGENTCORE_URL', 'AUTH_ISSUER', 'AUTH_AUDIENCE'] as const
 
 /**
  * Local-only settings: in a deployed Worker they would turn on the dev login, send Postgres traffic in clear, or
- * count every storage call of every room (the capacity bench's meter).
+ * count every storage call and every Durable Object request (the capacity bench's meter).
  */
 const FORBIDDEN = ['DEV_AUTH', 'NEON_WS_PROXY', 'STORAGE_METER'] as const;
 
