@@ -1,7 +1,5 @@
 import { DurableObject } from 'cloudflare:workers';
-import { assertFitsHistory } from '../agentcore/history';
 import { type Config, loadConfig } from '../config';
-import { ApiError } from '../errors';
 import { parseFrame } from '../http';
 import { setLogLevel } from '../log';
 import { Metrics } from '../metrics';
@@ -19,29 +17,22 @@ import {
 import { AgentHistory } from './agent-history';
 import { armAlarm } from './alarm';
 import { ToolApprovals } from './approvals';
-import {
-  assertInTree,
-  frameTurn,
-  planTurn,
-  regenerateTurn,
-  repeatOf,
-  sendTurn,
-  type TurnPlan,
-  turnRecords,
-} from './branches';
+import { assertInTree, frameTurn, regenerateTurn, sendTurn } from './branches';
 import { rate } from './feedback';
 import { changedConversation, newConversation } from './messages';
 import { CATCH_UP_MS, Outbox } from './outbox';
 import { HEARTBEAT_MS, Replies } from './replies';
+import { ROOM_ENTRIES } from './room-entries';
 import type { ApprovalInput } from './rpc';
-import { answer, guard, type RegenerateInput, type RoomResult, type SendInput, type TurnInput } from './rpc';
+import { answer, guard, notFound, type RegenerateInput, type RoomResult, type SendInput, type TurnInput } from './rpc';
 import { SendAllowance } from './send-allowance';
 import { ShareLink } from './share-link';
-import { type Asker, RoomSockets } from './sockets';
+import { type Asker, RoomSockets, readyFrame } from './sockets';
 import { attachResponse, turnResponse } from './sse';
-import { type Entries, meterRequests, meterStorage } from './storage-meter';
+import { meterRequests, meterStorage } from './storage-meter';
 import { type ConversationRecord, RoomStore, type ShareRecord, toWireConversation } from './store';
 import { TurnGate } from './turn-gate';
+import { Turns } from './turns';
 import { spendWrite } from './user-quota';
 
 /**
@@ -60,6 +51,7 @@ export class ConversationRoom extends DurableObject<Env> {
   private readonly replies: Replies;
   private readonly link: ShareLink;
   private readonly approvals: ToolApprovals;
+  private readonly turns: Turns;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -81,7 +73,13 @@ export class ConversationRoom extends DurableObject<Env> {
     );
     const metrics = new Metrics(env.METRICS);
     this.sockets = new RoomSockets(ctx, () => this.config, metrics);
-    this.link = new ShareLink({ store: () => this.store, config: () => this.config, outbox: this.outbox });
+    this.link = new ShareLink({
+      store: () => this.store,
+      config: () => this.config,
+      outbox: this.outbox,
+      // Every open tab's header and list show whether the conversation is shared (its `shared`).
+      changed: (c) => this.sockets.broadcast({ type: 'conversation', conversation: this.wire(c) }),
+    });
     this.replies = new Replies({
       ctx,
       store: () => this.store,
@@ -104,6 +102,16 @@ export class ConversationRoom extends DurableObject<Env> {
       replies: () => this.replies,
       allowance: this.allowance,
     });
+    this.turns = new Turns({
+      store: () => this.store,
+      config: () => this.config,
+      gate: this.gate,
+      allowance: this.allowance,
+      approvals: this.approvals,
+      history: this.agentHistory,
+      outbox: this.outbox,
+      replies: this.replies,
+    });
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING_FRAME, PONG_FRAME));
     ctx.blockConcurrencyWhile(() => this.recover());
   }
@@ -117,7 +125,19 @@ export class ConversationRoom extends DurableObject<Env> {
   // ---------------------------------------------------------------- conversation
 
   create(userId: string, id: string, title: string | undefined): Promise<RoomResult<Conversation>> {
-    return guard(() => this.createConversation(userId, id, title));
+    return guard(async () => {
+      const existing = this.store.conversation();
+      if (existing) {
+        if (existing.userId !== userId) throw notFound();
+        return this.wire(existing);
+      }
+      const record = newConversation(id, userId, title);
+      this.store.markLive();
+      this.store.saveConversation(record);
+      this.store.enqueue(null);
+      await this.outbox.catchUp();
+      return this.wire(record);
+    });
   }
 
   get(userId: string): Promise<RoomResult<Conversation>> {
@@ -126,11 +146,32 @@ export class ConversationRoom extends DurableObject<Env> {
 
   /** Rename, pin or archive (PATCH). */
   update(userId: string, change: ConversationChange): Promise<RoomResult<Conversation>> {
-    return guard(() => this.updateConversation(userId, change));
+    return guard(async () => {
+      const next = changedConversation(this.owned(userId), change);
+      this.store.saveConversation(next);
+      this.store.enqueue(null);
+      const conversation = this.wire(next);
+      this.sockets.broadcast({ type: 'conversation', conversation });
+      if (change.title !== undefined) this.link.renamed(next);
+      await this.outbox.catchUp();
+      return conversation;
+    });
   }
 
   remove(userId: string): Promise<RoomResult<null>> {
-    return guard(() => this.removeConversation(userId));
+    return guard(async () => {
+      const c = this.owned(userId);
+      this.replies.cancel();
+      this.sockets.closeAllDeleted();
+      this.link.closeAll();
+      this.store.markDeleted(c.id);
+      this.agentHistory.forget();
+      // The alarm is set before the flush is tried: a restart in between still finds the delete owed and carried out.
+      await armAlarm(this.ctx.storage, CATCH_UP_MS);
+      // Not forgotten when a send has made the conversation again meanwhile (same derived id): that one stays.
+      if ((await this.outbox.flushWithin(CATCH_UP_MS)) && this.store.isForgettable()) await this.forget();
+      return null;
+    });
   }
 
   history(userId: string, q: PageQuery): Promise<RoomResult<{ messages: Message[]; has_more: boolean }>> {
@@ -153,12 +194,12 @@ export class ConversationRoom extends DurableObject<Env> {
 
   /** JSON send (an edit with edit_of): answers when the reply has ended. */
   send(userId: string, input: SendInput): Promise<RoomResult<TurnResult>> {
-    return guard(async () => this.ended(userId, await this.accept(userId, sendTurn(input))));
+    return guard(async () => this.ended(userId, await this.turns.accept(userId, sendTurn(input))));
   }
 
   /** JSON regenerate (SPEC §9): a new reply to the same user message, the head; answers when it has ended. */
   regenerate(userId: string, input: RegenerateInput): Promise<RoomResult<TurnResult>> {
-    return guard(async () => this.ended(userId, await this.accept(userId, regenerateTurn(input))));
+    return guard(async () => this.ended(userId, await this.turns.accept(userId, regenerateTurn(input))));
   }
 
   /** A person's answer to a tool approval (SPEC §9); JSON: answers when the reply, gone on, has ended. */
@@ -168,7 +209,12 @@ export class ConversationRoom extends DurableObject<Env> {
 
   /** Thumbs up or down on a reply, or (null) none (SPEC §9); every socket gets the changed message. */
   rate(userId: string, messageId: string, feedback: Feedback | null): Promise<RoomResult<Message>> {
-    return guard(() => this.setFeedback(userId, messageId, feedback));
+    return guard(async () => {
+      const message = rate(this.store, this.owned(userId).id, messageId, userId, feedback);
+      this.sockets.broadcast({ type: 'message', message });
+      await this.outbox.catchUp();
+      return message;
+    });
   }
 
   /** Makes the active branch the one through `messageId` (SPEC §9); every socket is told the new head. */
@@ -178,30 +224,12 @@ export class ConversationRoom extends DurableObject<Env> {
 
   /** The conversation's live share link (SPEC §10): made on first asking, the same one after. */
   share(userId: string): Promise<RoomResult<ShareRecord>> {
-    return guard(async () => {
-      this.owned(userId);
-      const had = this.store.share() !== null;
-      const link = await this.link.make();
-      if (!had) this.sharingChanged();
-      return link;
-    });
+    return guard(() => this.link.make(this.owned(userId)));
   }
 
   /** Revokes the share link: it is refused at once and its live viewers are closed. */
   unshare(userId: string): Promise<RoomResult<null>> {
-    return guard(() => {
-      this.owned(userId);
-      const had = this.store.share() !== null;
-      this.link.revoke();
-      if (had) this.sharingChanged();
-      return null;
-    });
-  }
-
-  /** Every open tab's header and list show whether the conversation is shared (its `shared`). */
-  private sharingChanged(): void {
-    const c = this.store.conversation();
-    if (c) this.sockets.broadcast({ type: 'conversation', conversation: this.wire(c) });
+    return guard(() => this.link.revoke(this.owned(userId)));
   }
 
   /** What the public link `shareId` shows, with no sign-in; not_found when it is not this conversation's link. */
@@ -212,52 +240,6 @@ export class ConversationRoom extends DurableObject<Env> {
   /** The public link's live stream (SSE): the written messages, the reply in flight, then everything as it happens. */
   async watchShared(shareId: string): Promise<Response> {
     return answer(() => this.link.watch(shareId, this.gate.live));
-  }
-
-  private async createConversation(userId: string, id: string, title: string | undefined): Promise<Conversation> {
-    const existing = this.store.conversation();
-    if (existing) {
-      if (existing.userId !== userId) throw notFound();
-      return this.wire(existing);
-    }
-    const record = newConversation(id, userId, title);
-    this.store.markLive();
-    this.store.saveConversation(record);
-    this.store.enqueue(null);
-    await this.outbox.catchUp();
-    return this.wire(record);
-  }
-
-  private async updateConversation(userId: string, change: ConversationChange): Promise<Conversation> {
-    const next = changedConversation(this.owned(userId), change);
-    this.store.saveConversation(next);
-    this.store.enqueue(null);
-    const conversation = this.wire(next);
-    this.sockets.broadcast({ type: 'conversation', conversation });
-    if (change.title !== undefined) this.link.renamed(next);
-    await this.outbox.catchUp();
-    return conversation;
-  }
-
-  private async removeConversation(userId: string): Promise<null> {
-    const c = this.owned(userId);
-    this.replies.cancel();
-    this.sockets.closeAllDeleted();
-    this.link.closeAll();
-    this.store.markDeleted(c.id);
-    this.agentHistory.forget();
-    // The alarm is set before the flush is tried: a restart in between still finds the delete owed and carried out.
-    await armAlarm(this.ctx.storage, CATCH_UP_MS);
-    // Not forgotten when a send has made the conversation again meanwhile (same derived id): that one stays.
-    if ((await this.outbox.flushWithin(CATCH_UP_MS)) && this.store.isForgettable()) await this.forget();
-    return null;
-  }
-
-  private async setFeedback(userId: string, messageId: string, feedback: Feedback | null): Promise<Message> {
-    const message = rate(this.store, this.owned(userId).id, messageId, userId, feedback);
-    this.sockets.broadcast({ type: 'message', message });
-    await this.outbox.catchUp();
-    return message;
   }
 
   private async switchTo(userId: string, messageId: string): Promise<{ head_id: string }> {
@@ -331,69 +313,16 @@ export class ConversationRoom extends DurableObject<Env> {
   }
 
   private async sendStreaming(userId: string, input: TurnInput): Promise<Response> {
-    const { user, reply } = await this.accept(userId, input);
+    const { user, reply } = await this.turns.accept(userId, input);
     const stored = this.store.message(user.conversation_id, reply.id) ?? reply;
     return turnResponse(this.gate.current, stored, user.id, this.config);
-  }
-
-  /**
-   * Checks and commits a turn (a send, an edit, a regenerate): ownership, idempotency, its place in the tree, one
-   * reply at a time, rate limits; then its new messages, and starts the agent. A retry with the same
-   * client_message_id returns what the first one made and calls nothing.
-   */
-  private async accept(userId: string, input: TurnInput): Promise<{ user: Message; reply: Message }> {
-    const key = input.client_message_id;
-    await this.gate.afterEarlier(key);
-    const c = this.store.conversation();
-    if (c && c.userId !== userId) throw notFound();
-    if (c && key) {
-      const earlier = this.store.messageByClientId(c.id, key);
-      if (earlier) {
-        const { user, reply } = repeatOf(this.store, c.id, earlier, input.ask);
-        return { user, reply: await this.replies.read(reply) };
-      }
-    }
-    if (!c && (!input.create || input.ask.kind !== 'send')) throw notFound();
-    this.gate.assertFree();
-    const plan = planTurn(this.store, input.conversation_id, input.ask);
-    if (plan.kind === 'send') assertFitsHistory(this.config, plan.content);
-    await this.gate.hold(key, this.allowance.admit(userId));
-    const existing = this.store.conversation();
-    return this.commit(existing ?? newConversation(input.conversation_id, userId), input, plan, !existing);
-  }
-
-  private commit(
-    c: ConversationRecord,
-    input: TurnInput,
-    plan: TurnPlan,
-    fresh: boolean,
-  ): { user: Message; reply: Message } {
-    const { turn, shape } = turnRecords(this.store, c, plan, input.client_message_id ?? null);
-    // A turn answers what a pending approval asked: the approval is denied first (SPEC §9, `superseded`).
-    this.approvals.supersede(c.id);
-    // One storage commit per turn: the bucket is kept with the messages it admitted. The agent call and every
-    // frame wait for it (the output gate); locally it holds workerd up ~0.5 ms, measured by sends with and
-    // without these writes taking turns in one stack (bench/chat.ts figures, session 4).
-    const { user, reply } = this.store.saveTurn(turn, this.allowance.bucket, fresh);
-    if (turn.userIsNew) this.agentHistory.remember(user);
-    const trace = { requestId: input.request_id, traceparent: input.traceparent };
-    this.outbox.duringReply(this.replies.start(turn.conversation, user, reply, trace, shape));
-    return { user, reply };
   }
 
   // ---------------------------------------------------------------- WebSockets
 
   private upgrade(asker: Asker): Response {
     const c = this.owned(asker.userId);
-    return this.sockets.accept(asker, () => {
-      const stream = this.gate.live;
-      return {
-        type: 'ready',
-        conversation: this.wire(c),
-        last_seq: this.store.tree.headSeq(),
-        streaming: stream ? { message_id: stream.messageId, next_index: stream.size } : null,
-      };
-    });
+    return this.sockets.accept(asker, () => readyFrame(this.wire(c), this.store.tree.headSeq(), this.gate.live));
   }
 
   override async webSocketMessage(ws: WebSocket, data: string | ArrayBuffer): Promise<void> {
@@ -419,7 +348,7 @@ export class ConversationRoom extends DurableObject<Env> {
       case 'send':
       case 'regenerate': {
         const turn = frameTurn(frame, this.owned(userId).id, this.sockets.traceparentOf(ws));
-        const { reply } = await this.accept(userId, turn);
+        const { reply } = await this.turns.accept(userId, turn);
         // A repeated turn whose reply already ended: tell this socket how it ended.
         if (reply.status !== 'streaming') this.sockets.send(ws, { type: 'message', message: reply });
         return;
@@ -498,37 +427,4 @@ export class ConversationRoom extends DurableObject<Env> {
   }
 }
 
-const notFound = () => new ApiError('not_found', 'conversation not found');
-
 type TurnResult = { conversation: Conversation; message: Message; reply: Message };
-
-/** Every way into a room, for the capacity bench's request count (storage-meter.ts). */
-const ROOM_ENTRIES: Record<Entries<ConversationRoom>, true> = {
-  create: true,
-  get: true,
-  update: true,
-  remove: true,
-  history: true,
-  stop: true,
-  ticket: true,
-  giveBackAdvance: true,
-  send: true,
-  regenerate: true,
-  approve: true,
-  approveStream: true,
-  rate: true,
-  switchHead: true,
-  share: true,
-  unshare: true,
-  sharedView: true,
-  watchShared: true,
-  sendStream: true,
-  regenerateStream: true,
-  attachStream: true,
-  fetch: true,
-  connect: true,
-  alarm: true,
-  webSocketMessage: true,
-  webSocketClose: true,
-  webSocketError: true,
-};

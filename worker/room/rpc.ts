@@ -1,4 +1,4 @@
-import { errorResponse, toApiError } from '../errors';
+import { ApiError, errorResponse, toApiError } from '../errors';
 import type { Approval, ErrorCode, Regenerate, SendMessage } from '../wire';
 import type { TurnAsk } from './branches';
 
@@ -54,3 +54,6 @@ export async function answer(
     return errorResponse(err, context);
   }
 }
+
+/** Not this user's conversation, or none: the same answer (SPEC §3), so ids cannot be probed. */
+export const notFound = () => new ApiError('not_found', 'conversation not found');

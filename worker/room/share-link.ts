@@ -15,6 +15,8 @@ export interface ShareRoom {
   store(): RoomStore;
   config(): Config;
   outbox: Outbox;
+  /** The link was made or revoked: the conversation's `shared` changed. */
+  changed(c: ConversationRecord): void;
 }
 
 /**
@@ -29,7 +31,8 @@ export class ShareLink {
     this.viewers = new ShareViewers(room.config);
   }
 
-  async make(): Promise<ShareRecord> {
+  /** `c` is the owner's conversation (the room checked). */
+  async make(c: ConversationRecord): Promise<ShareRecord> {
     const store = this.room.store();
     const existing = store.share();
     if (existing) return existing;
@@ -39,16 +42,18 @@ export class ShareLink {
       createdAt: new Date().toISOString(),
     };
     store.saveShare(share);
+    this.room.changed(c);
     // The public link is looked up in Postgres: answer once it is there if Postgres keeps up; else the alarm retries.
     await this.room.outbox.flushWithin(SHARE_WAIT_MS);
     return share;
   }
 
   /** It is refused at once and its live viewers are closed. */
-  revoke(): null {
+  revoke(c: ConversationRecord): null {
     const store = this.room.store();
     if (!store.share()) return null;
     store.saveShare(null);
+    this.room.changed(c);
     this.viewers.closeAll();
     this.room.outbox.kick();
     return null;

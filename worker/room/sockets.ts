@@ -4,7 +4,7 @@ import { ApiError, toApiError } from '../errors';
 import { log } from '../log';
 import type { Metrics } from '../metrics';
 import { continueTrace, traceIdOf } from '../trace';
-import { MAX_FRAME_BYTES, type Message, type ServerFrame } from '../wire';
+import { type Conversation, MAX_FRAME_BYTES, type Message, type ServerFrame } from '../wire';
 import { armAlarm } from './alarm';
 import type { ReplyStream } from './reply-stream';
 import type { RoomStore } from './store';
@@ -335,5 +335,15 @@ function socketFields(a: SocketAttachment | null): Record<string, unknown> {
     user_id: a?.userId ?? null,
     request_id: a?.requestId ?? null,
     trace_id: traceIdOf(a?.traceparent) ?? null,
+  };
+}
+
+/** The first frame a socket gets: the conversation, the last seq of its active branch, and the reply in flight. */
+export function readyFrame(conversation: Conversation, lastSeq: number, live: ReplyStream | null): ServerFrame {
+  return {
+    type: 'ready',
+    conversation,
+    last_seq: lastSeq,
+    streaming: live ? { message_id: live.messageId, next_index: live.size } : null,
   };
 }
