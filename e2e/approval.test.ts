@@ -9,6 +9,24 @@ const QUESTION = 'Allow the agent to use calculator with this input?';
 const prompt = (page: Page) => page.getByRole('group', { name: QUESTION });
 const toolState = (reply: Locator) => reply.locator('.tool-call .tool-state');
 
+/**
+ * Notes, from now on, whether the page's last reply ever shows `text` while it streams; read it with the function
+ * returned. Every change of the page is seen (a MutationObserver), not only those a poll happens upon.
+ */
+async function watchStreaming(page: Page, text: string): Promise<() => Promise<boolean>> {
+  await page.evaluate((text) => {
+    const seen = window as unknown as { streamedText?: boolean };
+    seen.streamedText = false;
+    new MutationObserver((_, observer) => {
+      const reply = [...document.querySelectorAll('article.message.assistant')].at(-1);
+      if (reply?.getAttribute('data-status') !== 'streaming' || !reply.textContent?.includes(text)) return;
+      seen.streamedText = true;
+      observer.disconnect();
+    }).observe(document.body, { subtree: true, childList: true, characterData: true, attributes: true });
+  }, text);
+  return () => page.evaluate(() => (window as unknown as { streamedText?: boolean }).streamedText === true);
+}
+
 /** Waits until the page's last reply is complete, says `text` and its tool call's header says `state`. */
 async function waitForReply(page: Page, text: string, state: string): Promise<void> {
   const reply = lastReply(page);
@@ -33,19 +51,17 @@ describe('tool approval on the page', () => {
     await second.goto(first.url());
     await second.locator('.connection[data-link="connected"]').waitFor();
     await screenshot(second, 'approval-01-asked');
+    const streamedIn = [await watchStreaming(first, 'The result'), await watchStreaming(second, 'The result')];
     await prompt(second).getByRole('button', { name: 'Approve' }).focus();
     await second.keyboard.press('Enter');
 
-    // It goes on live in the same message in both tabs: the one that had it streamed (its chunks kept) and the one
-    // that loaded it from history.
-    const streamed = (page: Page) =>
-      lastReply(page).and(page.locator('[data-status="streaming"]')).filter({ hasText: 'The result' }).waitFor();
-    await Promise.all([streamed(first), streamed(second)]);
     for (const page of [second, first]) {
       await waitForReply(page, 'The result of 2+3 is 5.', 'approved · done');
       expect(await page.locator('article.message.assistant').count()).toBe(1);
       expect(await prompt(page).count()).toBe(0);
     }
+    // It went on live in both tabs: the one that had the reply's chunks and the one that loaded it from history.
+    expect(await Promise.all(streamedIn.map((streamed) => streamed()))).toEqual([true, true]);
     // The focus stayed on the answered call, not on the page.
     expect(await second.evaluate(() => document.activeElement?.closest('.tool-call')?.tagName)).toBe('DETAILS');
     await screenshot(first, 'approval-02-approved-other-tab');
