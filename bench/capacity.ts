@@ -25,7 +25,7 @@ import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
 import { makeTempDataDir, type Stack, startStack } from '../dev/stack';
 import { API_BASE, PING_FRAME, PONG_FRAME, type ServerFrame } from '../worker/wire';
-import { listeningPid, loadAverage, treeCpuMs } from './process-cpu';
+import { listeningPid, loadAverage, treeCpu, treeCpuMs } from './process-cpu';
 
 const { values: args } = parseArgs({
   options: {
@@ -179,6 +179,8 @@ async function settled(stack: Stack, quietMs = 1_500, timeoutMs = 30_000) {
 interface CpuSample {
   at: number;
   workerd: number;
+  /** The kernel's part of `workerd` (sockets, the SQLite file): runtime work that is not the Worker's code. */
+  workerdSystem: number;
   postgres: number;
   bench: number;
 }
@@ -207,9 +209,11 @@ async function main(): Promise<void> {
     const postgres = await listeningPid(Number(new URL(stack.vars.DATABASE_URL ?? '').port));
     const sample = async (): Promise<CpuSample> => {
       const own = process.cpuUsage();
+      const w = await treeCpu(workerd);
       return {
         at: performance.now(),
-        workerd: await treeCpuMs(workerd),
+        workerd: w.user + w.system,
+        workerdSystem: w.system,
         postgres: await treeCpuMs(postgres),
         bench: (own.user + own.system) / 1000,
       };
@@ -296,6 +300,7 @@ async function main(): Promise<void> {
     loads.push(`end ${await loadAverage()}`);
     const idlePerMs = {
       workerd: (idleTo.workerd - idleFrom.workerd) / (idleTo.at - idleFrom.at),
+      workerdSystem: (idleTo.workerdSystem - idleFrom.workerdSystem) / (idleTo.at - idleFrom.at),
       postgres: (idleTo.postgres - idleFrom.postgres) / (idleTo.at - idleFrom.at),
       bench: (idleTo.bench - idleFrom.bench) / (idleTo.at - idleFrom.at),
     };
@@ -325,6 +330,7 @@ async function main(): Promise<void> {
       ['WebSocket bytes to the client', per(before.wsIn, after.wsIn)],
       ['WebSocket bytes from the client', per(before.wsOut, after.wsOut)],
       ['Worker CPU ms (workerd, less idle)', cpu(before.cpu, after.cpu, 'workerd', REPLIES)],
+      ['  of which system (kernel) time', cpu(before.cpu, after.cpu, 'workerdSystem', REPLIES)],
       ['Postgres CPU ms (less idle)', cpu(before.cpu, after.cpu, 'postgres', REPLIES)],
       ['bench process CPU ms (client, agent, Neon HTTP)', cpu(before.cpu, after.cpu, 'bench', REPLIES)],
     ];
@@ -340,6 +346,7 @@ async function main(): Promise<void> {
     console.log(`${atOnceReplies} replies over ${CONCURRENCY} conversations at once, per reply:`);
     const atOnce: Array<[string, number]> = [
       ['Worker CPU ms (workerd, less idle)', cpu(atOnceFrom.cpu, atOnceTo.cpu, 'workerd', atOnceReplies)],
+      ['  of which system (kernel) time', cpu(atOnceFrom.cpu, atOnceTo.cpu, 'workerdSystem', atOnceReplies)],
       ['Postgres CPU ms (less idle)', cpu(atOnceFrom.cpu, atOnceTo.cpu, 'postgres', atOnceReplies)],
       ['bench process CPU ms', cpu(atOnceFrom.cpu, atOnceTo.cpu, 'bench', atOnceReplies)],
       ['DO storage rows read', atOnceRows('room_rows_read')],

@@ -33,20 +33,32 @@ export async function listeningPid(port: number): Promise<number> {
 
 /** CPU milliseconds (user + system) of `root` and every process below it, reaped children included. */
 export async function treeCpuMs(root: number): Promise<number> {
-  const stats = new Map<number, { ppid: number; ticks: number }>();
+  const { user, system } = await treeCpu(root);
+  return user + system;
+}
+
+/** User and system (kernel) CPU milliseconds of `root` and every process below it, reaped children included. */
+export async function treeCpu(root: number): Promise<{ user: number; system: number }> {
+  const stats = new Map<number, { ppid: number; user: number; system: number }>();
   for (const pid of await pids()) {
     const text = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
     // The command name is in parentheses and may hold spaces: fields are counted from after its ')'.
     const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
     if (rest.length < 15) continue;
     // Fields 4, 14–17 of proc(5): ppid, utime, stime, cutime, cstime (rest[0] is field 3).
-    const ticks = Number(rest[11]) + Number(rest[12]) + Number(rest[13]) + Number(rest[14]);
-    stats.set(pid, { ppid: Number(rest[1]), ticks });
+    const user = Number(rest[11]) + Number(rest[13]);
+    const system = Number(rest[12]) + Number(rest[14]);
+    stats.set(pid, { ppid: Number(rest[1]), user, system });
   }
   if (!stats.has(root)) throw new Error(`process ${root} is gone`);
-  let ticks = 0;
-  for (const [pid, s] of stats) if (descends(pid, root, stats)) ticks += s.ticks;
-  return (ticks * 1000) / TICKS_PER_S;
+  let user = 0;
+  let system = 0;
+  for (const [pid, s] of stats) {
+    if (!descends(pid, root, stats)) continue;
+    user += s.user;
+    system += s.system;
+  }
+  return { user: (user * 1000) / TICKS_PER_S, system: (system * 1000) / TICKS_PER_S };
 }
 
 function descends(pid: number, root: number, stats: Map<number, { ppid: number }>): boolean {
