@@ -282,6 +282,41 @@ describe('share links', () => {
     await owner.return(undefined);
   });
 
+  it('a viewer sees a reply go on after its tool approval is answered: from its first chunk again, then written', async () => {
+    const alice = client(uniqueUser('alice'));
+    const c = await alice.createConversation('Approval');
+    const link = await shareOf(alice, c.id);
+    const viewer = await Viewer.open(link.share_id);
+    const { reply } = await alice.send(c.id, '!dev approve=calc calc=6*7 delay_ms=40');
+    const tool = reply.parts.find((p) => p.type === 'tool-calculator') as { approval?: { id?: string } } | undefined;
+    expect(tool?.approval?.id).toBeTruthy();
+    await viewer.until(() => viewer.updates.length === 3, 'the asking reply written');
+    const asked = viewer.chunks.length;
+
+    const answered = await alice.call('POST', `/conversations/${c.id}/approvals`, {
+      body: { approval_id: tool?.approval?.id, approved: true },
+    });
+    expect(answered.status, await answered.clone().text()).toBe(200);
+    const written = (u: SharedUpdate) => u.messages.some((m) => m.role === 'assistant' && m.content.includes('42'));
+    await viewer.until(() => viewer.updates.some(written), 'the reply written again with its continuation');
+
+    // The reply left the written messages when it went on (an update from its place with none), and streamed again
+    // from its first chunk: the chunks it had, then the continuation's, with indexes that go on.
+    const goingOn = viewer.updates[3];
+    expect(goingOn).toMatchObject({ from: 1, messages: [] });
+    const again = viewer.events.filter((e) => e.id?.startsWith(`${reply.id}:`)).slice(asked);
+    const indexes = again.map((e) => Number(e.id?.split(':')[1]));
+    expect(indexes[0]).toBe(0);
+    expect(indexes).toEqual(indexes.map((_, i) => i));
+    expect(indexes.length).toBeGreaterThan(asked);
+    const text = viewer.chunks
+      .slice(asked)
+      .filter((d) => d.type === 'text-delta')
+      .map((d) => d.delta)
+      .join('');
+    expect(text).toContain('42');
+  });
+
   it('shows the active branch: an edit replaces what followed for a viewer, a switch shows the other branch whole', async () => {
     const alice = client(uniqueUser('alice'));
     const first = await alice.send(undefined, '!dev words=3\nfirst try');

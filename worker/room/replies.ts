@@ -32,7 +32,11 @@ export interface ReplyRoom {
   gate: TurnGate;
   sockets: RoomSockets;
   /** The share link's viewers (SPEC §10): a reply starting after its user message, and each message written. */
-  shared: { started(user: Message, stream: ReplyStream): void; written(message: Message): void };
+  shared: {
+    started(user: Message, stream: ReplyStream): void;
+    continued(reply: Message, stream: ReplyStream): void;
+    written(message: Message): void;
+  };
   history: AgentHistory;
   metrics: Metrics;
   /** A reply has ended and is stored: Postgres is owed it. */
@@ -108,6 +112,7 @@ export class Replies {
     const from = stream.size;
     sockets.followAll(stream, from);
     sockets.broadcast({ type: 'message', message: answered });
+    this.room.shared.continued(answered, stream);
     stream.push(startChunk(answered.id, c.id, user.id));
     const done = this.run(c, user, answered, stream, { ...trace, continues: true });
     gate.began(stream, done);

@@ -75,6 +75,18 @@ export class ShareLink {
     this.viewers.follow(stream);
   }
 
+  /**
+   * A reply goes on after its approvals were answered (SPEC §9): it streams again, so for the viewers it is no longer
+   * written; they follow it from its first chunk, as a viewer who arrives now would, until it is written again.
+   */
+  continued(reply: Message, stream: ReplyStream): void {
+    const c = this.room.store().conversation();
+    if (!c || this.viewers.count === 0) return;
+    const from = this.room.store().writtenBefore(reply.seq);
+    this.viewers.update({ conversation: sharedInfo(c), from, messages: [] });
+    this.viewers.follow(stream);
+  }
+
   /** A message was written: the viewers get it, at its place among the written messages. */
   written(m: Message): void {
     const c = this.room.store().conversation();
