@@ -1,5 +1,5 @@
 import type { ConversationRoom } from './conversation-room';
-import type { Entries } from './storage-meter';
+import { type Entries, INHERITED_ENTRIES } from './storage-meter';
 
 /** Every way into a room, for the capacity bench's request count (storage-meter.ts). */
 export const ROOM_ENTRIES: Record<Entries<ConversationRoom>, true> = {
@@ -24,10 +24,5 @@ export const ROOM_ENTRIES: Record<Entries<ConversationRoom>, true> = {
   sendStream: true,
   regenerateStream: true,
   attachStream: true,
-  fetch: true,
-  connect: true,
-  alarm: true,
-  webSocketMessage: true,
-  webSocketClose: true,
-  webSocketError: true,
+  ...INHERITED_ENTRIES,
 };

@@ -112,6 +112,16 @@ export type Entries<T> = {
       : never;
 }[keyof T];
 
+/** The entries every Durable Object class inherits (fetch, alarm, the WebSocket events, connect). */
+export const INHERITED_ENTRIES = {
+  fetch: true,
+  connect: true,
+  alarm: true,
+  webSocketMessage: true,
+  webSocketClose: true,
+  webSocketError: true,
+} as const;
+
 /** Requests received, by `Class.method`, by every metered object of this isolate (locally, all of the Worker's). */
 const received: Record<string, number> = {};
 

@@ -2,7 +2,7 @@ import { DurableObject } from 'cloudflare:workers';
 import { loadConfig } from '../config';
 import { ApiError } from '../errors';
 import { type Bucket, refill, take } from './rate-limit';
-import { type Entries, meterRequests } from './storage-meter';
+import { type Entries, INHERITED_ENTRIES, meterRequests } from './storage-meter';
 
 /** How long a taken send may go unwritten: a burst of sends is one write, made off their path. */
 const KEEP_AFTER_MS = 1_000;
@@ -206,10 +206,5 @@ const QUOTA_ENTRIES: Record<Entries<UserQuota>, true> = {
   spent: true,
   takeWrite: true,
   takeSharedRead: true,
-  fetch: true,
-  connect: true,
-  alarm: true,
-  webSocketMessage: true,
-  webSocketClose: true,
-  webSocketError: true,
+  ...INHERITED_ENTRIES,
 };
