@@ -1,6 +1,7 @@
 import { type ChatItem, codePointLength, type LiveConversation, MAX_COMMENT_CODE_POINTS } from '@agent-chat/client';
-import { type KeyboardEvent, type RefObject, useEffect, useId, useRef, useState } from 'react';
+import { type RefObject, useState } from 'react';
 import { useStrings } from './strings';
+import { TextBox } from './TextBox';
 
 /** Feedback is given on replies that have ended (the room refuses a reply still streaming). */
 export const takesFeedback = (item: ChatItem): boolean =>
@@ -42,26 +43,19 @@ export function Thumbs({
     void store.rate(id, current?.rating === rating ? null : { rating, comment: current?.comment ?? null });
   return (
     <fieldset className="thumbs" aria-label={strings.rateReply}>
-      <button
-        type="button"
-        className="icon"
-        aria-pressed={current?.rating === 'up'}
-        aria-label={strings.goodReply}
-        title={strings.goodReply}
-        onClick={() => press('up')}
-      >
-        <ThumbIcon />
-      </button>
-      <button
-        type="button"
-        className="icon"
-        aria-pressed={current?.rating === 'down'}
-        aria-label={strings.badReply}
-        title={strings.badReply}
-        onClick={() => press('down')}
-      >
-        <ThumbIcon down />
-      </button>
+      {(['up', 'down'] as const).map((rating) => (
+        <button
+          key={rating}
+          type="button"
+          className="icon"
+          aria-pressed={current?.rating === rating}
+          aria-label={rating === 'up' ? strings.goodReply : strings.badReply}
+          title={rating === 'up' ? strings.goodReply : strings.badReply}
+          onClick={() => press(rating)}
+        >
+          <ThumbIcon down={rating === 'down'} />
+        </button>
+      ))}
       {current && !commenting && (
         <button type="button" className="link" ref={commentButton} onClick={onComment}>
           {current.comment ? strings.editComment : strings.addComment}
@@ -89,9 +83,6 @@ export function CommentBox({ item, store, onDone }: { item: ChatItem; store: Liv
   const strings = useStrings();
   const [draft, setDraft] = useState(item.feedback?.comment ?? '');
   const [problem, setProblem] = useState<string | null>(null);
-  const box = useRef<HTMLTextAreaElement>(null);
-  const id = useId();
-  useEffect(() => box.current?.focus(), []);
   const save = () => {
     const rating = item.feedback?.rating;
     if (!item.id || !rating) return onDone();
@@ -100,48 +91,18 @@ export function CommentBox({ item, store, onDone }: { item: ChatItem; store: Liv
     void store.rate(item.id, { rating, comment: comment || null });
     onDone();
   };
-  const onKeyDown = (event: KeyboardEvent<HTMLTextAreaElement>) => {
-    if (event.key === 'Escape') {
-      event.preventDefault();
-      event.stopPropagation();
-      onDone();
-      return;
-    }
-    if (event.key !== 'Enter' || event.shiftKey || event.nativeEvent.isComposing) return;
-    event.preventDefault();
-    save();
-  };
   return (
-    <form
+    <TextBox
       className="comment-box"
-      aria-label={strings.addComment}
-      onSubmit={(event) => {
-        event.preventDefault();
-        save();
-      }}
-    >
-      <textarea
-        ref={box}
-        value={draft}
-        onChange={(event) => setDraft(event.target.value)}
-        onKeyDown={onKeyDown}
-        aria-label={strings.commentLabel}
-        aria-describedby={problem ? `${id}-problem` : undefined}
-        rows={2}
-      />
-      <div className="edit-actions">
-        {problem && (
-          <span id={`${id}-problem`} className="status error" role="alert">
-            {problem}
-          </span>
-        )}
-        <button type="button" onClick={onDone}>
-          {strings.cancel}
-        </button>
-        <button type="submit" className="send">
-          {strings.saveComment}
-        </button>
-      </div>
-    </form>
+      label={strings.addComment}
+      boxLabel={strings.commentLabel}
+      draft={draft}
+      onDraft={setDraft}
+      problem={problem}
+      submitLabel={strings.saveComment}
+      cancelLabel={strings.cancel}
+      onSubmit={save}
+      onCancel={onDone}
+    />
   );
 }

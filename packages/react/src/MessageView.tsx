@@ -1,8 +1,9 @@
 import type { ChatItem, LiveConversation } from '@agent-chat/client';
-import { type KeyboardEvent, memo, useEffect, useId, useRef, useState } from 'react';
+import { memo, useRef, useState } from 'react';
 import { CommentBox, FeedbackComment, Thumbs, takesFeedback } from './Feedback';
 import { Markdown } from './markdown/Markdown';
 import { useStrings } from './strings';
+import { TextBox } from './TextBox';
 import { type Approve, ToolCall } from './ToolCall';
 
 type Part = ChatItem['parts'][number];
@@ -135,14 +136,6 @@ function EditBox({
 }) {
   const [draft, setDraft] = useState(item.text);
   const [problem, setProblem] = useState<string | null>(null);
-  const box = useRef<HTMLTextAreaElement>(null);
-  const id = useId();
-  useEffect(() => {
-    const el = box.current;
-    if (!el) return;
-    el.focus();
-    el.setSelectionRange(el.value.length, el.value.length);
-  }, []);
   const submit = () => {
     if (!item.id) return;
     const refusal = store.edit(item.id, draft);
@@ -156,49 +149,19 @@ function EditBox({
             : 'Write something first.',
       );
   };
-  const onKeyDown = (event: KeyboardEvent<HTMLTextAreaElement>) => {
-    if (event.key === 'Escape') {
-      event.preventDefault();
-      event.stopPropagation();
-      onDone(false);
-      return;
-    }
-    if (event.key !== 'Enter' || event.shiftKey || event.nativeEvent.isComposing) return;
-    event.preventDefault();
-    submit();
-  };
   return (
-    <form
+    <TextBox
       className="edit-box"
-      aria-label="Edit message"
-      onSubmit={(event) => {
-        event.preventDefault();
-        submit();
-      }}
-    >
-      <textarea
-        ref={box}
-        value={draft}
-        onChange={(event) => setDraft(event.target.value)}
-        onKeyDown={onKeyDown}
-        aria-label="Edited message (Enter to send, Shift+Enter for a new line, Esc to cancel)"
-        aria-describedby={problem ? `${id}-problem` : undefined}
-        rows={2}
-      />
-      <div className="edit-actions">
-        {problem && (
-          <span id={`${id}-problem`} className="status error" role="alert">
-            {problem}
-          </span>
-        )}
-        <button type="button" onClick={() => onDone(false)}>
-          Cancel
-        </button>
-        <button type="submit" className="send">
-          Send
-        </button>
-      </div>
-    </form>
+      label="Edit message"
+      boxLabel="Edited message (Enter to send, Shift+Enter for a new line, Esc to cancel)"
+      draft={draft}
+      onDraft={setDraft}
+      problem={problem}
+      submitLabel="Send"
+      cancelLabel="Cancel"
+      onSubmit={submit}
+      onCancel={() => onDone(false)}
+    />
   );
 }
 
