@@ -39,8 +39,8 @@ async function waitForReply(page: Page, text: string, state: string): Promise<vo
 describe('tool approval on the page', () => {
   test('approved from a second tab: the reply goes on in the same message in both; a send supersedes the next request', async () => {
     const first = await openNewChat(shared);
-    // Slow enough (200 ms a chunk) to see the continuation stream in each tab before it ends, even on a loaded machine.
-    await send(first, '!dev approve=calc calc=2+3 delay_ms=200\nwhat is it?');
+    // Slow enough (400 ms a chunk) to see the continuation stream in each tab before it ends, even on a loaded machine.
+    await send(first, '!dev approve=calc calc=2+3 delay_ms=400\nwhat is it?');
     await prompt(first).waitFor();
     // The input is shown as text, and nothing has run.
     expect(await lastReply(first).locator('.tool-io pre').innerText()).toBe('{\n  "expression": "2+3"\n}');
