@@ -215,19 +215,33 @@ function refusal(status: number): AgentError {
 const lost = (cause: unknown) => new AgentError('agent_cut', 'the connection to the agent was lost', { cause });
 
 /**
+ * How late the watchdog's own timer may run before the lateness is taken for the isolate's backlog rather than the
+ * agent's silence. Timers and reads wait in the same event queue: when the room cannot keep up (a local workerd
+ * relaying more chunks a second than a core does, faults/experiments/load.ts), the timer runs seconds late and the
+ * agent's bytes, arrived long before, wait unread behind the same backlog.
+ */
+const BACKLOG_TOLERANCE_MS = 1_000;
+
+/**
  * A deadline that can be pushed back cheaply: pushing it later costs no timer (the one set checks again when it
- * fires); only an earlier deadline sets a new one. When it passes, `expire` runs once and its error is kept.
+ * fires); only an earlier deadline sets a new one. When it passes, `expire` runs once and its error is kept. If its
+ * timer ran late (BACKLOG_TOLERANCE_MS), the deadline is first pushed back by that lateness, up to the deadline's
+ * own span once: what was waiting in the queue is read before anyone is blamed, and a silent agent is still caught
+ * within twice its deadline however busy the isolate is.
  */
 class Watchdog {
   failure: AgentError | null = null;
   private due = 0;
   private timer: ReturnType<typeof setTimeout> | null = null;
   private firesAt = 0;
+  /** How much more the current deadline may be pushed back for the isolate's lateness. */
+  private grace = 0;
 
   constructor(private readonly expire: () => AgentError) {}
 
   arm(due: number): void {
     this.due = due;
+    this.grace = Math.max(0, due - Date.now());
     if (this.timer === null || due < this.firesAt) this.schedule();
   }
 
@@ -244,7 +258,14 @@ class Watchdog {
 
   private check(): void {
     this.timer = null;
-    if (Date.now() < this.due) {
+    const now = Date.now();
+    const late = now - this.firesAt;
+    if (now >= this.due && late > BACKLOG_TOLERANCE_MS && this.grace > 0) {
+      const extra = Math.min(late, this.grace);
+      this.grace -= extra;
+      this.due = now + extra;
+    }
+    if (now < this.due) {
       this.schedule();
       return;
     }
