@@ -209,8 +209,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
  * A fresh data directory for a throw-away stack (tests, benchmarks). mkdtemp makes it 0700, which the
  * unprivileged Postgres user could not enter when we run as root; 0755 lets it reach its own subfolder.
  */
-export async function makeTempDataDir(prefix = 'agent-chat-'): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), prefix));
+export async function makeTempDataDir(prefix = 'agent-chat-', parent = tmpdir()): Promise<string> {
+  const dir = await mkdtemp(join(parent, prefix));
   await chmod(dir, 0o755);
   throwAway.add(dir);
   return dir;

@@ -283,7 +283,7 @@ export const load: Experiment = {
     const agent = await startTimingAgent();
     try {
       return await withLab(
-        () => labs.own({ AGENTCORE_URL: agent.url }),
+        () => labs.own({ AGENTCORE_URL: agent.url }, { inMemory: true }),
         result,
         async (lab) => {
           // Straight to workerd's own socket: not through wrangler's proxy (not part of production; under load it
