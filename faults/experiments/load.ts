@@ -7,8 +7,9 @@
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import WebSocket from 'ws';
 import { now, startTimingAgent, type TimingAgent } from '../../bench/timing-agent';
-import { API_BASE, type ServerFrame } from '../../worker/wire';
+import { API_BASE, type Message, type ServerFrame } from '../../worker/wire';
 import { type Experiment, outcome, scaled, withLab } from '../experiment';
+import { addVerdict, checkInvariants, emptyVerdict, Transcript, type Verdict } from '../invariants';
 import { descendants, type Lab, type User } from '../lab';
 import { percentile } from '../traffic';
 
@@ -26,6 +27,10 @@ interface Round {
   errors: string[];
   historyReads: number;
   readMs: number[];
+  /** The invariants (faults/invariants.ts) over the round's conversations, and the chunk indexes each client got. */
+  verdict: Verdict;
+  /** How long the invariant check took, outbox wait included. */
+  checkMs: number;
 }
 
 /**
@@ -43,7 +48,19 @@ async function inBatches<T, R>(items: T[], work: (item: T) => Promise<R>): Promi
   return out;
 }
 
-/** One WebSocket that timestamps the chunks of the reply it asked for. */
+/**
+ * The invariants are checked this many conversations at a time once a round's replies have ended: each takes a
+ * history read and two Postgres queries, cheap once the load has stopped.
+ */
+const CHECK_CONCURRENCY = 20;
+/** How long the check waits for the outbox to bring Postgres level with the rooms after a round. */
+const SETTLE_TIMEOUT_MS = 120_000;
+
+/**
+ * One WebSocket that timestamps the chunks of the reply it asked for, and keeps what the invariants need: the user
+ * message it sent, whether the room took it, the reply's text deltas (appended as they come: the client is on the
+ * measured path) and whether the chunk indexes ran 0..n-1 with no gap or duplicate.
+ */
 async function openTimed(lab: Lab, user: User, conversationId: string) {
   const ws = new WebSocket(`${lab.url.replace('http', 'ws')}${API_BASE}/conversations/${conversationId}/ws`, {
     headers: { authorization: `Bearer ${user.token}` },
@@ -53,6 +70,14 @@ async function openTimed(lab: Lab, user: User, conversationId: string) {
   let replyId: string | undefined;
   let firstChunkAt: number | undefined;
   let sentAt = 0;
+  let sent: { clientMessageId: string; content: string } | undefined;
+  let admitted = false;
+  let endStatus: Message['status'] | undefined;
+  const deltas: string[] = [];
+  let nextIndex = 0;
+  const indexFaults: string[] = [];
+  let gaps = 0;
+  let duplicates = 0;
   let resolveEnd: (status: string) => void = () => {};
   const ended = new Promise<string>((r) => {
     resolveEnd = r;
@@ -69,17 +94,30 @@ async function openTimed(lab: Lab, user: User, conversationId: string) {
     const at = now();
     const frame = JSON.parse(String(data)) as ServerFrame;
     if (frame.type === 'ready') ready();
-    if (frame.type === 'message' && frame.message.role === 'assistant') {
+    if (frame.type === 'message' && frame.message.role === 'user') {
+      if (frame.message.client_message_id === sent?.clientMessageId) admitted = true;
+    } else if (frame.type === 'message' && frame.message.role === 'assistant') {
       replyId ??= frame.message.id;
       if (frame.message.id === replyId && frame.message.status !== 'streaming') {
+        endStatus ??= frame.message.status;
         const why = (frame.message.metadata.error as { code?: string } | undefined)?.code;
         resolveEnd(why ? `${frame.message.status} ${why}` : frame.message.status);
       }
     }
     if (frame.type === 'chunk' && frame.message_id === replyId) {
       firstChunkAt ??= at;
-      const k = /^w(\d+) $/.exec(String(frame.chunk.delta ?? ''))?.[1];
-      if (k !== undefined) arrivals.set(Number(k), at);
+      if (frame.index !== nextIndex) {
+        if (frame.index < nextIndex) duplicates++;
+        else gaps++;
+        indexFaults.push(`chunk ${frame.index} after ${nextIndex - 1}`);
+      }
+      nextIndex = Math.max(nextIndex, frame.index + 1);
+      const delta = frame.chunk.delta;
+      if (frame.chunk.type === 'text-delta' && typeof delta === 'string') {
+        deltas.push(delta);
+        const k = /^w(\d+) $/.exec(delta)?.[1];
+        if (k !== undefined) arrivals.set(Number(k), at);
+      }
     }
     if (frame.type === 'error') resolveEnd(`error frame ${frame.code}`);
   });
@@ -94,8 +132,9 @@ async function openTimed(lab: Lab, user: User, conversationId: string) {
   await opened;
   return {
     send(content: string) {
+      sent = { clientMessageId: crypto.randomUUID(), content };
       sentAt = now();
-      ws.send(JSON.stringify({ type: 'send', content, client_message_id: crypto.randomUUID() }));
+      ws.send(JSON.stringify({ type: 'send', content, client_message_id: sent.clientMessageId }));
     },
     ended,
     get replyId() {
@@ -104,7 +143,34 @@ async function openTimed(lab: Lab, user: User, conversationId: string) {
     arrivals,
     firstChunkMs: () => (firstChunkAt === undefined ? undefined : firstChunkAt - sentAt),
     close: () => ws.close(1000),
+    /** Chunk indexes out of 0..n-1 order: gaps (one skipped) and duplicates (one seen again), with what was seen. */
+    chunkOrder: () => ({ gaps, duplicates, faults: indexFaults }),
+    /**
+     * What the conversation must hold: the send (admitted once its `message` frame came back; else it may be stored
+     * at most once) and, when the reply's end frame came, the text streamed and the status it ended with.
+     */
+    transcript(): Transcript {
+      const t = new Transcript(user, conversationId);
+      if (sent) (admitted ? t.admitted : t.unknown).push(sent);
+      if (replyId !== undefined && endStatus !== undefined) {
+        t.streamed.set(replyId, deltas.join(''));
+        t.ended.set(replyId, endStatus);
+      }
+      return t;
+    },
   };
+}
+
+/** checkInvariants over `transcripts`, CHECK_CONCURRENCY conversations at a time. */
+async function checkAll(lab: Lab, transcripts: Transcript[]): Promise<Verdict> {
+  const total = emptyVerdict();
+  const slices = Array.from({ length: CHECK_CONCURRENCY }, (_, i) =>
+    transcripts.filter((_, j) => j % CHECK_CONCURRENCY === i),
+  ).filter((slice) => slice.length > 0);
+  for (const v of await Promise.all(slices.map((slice) => checkInvariants(lab, slice, SETTLE_TIMEOUT_MS)))) {
+    addVerdict(total, v);
+  }
+  return total;
 }
 
 async function round(
@@ -116,7 +182,16 @@ async function round(
   readers: number,
   log: (line: string) => void,
 ): Promise<Round> {
-  const result: Round = { conversations: n, chunkMs: [], firstChunkMs: [], errors: [], historyReads: 0, readMs: [] };
+  const result: Round = {
+    conversations: n,
+    chunkMs: [],
+    firstChunkMs: [],
+    errors: [],
+    historyReads: 0,
+    readMs: [],
+    verdict: emptyVerdict(),
+    checkMs: 0,
+  };
   const started = Date.now();
   const since = () => `${((Date.now() - started) / 1000).toFixed(1)} s`;
   const conversations = await inBatches(users.slice(0, n), async (u) => ({
@@ -176,6 +251,23 @@ async function round(
       if (emitted !== undefined) result.chunkMs.push(at - emitted);
     }
   }
+  const checkStarted = Date.now();
+  const transcripts = opened.map((o, i) => {
+    if (o.status === 'fulfilled') return o.value.transcript();
+    const c = conversations[i] as (typeof conversations)[number];
+    return new Transcript(c.user, c.id);
+  });
+  result.verdict = await checkAll(lab, transcripts);
+  for (const [i, s] of sockets.entries()) {
+    const order = s.chunkOrder();
+    result.verdict.outOfOrder += order.gaps;
+    result.verdict.duplicated += order.duplicates;
+    if (order.faults.length) result.verdict.failures.push(`reply ${i} chunks: ${order.faults.slice(0, 5).join(', ')}`);
+  }
+  result.checkMs = Date.now() - checkStarted;
+  log(
+    `invariants over ${n} conversations in ${(result.checkMs / 1000).toFixed(1)} s (outbox level after ${(result.verdict.settleMs / 1000).toFixed(1)} s): ${result.verdict.failures.length} failures`,
+  );
   return result;
 }
 
@@ -279,7 +371,9 @@ export const load: Experiment = {
     const ramp = scaled(profile, { short: [5], full: [1, 2, 5, 10, 25, 50, 100, 200, 400, 700, 1_000] }).filter(
       (n) => n <= main,
     );
-    const result = outcome(`${main} conversations × ${chunks} chunks at 20/s + ${readers} history readers: 0 errors`);
+    const result = outcome(
+      `${main} conversations × ${chunks} chunks at 20/s + ${readers} history readers: 0 errors, chunk indexes 0..n-1, invariants`,
+    );
     const agent = await startTimingAgent();
     try {
       return await withLab(
@@ -300,8 +394,12 @@ export const load: Experiment = {
           for (const n of ramp) {
             const step = await round(lab, agent, users, n, Math.min(chunks, 100), 0, () => {});
             const p99 = percentile(step.chunkMs, 99);
-            log(`ramp ${n}: p99 ${fmt(p99)}, ${step.errors.length} errors`);
-            result.figures.push(`ramp ${n} conversations: chunk p99 ${fmt(p99)}, ${step.errors.length} errors`);
+            addVerdict(result.verdict, step.verdict);
+            const checked = `invariants checked in ${(step.checkMs / 1000).toFixed(1)} s (${step.verdict.failures.length} failures)`;
+            log(`ramp ${n}: p99 ${fmt(p99)}, ${step.errors.length} errors; ${checked}`);
+            result.figures.push(
+              `ramp ${n} conversations: chunk p99 ${fmt(p99)}, ${step.errors.length} errors; ${checked}`,
+            );
             if (p99 > P99_TARGET_MS || step.errors.length > 0) break;
             held = n;
           }
@@ -312,13 +410,15 @@ export const load: Experiment = {
           const r = await round(lab, agent, users, main, chunks, readers, log);
           const memAfter = workerdMemory(lab);
           result.trials = r.conversations;
+          addVerdict(result.verdict, r.verdict);
           result.failures.push(...r.errors.slice(0, 20));
           if (r.errors.length > 20) result.failures.push(`… ${r.errors.length - 20} more errors`);
           result.figures.push(
             `${main} conversations: chunk latency p50 ${fmt(percentile(r.chunkMs, 50))}, p99 ${fmt(percentile(r.chunkMs, 99))} (${r.chunkMs.length} chunks); first chunk p50 ${fmt(percentile(r.firstChunkMs, 50))}, p99 ${fmt(percentile(r.firstChunkMs, 99))}; ${r.historyReads} history reads (p50 ${fmt(percentile(r.readMs, 50))}, p99 ${fmt(percentile(r.readMs, 99))}); ${r.errors.length} errors${kinds(r.errors)}`,
+            `${main} conversations: invariants (room and Postgres) checked in ${(r.checkMs / 1000).toFixed(1)} s, ${CHECK_CONCURRENCY} at a time, the outbox level ${(r.verdict.settleMs / 1000).toFixed(1)} s after the replies ended: ${r.verdict.messages} messages, ${r.verdict.lost} lost, ${r.verdict.duplicated} duplicated, ${r.verdict.outOfOrder} out of order, ${r.verdict.failures.length} failures`,
             `workerd memory: ${fmtMemory(memBefore)} before; ${fmtMemory(memAfter)} after; clients went to workerd itself; ${lab.resetRetries} requests sent again after their kept-alive connection closed under them`,
           );
-          log(result.figures.at(-2) ?? '');
+          log(result.figures.at(-3) ?? '');
         },
       );
     } finally {
