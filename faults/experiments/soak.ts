@@ -9,6 +9,15 @@ import { sleep } from '../lab';
 import { CHANNELS, Conversation, percentile } from '../traffic';
 import { fmtMemory, type WorkerdMemory, workerdMemory } from './load';
 
+/**
+ * Sends a conversation gets before its slot goes on in a new one. Steady traffic is many conversations of bounded
+ * length, opened, used and left, not six that grow for ever: with six growing to ~4,700 messages each in 30
+ * minutes, each room's database and every read of its whole history grew all through the run, and with them the
+ * work the soak asked for. A room left goes idle and its memory is used again for others (600 rooms of one send
+ * each: the Worker's anon memory 184 → 191 → 197 MiB after each 200, docs/RELIABILITY.md).
+ */
+const SENDS_PER_CONVERSATION = 60;
+
 interface Window {
   mem: WorkerdMemory;
   totalMs: number[];
@@ -32,8 +41,11 @@ export const soak: Experiment = {
       async (lab) => {
         const user = await lab.user();
         const convs: Conversation[] = [];
-        for (let i = 0; i < conversations; i++)
-          convs.push(new Conversation(new Transcript(user, await user.conversation(`soak ${i}`))));
+        const open = async (name: string) => {
+          const c = new Conversation(new Transcript(user, await user.conversation(name)));
+          convs.push(c);
+          return c;
+        };
         const windows: Window[] = [];
         const started = Date.now();
         let current: Window = { mem: workerdMemory(lab), totalMs: [] };
@@ -42,15 +54,24 @@ export const soak: Experiment = {
           current = { mem: workerdMemory(lab), totalMs: [] };
         }, windowMs);
         await Promise.all(
-          convs.map(async (c, i) => {
+          Array.from({ length: conversations }, async (_, i) => {
+            let c = await open(`soak ${i}`);
             for (let n = 0; Date.now() - started < durationMs; n++) {
+              if (n > 0 && n % SENDS_PER_CONVERSATION === 0) {
+                c.close();
+                c = await open(`soak ${i}.${n / SENDS_PER_CONVERSATION}`);
+              }
               const channel = CHANNELS[(i + n) % CHANNELS.length] ?? 'json';
               try {
                 const sent = await c.send(channel, `!dev words=20 delay_ms=10\nsoak ${n}`);
                 current.totalMs.push(sent.totalMs);
                 if (sent.status !== 'complete') result.failures.push(`${channel} send ${n}: ${sent.status}`);
                 result.trials++;
-                if (n % 5 === 0) await c.t.user.history(c.t.conversationId);
+                // A page of history, as a tab opening the conversation reads it.
+                if (n % 5 === 0) {
+                  const page = await c.t.user.call('GET', `/conversations/${c.t.conversationId}/messages?limit=50`);
+                  if (page.status !== 200) result.failures.push(`history read ${n}: ${page.status}`);
+                }
               } catch (err) {
                 result.failures.push(`${channel} send ${n}: ${String(err)}`);
               }
@@ -67,7 +88,7 @@ export const soak: Experiment = {
         if (first && last) {
           const p50 = (w: Window) => percentile(w.totalMs, 50);
           result.figures.push(
-            `${result.trials} sends in ${full.length} windows of ${(windowMs / 1000).toFixed(0)} s: send→end p50 ${p50(first).toFixed(0)} ms first, ${p50(last).toFixed(0)} ms last`,
+            `${result.trials} sends to ${convs.length} conversations (${conversations} at a time, ${SENDS_PER_CONVERSATION} sends each) in ${full.length} windows of ${(windowMs / 1000).toFixed(0)} s: send→end p50 ${p50(first).toFixed(0)} ms first, ${p50(last).toFixed(0)} ms last`,
             `the Worker's workerd, RSS per window: ${full.map((w) => w.mem.worker.rss).join(' → ')} MiB`,
             `  of which its own (anon): ${full.map((w) => w.mem.worker.anon).join(' → ')} MiB; file pages: ${full.map((w) => w.mem.worker.file).join(' → ')} MiB`,
             `wrangler's proxy workerd, RSS: ${full.map((w) => w.mem.proxy.rss).join(' → ')} MiB`,
