@@ -214,6 +214,28 @@ function firstDifference(api: Row[], rows: Row[]): string | undefined {
 }
 
 /** Adds one verdict into a running total. */
+/** Chunk indexes that broke 0..n-1: gaps (one skipped), duplicates (one seen again), and what was seen. */
+export interface ChunkOrder {
+  gaps: number;
+  duplicates: number;
+  failures: string[];
+}
+
+/** Indexes must run 0..n-1 exactly once each; what breaks that is tallied in `order`. */
+export function checkSequence(indexes: number[], order: ChunkOrder, what: string): void {
+  const seen = new Set<number>();
+  indexes.forEach((index, i) => {
+    if (seen.has(index)) {
+      order.duplicates++;
+      order.failures.push(`${what}: chunk ${index} twice`);
+    } else if (index !== seen.size) {
+      order.gaps++;
+      order.failures.push(`${what}: chunk ${index} at position ${i}, expected ${seen.size}`);
+    }
+    seen.add(index);
+  });
+}
+
 export function addVerdict(total: Verdict, v: Verdict): void {
   total.conversations += v.conversations;
   total.messages += v.messages;

@@ -9,7 +9,15 @@ import WebSocket from 'ws';
 import { now, startTimingAgent, type TimingAgent } from '../../bench/timing-agent';
 import { API_BASE, type Message, type ServerFrame } from '../../worker/wire';
 import { type Experiment, outcome, scaled, withLab } from '../experiment';
-import { addVerdict, checkInvariants, emptyVerdict, Transcript, type Verdict } from '../invariants';
+import {
+  addVerdict,
+  type ChunkOrder,
+  checkInvariants,
+  checkSequence,
+  emptyVerdict,
+  Transcript,
+  type Verdict,
+} from '../invariants';
 import { descendants, type Lab, type User } from '../lab';
 import { percentile } from '../traffic';
 
@@ -74,10 +82,7 @@ async function openTimed(lab: Lab, user: User, conversationId: string) {
   let admitted = false;
   let endStatus: Message['status'] | undefined;
   const deltas: string[] = [];
-  let nextIndex = 0;
-  const indexFaults: string[] = [];
-  let gaps = 0;
-  let duplicates = 0;
+  const indexes: number[] = [];
   let resolveEnd: (status: string) => void = () => {};
   const ended = new Promise<string>((r) => {
     resolveEnd = r;
@@ -106,12 +111,7 @@ async function openTimed(lab: Lab, user: User, conversationId: string) {
     }
     if (frame.type === 'chunk' && frame.message_id === replyId) {
       firstChunkAt ??= at;
-      if (frame.index !== nextIndex) {
-        if (frame.index < nextIndex) duplicates++;
-        else gaps++;
-        indexFaults.push(`chunk ${frame.index} after ${nextIndex - 1}`);
-      }
-      nextIndex = Math.max(nextIndex, frame.index + 1);
+      indexes.push(frame.index);
       const delta = frame.chunk.delta;
       if (frame.chunk.type === 'text-delta' && typeof delta === 'string') {
         deltas.push(delta);
@@ -144,7 +144,11 @@ async function openTimed(lab: Lab, user: User, conversationId: string) {
     firstChunkMs: () => (firstChunkAt === undefined ? undefined : firstChunkAt - sentAt),
     close: () => ws.close(1000),
     /** Chunk indexes out of 0..n-1 order: gaps (one skipped) and duplicates (one seen again), with what was seen. */
-    chunkOrder: () => ({ gaps, duplicates, faults: indexFaults }),
+    chunkOrder(): ChunkOrder {
+      const order: ChunkOrder = { gaps: 0, duplicates: 0, failures: [] };
+      checkSequence(indexes, order, 'reply');
+      return order;
+    },
     /**
      * What the conversation must hold: the send (admitted once its `message` frame came back; else it may be stored
      * at most once) and, when the reply's end frame came, the text streamed and the status it ended with.
@@ -262,7 +266,8 @@ async function round(
     const order = s.chunkOrder();
     result.verdict.outOfOrder += order.gaps;
     result.verdict.duplicated += order.duplicates;
-    if (order.faults.length) result.verdict.failures.push(`reply ${i} chunks: ${order.faults.slice(0, 5).join(', ')}`);
+    if (order.failures.length)
+      result.verdict.failures.push(`reply ${i} chunks: ${order.failures.slice(0, 5).join(', ')}`);
   }
   result.checkMs = Date.now() - checkStarted;
   log(

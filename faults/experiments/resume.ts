@@ -6,7 +6,7 @@
  */
 import type { ServerFrame } from '../../worker/wire';
 import { type Experiment, outcome, scaled, withLab } from '../experiment';
-import { addVerdict, checkInvariants, Transcript } from '../invariants';
+import { addVerdict, type ChunkOrder, checkInvariants, checkSequence, Transcript } from '../invariants';
 import { type Lab, type SseEvent, textOf, type User } from '../lab';
 
 const WORDS = 12;
@@ -18,26 +18,7 @@ interface Chunked {
   chunk: { type: string; delta?: unknown };
 }
 
-interface Trial {
-  gaps: number;
-  duplicates: number;
-  failures: string[];
-}
-
-/** Indexes must run 0..n-1 exactly once each. */
-function checkSequence(indexes: number[], trial: Trial, what: string): void {
-  const seen = new Set<number>();
-  indexes.forEach((index, i) => {
-    if (seen.has(index)) {
-      trial.duplicates++;
-      trial.failures.push(`${what}: chunk ${index} twice`);
-    } else if (index !== seen.size) {
-      trial.gaps++;
-      trial.failures.push(`${what}: chunk ${index} at position ${i}, expected ${seen.size}`);
-    }
-    seen.add(index);
-  });
-}
+type Trial = ChunkOrder;
 
 async function wsTrial(user: User, t: Transcript, cutAt: number, trial: Trial): Promise<void> {
   const first = await user.socket(t.conversationId);
