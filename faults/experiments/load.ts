@@ -282,9 +282,15 @@ async function round(
  * the part that is the process's own (heap: V8 and workerd's); `file` is file pages mapped in (SQLite storage
  * among them), which the kernel can take back.
  */
+export interface WorkerdProcessMemory {
+  rss: number;
+  anon: number;
+  file: number;
+}
+
 export interface WorkerdMemory {
-  worker: { rss: number; anon: number; file: number };
-  proxy: { rss: number; anon: number; file: number };
+  worker: WorkerdProcessMemory;
+  proxy: WorkerdProcessMemory;
 }
 
 export function workerdMemory(lab: Lab): WorkerdMemory {
