@@ -16,7 +16,7 @@ import { Miniflare } from 'miniflare';
 import { unstable_getMiniflareWorkerOptions } from 'wrangler';
 import WebSocket from 'ws';
 import { freePort } from '../dev/ports';
-import { type WorkerdProcessMemory, workerdMemory } from '../faults/experiments/load';
+import { type WorkerdProcessMemory, workerdMemoryAt } from '../faults/experiments/load';
 import type { Lab } from '../faults/lab';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -69,7 +69,8 @@ export async function inspectedWorker(lab: Lab): Promise<InspectedWorker> {
     }>;
     const target = targets.find((t) => t.id === 'core:user:agent-chat')?.webSocketDebuggerUrl;
     if (!target) throw new Error(`no inspector target for the Worker among ${targets.map((t) => t.id).join(', ')}`);
-    const memory = () => workerdMemory({ ...lab, stack: { ...lab.stack, directUrl: () => origin } }).worker;
+    const port = Number(new URL(origin).port);
+    const memory = () => workerdMemoryAt(port).worker;
     return {
       origin,
       memory,

@@ -30,7 +30,6 @@ try {
   const open = async (name: string) => new Conversation(new Transcript(user, await user.conversation(name)));
   const conversations: Conversation[] = [];
   for (let i = 0; i < 6; i++) conversations.push(await open(`heap ${i}`));
-  const sent = conversations.map(() => 0);
   console.log(
     `${conversations.length} conversations at a time, ${ROUNDS} rounds of ${PER} sends each` +
       (LEAVE > 0 ? `, each conversation left after ${LEAVE} sends for a new one (as the soak does)` : ''),
@@ -40,12 +39,11 @@ try {
       await Promise.all(
         conversations.map(async (_, i) => {
           for (let n = 0; n < PER; n++) {
-            const before = sent[i] ?? 0;
-            sent[i] = before + 1;
+            const k = (round - 1) * PER + n; // this slot's send count so far
             let c = conversations[i] as Conversation;
-            if (LEAVE > 0 && before > 0 && before % LEAVE === 0) {
+            if (LEAVE > 0 && k > 0 && k % LEAVE === 0) {
               c.close();
-              c = await open(`heap ${i}.${before / LEAVE}`);
+              c = await open(`heap ${i}.${k / LEAVE}`);
               conversations[i] = c;
             }
             await c.send(CHANNELS[(i + n) % CHANNELS.length] ?? 'json', `!dev words=20 delay_ms=10\nheap ${n}`);

@@ -213,7 +213,6 @@ function firstDifference(api: Row[], rows: Row[]): string | undefined {
   return undefined;
 }
 
-/** Adds one verdict into a running total. */
 /** Chunk indexes that broke 0..n-1: gaps (one skipped), duplicates (one seen again), and what was seen. */
 export interface ChunkOrder {
   gaps: number;
@@ -236,6 +235,7 @@ export function checkSequence(indexes: number[], order: ChunkOrder, what: string
   });
 }
 
+/** Adds one verdict into a running total. */
 export function addVerdict(total: Verdict, v: Verdict): void {
   total.conversations += v.conversations;
   total.messages += v.messages;

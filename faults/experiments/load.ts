@@ -277,10 +277,8 @@ async function round(
 }
 
 /**
- * Resident memory of the lab's workerd processes in MiB. wrangler dev runs two: the Worker's, and the one of its
- * proxy (the address clients are given, `stack.url`), which relays every request and WebSocket to it. `anon` is
- * the part that is the process's own (heap: V8 and workerd's); `file` is file pages mapped in (SQLite storage
- * among them), which the kernel can take back.
+ * One workerd's resident memory in MiB. `anon` is the part that is the process's own (heap: V8 and workerd's);
+ * `file` is file pages mapped in (SQLite storage among them), which the kernel can take back.
  */
 export interface WorkerdProcessMemory {
   rss: number;
@@ -288,13 +286,21 @@ export interface WorkerdProcessMemory {
   file: number;
 }
 
+/**
+ * Resident memory of the lab's workerd processes. wrangler dev runs two: the Worker's, and the one of its proxy (the
+ * address clients are given, `stack.url`), which relays every request and WebSocket to it.
+ */
 export interface WorkerdMemory {
   worker: WorkerdProcessMemory;
   proxy: WorkerdProcessMemory;
 }
 
 export function workerdMemory(lab: Lab): WorkerdMemory {
-  const workerPort = Number(new URL(lab.stack.directUrl()).port);
+  return workerdMemoryAt(Number(new URL(lab.stack.directUrl()).port));
+}
+
+/** The workerd that listens on `workerPort` counts as the Worker's, every other workerd as the proxy's. */
+export function workerdMemoryAt(workerPort: number): WorkerdMemory {
   const out: WorkerdMemory = { worker: { rss: 0, anon: 0, file: 0 }, proxy: { rss: 0, anon: 0, file: 0 } };
   const listening = listeningInodes(workerPort);
   for (const pid of lookup('workerd')) {

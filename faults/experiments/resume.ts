@@ -18,9 +18,7 @@ interface Chunked {
   chunk: { type: string; delta?: unknown };
 }
 
-type Trial = ChunkOrder;
-
-async function wsTrial(user: User, t: Transcript, cutAt: number, trial: Trial): Promise<void> {
+async function wsTrial(user: User, t: Transcript, cutAt: number, trial: ChunkOrder): Promise<void> {
   const first = await user.socket(t.conversationId);
   const clientMessageId = crypto.randomUUID();
   const content = `!dev words=${WORDS} delay_ms=15\nresume over ws, cut at ${cutAt}`;
@@ -61,7 +59,7 @@ async function wsTrial(user: User, t: Transcript, cutAt: number, trial: Trial): 
   second.close();
 }
 
-async function sseTrial(user: User, t: Transcript, cutAt: number, trial: Trial): Promise<void> {
+async function sseTrial(user: User, t: Transcript, cutAt: number, trial: ChunkOrder): Promise<void> {
   const clientMessageId = crypto.randomUUID();
   const content = `!dev words=${WORDS} delay_ms=15\nresume over sse, cut at ${cutAt}`;
   const first = await user.sendSse(
@@ -130,7 +128,7 @@ export const resume: Experiment = {
       () => labs.borrow(),
       result,
       async (lab: Lab) => {
-        const trial: Trial = { gaps: 0, duplicates: 0, failures: result.failures };
+        const trial: ChunkOrder = { gaps: 0, duplicates: 0, failures: result.failures };
         const transcripts: Transcript[] = [];
         await Promise.all(
           Array.from({ length: conversations }, async (_, c) => {
